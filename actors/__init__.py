@@ -1,0 +1,1 @@
+"""agentdeck's actors: supervised Trio tasks that own their state and talk through channels."""

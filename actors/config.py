@@ -1,0 +1,34 @@
+"""The hub's settings, fixed at start-up (from the command line or a test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+
+@attrs.frozen
+class HubConfig:
+    work_dir: Path = attrs.field(converter=Path)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    telemetry_db: Path | None = None
+    budget_daily: float | None = None
+    budget_monthly: float | None = None
+    force_polling: bool = False
+    fsync: bool = True
+    demo: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def board_dir(self) -> Path:
+        return self.work_dir / "collaboration"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the hub keeps its own files (journal, tokens, telemetry): never under the board."""
+        return self.work_dir / ".agentdeck"
+
+    @property
+    def telemetry_path(self) -> Path:
+        return self.telemetry_db if self.telemetry_db is not None else self.state_dir / "telemetry.db"

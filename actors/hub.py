@@ -1,0 +1,51 @@
+"""The hub: every actor, wired to its channels, started under one supervisor.
+
+The ``Hub`` object is also the handle the web layer holds: the web layer only ever sends messages
+to actors (``ask``) or subscribes to the bus; it never reaches into their state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import trio
+
+from .board_store import BoardStore
+from .bus import EventBus
+from .config import HubConfig
+from .mailbox import ask
+from .queue import TaskQueue
+from .supervisor import Supervisor
+from .watcher import Watcher
+
+log = logging.getLogger("agentdeck.hub")
+
+
+class Hub:
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.started_at = time.time()
+        self.bus = EventBus()
+        self.supervisor = Supervisor(self.bus)
+        self.shutdown = trio.Event()
+        self.addresses: list[str] = []
+        config.board_dir.mkdir(parents=True, exist_ok=True)
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = BoardStore(config.board_dir, config.state_dir, fsync=config.fsync)
+        self.queue_mailbox, queue_inbox = trio.open_memory_channel[Any](10_000)
+        self.watcher = Watcher(config.board_dir, self.queue_mailbox.clone(), self.bus,
+                               force_polling=config.force_polling)
+        self.queue = TaskQueue(config.board_dir, self.store, self.bus, queue_inbox)
+
+    async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:
+        return await ask(self.queue_mailbox, body, timeout)
+
+    async def start_actors(self, nursery: trio.Nursery) -> None:
+        """Start every actor under supervision in ``nursery``; returns once each is ready."""
+        await nursery.start(self.supervisor.run, "watcher", self.watcher.run)
+        await nursery.start(self.supervisor.run, "queue", self.queue.run)
+
+    def stop(self) -> None:
+        self.shutdown.set()

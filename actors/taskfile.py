@@ -1,0 +1,219 @@
+"""Reading task files: path -> lane, bytes -> Task. Pure functions, safe to run in a worker thread.
+
+Nothing here raises on bad input: a file that cannot be a task becomes an ``InvalidTaskFile`` with a
+message a person can act on. Reads are bounded (size, alias count, nesting) so a hostile file costs
+at most a little memory and a clear error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from .messages import FileRead, InvalidTaskFile, Task
+
+MAX_TASK_FILE_BYTES = 1024 * 1024
+MAX_ALIASES = 20
+TASK_SUFFIXES = (".yaml", ".yml")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+
+_PRIORITY_WORDS = {
+    "critical": "critical", "urgent": "critical", "p0": "critical",
+    "high": "high", "p1": "high",
+    "medium": "medium", "normal": "medium", "p2": "medium",
+    "low": "low", "p3": "low",
+}
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class Incomplete(Exception):
+    """The file is empty: probably caught mid-write, worth reading again shortly."""
+
+
+def is_safe_name(name: str) -> bool:
+    """An agent or task name that may become one path component under work/."""
+    return bool(SAFE_NAME.match(name)) and name not in (".", "..")
+
+
+def lane_of(relpath: str) -> tuple[str, str | None] | None:
+    """Lane and lane agent of a path relative to the collaboration root, or None if no task."""
+    parts = PurePosixPath(relpath).parts
+    if not parts or not parts[-1].endswith(TASK_SUFFIXES) or parts[-1].startswith("."):
+        return None
+    if parts[0] in ("inbox", "dead") and len(parts) == 2:
+        return parts[0], None
+    if parts[0] in ("assigned", "done") and len(parts) == 3 and is_safe_name(parts[1]):
+        return parts[0], parts[1]
+    return None
+
+
+def normalize_priority(value: Any) -> str:
+    return _PRIORITY_WORDS.get(str(value).strip().lower(), "medium") if value is not None else "medium"
+
+
+def _text(value: Any, default: str = "") -> str:
+    if value is None:
+        return default
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(_text(v) for v in value if v is not None)
+    return (_text(value),)
+
+
+def _hours(fields: dict[str, Any]) -> float | None:
+    for key in ("estimated_hours", "estimated_effort_hours"):
+        value = fields.get(key)
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def jsonable(value: Any) -> Any:
+    """YAML values made safe for JSON: dates become ISO text, keys become strings."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def load_yaml(data: bytes) -> Any:
+    """Parse one YAML document with the safe loader, refusing alias bombs."""
+    if b"*" in data:
+        loader = _Loader(data)
+        try:
+            aliases = 0
+            while loader.check_event():
+                if isinstance(loader.get_event(), yaml.AliasEvent):
+                    aliases += 1
+                    if aliases > MAX_ALIASES:
+                        raise ValueError(f"more than {MAX_ALIASES} YAML aliases (refused)")
+        finally:
+            loader.dispose()
+    return yaml.load(data, Loader=_Loader)
+
+
+def parse_task(relpath: str, data: bytes, mtime: float = 0.0) -> Task:
+    """Bytes of a task file -> Task. Raises Incomplete (empty) or ValueError (not a task)."""
+    placement = lane_of(relpath)
+    if placement is None:
+        raise ValueError("not a task file location")
+    lane, lane_agent = placement
+    if not data.strip():
+        raise Incomplete("file is empty")
+    if len(data) > MAX_TASK_FILE_BYTES:
+        raise ValueError(f"file is {len(data)} bytes, over the {MAX_TASK_FILE_BYTES} byte limit")
+    try:
+        fields = load_yaml(data)
+    except yaml.YAMLError as error:
+        raise ValueError(f"invalid YAML: {' '.join(str(error).split())}") from None
+    except RecursionError:
+        raise ValueError("YAML nested too deeply") from None
+    if not isinstance(fields, dict):
+        raise ValueError(f"expected a mapping of fields, found {type(fields).__name__}")
+    fields = jsonable(fields)
+    stem = PurePosixPath(relpath).stem
+    task_id = _text(fields.get("id")).strip() or stem
+    agent = fields.get("agent") or fields.get("assign_to")
+    created = fields.get("created", fields.get("created_at"))
+    default_status = {"inbox": "new", "assigned": "assigned", "done": "done", "dead": "dead"}[lane]
+    return Task(
+        id=task_id,
+        path=relpath,
+        lane=lane,
+        lane_agent=lane_agent,
+        title=_text(fields.get("title")).strip() or task_id,
+        status=_text(fields.get("status")).strip() or default_status,
+        priority=normalize_priority(fields.get("priority")),
+        agent=_text(agent) if agent else lane_agent,
+        created=_text(created) if created is not None else None,
+        description=_text(fields.get("description")),
+        dependencies=_str_tuple(fields.get("dependencies")),
+        estimated_hours=_hours(fields),
+        tags=_str_tuple(fields.get("tags")),
+        fields=fields,
+        mtime=mtime,
+    )
+
+
+def read_task_file(root: Path, relpath: str) -> FileRead:
+    """Read and parse one file (blocking). Raises Incomplete for an empty file, FileNotFoundError."""
+    path = root / relpath
+    with open(path, "rb") as handle:
+        stat = os.fstat(handle.fileno())
+        if stat.st_size > MAX_TASK_FILE_BYTES:
+            error = f"file is {stat.st_size} bytes, over the {MAX_TASK_FILE_BYTES} byte limit"
+            return FileRead(relpath, None, InvalidTaskFile(relpath, error))
+        data = handle.read(MAX_TASK_FILE_BYTES + 1)
+    try:
+        return FileRead(relpath, parse_task(relpath, data, stat.st_mtime), None)
+    except Incomplete:
+        raise
+    except ValueError as error:
+        return FileRead(relpath, None, InvalidTaskFile(relpath, str(error)))
+
+
+def scan_board(root: Path) -> list[FileRead]:
+    """Every task file under the collaboration root (blocking); empty files count as invalid."""
+    found: list[FileRead] = []
+    for lane in ("inbox", "dead"):
+        found.extend(_read_dir(root, lane))
+    for lane in ("assigned", "done"):
+        lane_dir = root / lane
+        if lane_dir.is_dir():
+            for agent_dir in sorted(lane_dir.iterdir()):
+                if agent_dir.is_dir() and is_safe_name(agent_dir.name):
+                    found.extend(_read_dir(root, f"{lane}/{agent_dir.name}"))
+    return found
+
+
+def _read_dir(root: Path, rel_dir: str) -> list[FileRead]:
+    directory = root / rel_dir
+    if not directory.is_dir():
+        return []
+    result = []
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        relpath = f"{rel_dir}/{entry.name}"
+        if not entry.is_file() or lane_of(relpath) is None:
+            continue
+        try:
+            result.append(read_task_file(root, relpath))
+        except Incomplete as error:
+            result.append(FileRead(relpath, None, InvalidTaskFile(relpath, str(error))))
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            result.append(FileRead(relpath, None, InvalidTaskFile(relpath, f"unreadable: {error}")))
+    return result
+
+
+def dump_task(fields: dict[str, Any]) -> str:
+    """Fields -> YAML text, keeping the order the fields were written in."""
+    return yaml.dump(dict(fields), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=100)

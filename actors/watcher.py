@@ -1,0 +1,157 @@
+"""The watcher actor: turns changes under work/collaboration/ into parsed ``FilesChanged`` batches.
+
+It reports ready once its notifier is set up, so the queue's start-up scan misses nothing; after a
+restart it asks the queue to scan again, since changes made while it was down were not seen. Files are read off the event loop. A file seen empty
+or unparseable is read again a few times with backoff before it is reported invalid: a writer
+caught half way never costs a task its create event. If native notifications cannot be set up (too
+many inotify watches, an exotic filesystem) it falls back to polling and says so on the bus.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import trio
+import watchfiles
+
+from .bus import EventBus
+from .messages import FileGone, FileRead, FilesChanged, InvalidTaskFile, RescanRequested, WatcherModeChanged
+from .taskfile import Incomplete, lane_of, read_task_file
+
+log = logging.getLogger("agentdeck.watcher")
+
+REREAD_DELAYS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
+
+
+class Watcher:
+    def __init__(
+        self,
+        root: Path,
+        queue: trio.MemorySendChannel,
+        bus: EventBus,
+        *,
+        step_ms: int = 2,
+        debounce_ms: int = 50,
+        force_polling: bool = False,
+        poll_delay_ms: int = 100,
+    ) -> None:
+        self.root = root.resolve()
+        self._queue = queue
+        self._bus = bus
+        self._step_ms = step_ms
+        self._debounce_ms = debounce_ms
+        self._force_polling = force_polling
+        self._poll_delay_ms = poll_delay_ms
+        self.mode = "polling" if force_polling else "native"
+        self.mode_reason = "forced by configuration" if force_polling else ""
+        self._rereading: set[str] = set()
+        self._starts = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for lane in ("inbox", "assigned", "done", "dead"):
+            (self.root / lane).mkdir(exist_ok=True)
+        async with trio.open_nursery() as nursery:
+            stop = trio.Event()
+            try:
+                nursery.start_soon(self._watch, stop, nursery)
+                # awatch sets up its notifier synchronously on its first step: let that happen
+                # before scanning, so a change made during the scan is still reported.
+                await trio.sleep(0.001)
+                if self._starts:
+                    await self._queue.send(RescanRequested("watcher restarted"))
+                self._starts += 1
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                stop.set()
+
+    async def _watch(self, stop: trio.Event, nursery: trio.Nursery) -> None:
+        try:
+            await self._consume(stop, nursery, polling=self._force_polling)
+        except (OSError, RuntimeError) as error:
+            if self._force_polling:
+                raise
+            self.mode, self.mode_reason = "polling", f"native watching failed: {error}"
+            log.warning("falling back to polling: %s", error)
+            self._bus.publish(WatcherModeChanged(mode="polling", reason=self.mode_reason))
+            await self._consume(stop, nursery, polling=True)
+
+    async def _consume(self, stop: trio.Event, nursery: trio.Nursery, *, polling: bool) -> None:
+        changes = watchfiles.awatch(
+            self.root,
+            stop_event=stop,
+            step=self._step_ms,
+            debounce=self._debounce_ms,
+            force_polling=polling,
+            poll_delay_ms=self._poll_delay_ms,
+            watch_filter=None,
+        )
+        async for batch in changes:
+            await self._handle(batch, nursery)
+
+    async def _handle(self, batch: set[tuple[watchfiles.Change, str]], nursery: trio.Nursery) -> None:
+        paths: list[str] = []
+        for _change, raw in batch:
+            try:
+                relpath = Path(raw).resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+            if lane_of(relpath) is not None and relpath not in paths:
+                paths.append(relpath)
+        if not paths:
+            return
+        results, retry = await trio.to_thread.run_sync(self._read_all, paths)
+        if results:
+            await self._queue.send(FilesChanged(tuple(results)))
+        for relpath in retry:
+            if relpath not in self._rereading:
+                self._rereading.add(relpath)
+                nursery.start_soon(self._reread, relpath)
+
+    def _read_all(self, paths: list[str]) -> tuple[list[FileRead | FileGone], list[str]]:
+        results: list[FileRead | FileGone] = []
+        retry: list[str] = []
+        for relpath in paths:
+            if relpath in self._rereading:
+                continue
+            try:
+                read = read_task_file(self.root, relpath)
+            except FileNotFoundError:
+                results.append(FileGone(relpath))
+                continue
+            except Incomplete:
+                retry.append(relpath)
+                continue
+            except OSError as error:
+                read = FileRead(relpath, None, InvalidTaskFile(relpath, f"unreadable: {error}"))
+            if read.invalid is not None and "byte limit" not in read.invalid.error:
+                retry.append(relpath)
+            else:
+                results.append(read)
+        return results, retry
+
+    async def _reread(self, relpath: str) -> None:
+        """Read a file that looked half written again until it parses or stays invalid."""
+        try:
+            outcome: FileRead | FileGone | None = None
+            for delay in REREAD_DELAYS:
+                await trio.sleep(delay)
+                try:
+                    outcome = await trio.to_thread.run_sync(read_task_file, self.root, relpath)
+                except FileNotFoundError:
+                    outcome = FileGone(relpath)
+                except Incomplete as error:
+                    outcome = FileRead(relpath, None, InvalidTaskFile(relpath, str(error)))
+                    continue
+                except OSError as error:
+                    outcome = FileRead(relpath, None, InvalidTaskFile(relpath, f"unreadable: {error}"))
+                if isinstance(outcome, FileGone) or outcome.invalid is None:
+                    break
+            if isinstance(outcome, FileRead) and outcome.invalid is not None:
+                log.warning("invalid task file %s: %s", relpath, outcome.invalid.error)
+            if outcome is not None:
+                await self._queue.send(FilesChanged((outcome,)))
+        finally:
+            self._rereading.discard(relpath)

@@ -1,0 +1,1 @@
+"""agentdeck's edges: HTTP, WebSocket, server-sent events and the command line."""

@@ -1,0 +1,108 @@
+"""The ``agentdeck`` command: serve the hub, manage agent tokens, run the reference agent."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import trio
+
+from actors.config import HubConfig
+from actors.hub import Hub
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_BOARD = REPO_ROOT / "work" / "collaboration"
+
+log = logging.getLogger("agentdeck")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the hub and its dashboard")
+    serve.add_argument("--work", type=Path, default=Path("work"),
+                       help="work directory holding collaboration/ (default: ./work)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--demo", action="store_true",
+                       help="serve a fresh copy of the demo board (and start demo agents)")
+    serve.add_argument("--telemetry-db", type=Path, default=None,
+                       help="SQLite telemetry file (default: WORK/.agentdeck/telemetry.db)")
+    serve.add_argument("--budget-daily", type=float, default=None, help="daily budget in USD")
+    serve.add_argument("--budget-monthly", type=float, default=None, help="monthly budget in USD")
+    serve.add_argument("--poll", action="store_true", help="poll the board instead of inotify")
+    serve.add_argument("--log-level", default="INFO")
+
+
+def prepare_demo() -> Path:
+    """A scratch copy of the demo board, so a demo run never edits the repository's files."""
+    target = Path(tempfile.mkdtemp(prefix="agentdeck-demo-"))
+    shutil.copytree(DEMO_BOARD, target / "collaboration")
+    return target
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    work = prepare_demo() if args.demo else args.work
+    config = HubConfig(work_dir=work, host=args.host, port=args.port,
+                       telemetry_db=args.telemetry_db, budget_daily=args.budget_daily,
+                       budget_monthly=args.budget_monthly, force_polling=args.poll,
+                       demo=args.demo, log_level=args.log_level)
+    if args.demo:
+        log.info("demo board copied to %s", work)
+    try:
+        trio.run(run_until_signalled, config)
+    except OSError as error:
+        log.error("cannot serve: %s", error)
+        return 1
+    return 0
+
+
+async def run_until_signalled(config: HubConfig) -> None:
+    from .server import run_hub
+
+    hub = Hub(config)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as outer:
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    log.info("received %s, shutting down", signal.Signals(signum).name)
+                    hub.stop()
+                    return
+
+            outer.start_soon(stop_on_signal)
+            async with trio.open_nursery() as inner:
+                addresses = await inner.start(run_hub, hub)
+                for address in addresses:
+                    print(f"agentdeck: dashboard at {address}/", flush=True)
+            outer.cancel_scope.cancel()
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agentdeck", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        return serve_command(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

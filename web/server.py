@@ -1,0 +1,41 @@
+"""Hypercorn's trio worker, run inside the hub's nursery on one port for pages, SSE and WebSockets."""
+
+from __future__ import annotations
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+from actors.hub import Hub
+
+from .app import create_app
+
+
+def _config(host: str, port: int) -> Config:
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.graceful_timeout = 1.0
+    config.accesslog = None
+    config.errorlog = "-"
+    config.websocket_max_message_size = 1024 * 1024
+    config.keep_alive_timeout = 5.0
+    return config
+
+
+async def serve(app, host: str, port: int, shutdown: trio.Event, *,
+                task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve until ``shutdown`` is set; reports the bound addresses (``port=0`` picks a free one)."""
+    await hypercorn_serve(app, _config(host, port), shutdown_trigger=shutdown.wait,
+                          task_status=task_status)
+
+
+async def run_hub(hub: Hub, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    """The whole process in one nursery: actors first, then the web server; returns on shutdown."""
+    async with trio.open_nursery() as nursery:
+        await hub.start_actors(nursery)
+        async with trio.open_nursery() as web:
+            hub.addresses = await web.start(serve, create_app(hub), hub.config.host,
+                                            hub.config.port, hub.shutdown)
+            task_status.started(hub.addresses)
+        # the web server stopped on hub.shutdown; the actors go now
+        nursery.cancel_scope.cancel()
