@@ -128,6 +128,23 @@ class BoardView:
     invalid: tuple[InvalidTaskFile, ...]
 
 
+@attrs.frozen
+class GetStats:
+    """Query the telemetry actor: the shared cost/token/latency figures (a JSON-ready dict)."""
+
+
+@attrs.frozen
+class GetDashboardSnapshot:
+    """Query the dashboard state actor: the whole snapshot (a JSON-ready dict)."""
+
+
+@attrs.frozen
+class GetOutput:
+    """Query the execution log: the kept output of a task's latest attempt, oldest first."""
+
+    task_id: str
+
+
 # ---------------------------------------------------------------- bus events
 
 
@@ -309,6 +326,16 @@ class AgentStateChanged(Event):
     agent_id: str
     state: str  # offline | idle | assigned | working
     task_id: str | None = None
+
+
+@attrs.frozen
+class AgentReported(Event):
+    """A report an agent sent that needs no reply (resources, its Ollama endpoint...)."""
+
+    kind: ClassVar[str] = "agent.report"
+    agent_id: str
+    report_type: str  # resource_report | ollama_report | wake_result | agent_restarting
+    data: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
