@@ -1,0 +1,116 @@
+"""What one model invocation cost, in USD, from the genai-prices tables.
+
+Three outcomes, never confused: an API model genai-prices knows (priced), a local model such as an
+Ollama tag (free, with what the same tokens would have cost on a Claude model so savings can be
+shown), and an unknown model (``priced`` False, cost None: shown as unpriced, never as $0.00).
+Shell steps that ran no model cost nothing and count as priced.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from decimal import Decimal
+
+import attrs
+from genai_prices import Usage, calc_price
+from genai_prices.data_snapshot import get_snapshot
+
+NO_MODEL_NAMES = frozenset({"", "none", "shell"})
+LOCAL_PREFIXES = ("ollama/", "ollama:", "ollama_chat/", "local/", "lmstudio/")
+LOCAL_FAMILIES = re.compile(
+    r"^(llama|qwen|mistral|mixtral|phi|gemma|deepseek-coder|deepseek-r1|codellama|starcoder|"
+    r"codegemma|codestral|granite|tinyllama|smollm|nomic|orca|vicuna|wizard|neural-chat|"
+    r"dolphin|yi|olmo|falcon)",
+)
+
+
+@attrs.frozen
+class Price:
+    cost_usd: float | None  # None when unpriced
+    priced: bool  # False for an unknown (non-local) model
+    local: bool  # a local (Ollama-style) model: cost 0
+    equivalent_claude_cost_usd: float | None  # for local models: same tokens on the Claude model
+
+
+@attrs.frozen
+class _Resolution:
+    """How a model name is priced: ``kind`` is "api", "local" or "unknown"."""
+
+    kind: str
+    model_ref: str | None = None
+    provider_id: str | None = None
+
+
+def price_invocation(
+    model: str | None,
+    tokens_in: int,
+    tokens_out: int,
+    *,
+    claude_model: str = "claude-sonnet-4-5",
+) -> Price:
+    """Price one invocation; negative token counts are treated as 0."""
+    tokens_in, tokens_out = max(int(tokens_in or 0), 0), max(int(tokens_out or 0), 0)
+    name = (model or "").strip()
+    if name.lower() in NO_MODEL_NAMES:
+        return Price(cost_usd=0.0, priced=True, local=False, equivalent_claude_cost_usd=None)
+    resolution = _resolve(name)
+    if resolution.kind == "api":
+        cost = _cost(resolution, tokens_in, tokens_out)
+        return Price(cost_usd=cost, priced=True, local=False, equivalent_claude_cost_usd=None)
+    if resolution.kind == "local":
+        claude = _resolve(claude_model)
+        equivalent = _cost(claude, tokens_in, tokens_out) if claude.kind == "api" else None
+        return Price(cost_usd=0.0, priced=True, local=True, equivalent_claude_cost_usd=equivalent)
+    return Price(cost_usd=None, priced=False, local=False, equivalent_claude_cost_usd=None)
+
+
+def is_local_model(model: str | None) -> bool:
+    name = (model or "").strip()
+    return bool(name) and name.lower() not in NO_MODEL_NAMES and _resolve(name).kind == "local"
+
+
+def _cost(resolution: _Resolution, tokens_in: int, tokens_out: int) -> float:
+    usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+    result = calc_price(usage, model_ref=resolution.model_ref, provider_id=resolution.provider_id)
+    return float(Decimal(result.total_price))
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolve(name: str) -> _Resolution:
+    lowered = name.lower()
+    if lowered.startswith(LOCAL_PREFIXES):
+        return _Resolution("local")
+    provider, _, rest = name.partition(":") if ":" in name else ("", "", name)
+    if provider and "/" not in provider and rest:
+        found = _lookup(rest, provider)
+        if found is not None:
+            return found
+    if provider.lower() in _api_provider_ids():
+        return _Resolution("unknown")  # a provider we know, a model it does not list
+    if ":" in name:
+        return _Resolution("local")  # an Ollama tag such as llama3:8b
+    found = _lookup(name, None)
+    if found is None and "/" in name:
+        provider, _, rest = name.partition("/")
+        found = _lookup(rest, provider) or _lookup(rest, None)
+    if found is not None:
+        return found
+    bare = lowered.rsplit("/", 1)[-1]
+    if LOCAL_FAMILIES.match(bare):
+        return _Resolution("local")
+    return _Resolution("unknown")
+
+
+@functools.lru_cache(maxsize=1)
+def _api_provider_ids() -> frozenset[str]:
+    return frozenset(provider.id.lower() for provider in get_snapshot().providers)
+
+
+def _lookup(model_ref: str, provider_id: str | None) -> _Resolution | None:
+    try:
+        result = calc_price(Usage(input_tokens=0, output_tokens=0), model_ref=model_ref,
+                            provider_id=provider_id)
+    except (LookupError, ValueError):
+        return None
+    return _Resolution("api", model_ref=model_ref, provider_id=result.provider.id)
