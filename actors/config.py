@@ -19,6 +19,12 @@ class HubConfig:
     fsync: bool = True
     demo: bool = False
     log_level: str = "INFO"
+    max_retries: int = 3
+    accept_timeout: float = 60.0
+    stuck_timeout: float = 600.0
+    reconnect_grace: float = 30.0
+    ollama_model: str = "llama3.2:latest"
+    claude_model: str = "claude-sonnet-4-5"
 
     @property
     def board_dir(self) -> Path:

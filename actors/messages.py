@@ -129,6 +129,58 @@ class BoardView:
 
 
 @attrs.frozen
+class AgentConnect:
+    """An agent identified on a new connection; ``outbox`` carries frames back to its socket."""
+
+    agent_id: str
+    connection_id: int
+    name: str = ""
+    capabilities: tuple[str, ...] = ()
+    ollama_url: str | None = None
+    outbox: trio.MemorySendChannel | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class AgentDisconnect:
+    agent_id: str
+    connection_id: int
+    reason: str = ""
+
+
+@attrs.frozen
+class AgentSaid:
+    """A validated protocol message from an identified agent (see actors.protocol)."""
+
+    agent_id: str
+    connection_id: int
+    message: Mapping[str, Any]
+
+
+@attrs.frozen
+class RetryTask:
+    """Command: a dead-letter task back to the inbox; answered "requeued" or "not_found"."""
+
+    task_id: str
+
+
+@attrs.frozen
+class CancelTask:
+    """Command: stop a task (abandoned by its agent) and park it in the dead letter."""
+
+    task_id: str
+
+
+@attrs.frozen
+class ListAgents:
+    """Query the queue: every known agent as a JSON-ready dict."""
+
+
+@attrs.frozen
+class Tick:
+    """Sent by the queue's own timer: time to check deadlines (accept, progress, reconnect)."""
+
+
+@attrs.frozen
 class GetStats:
     """Query the telemetry actor: the shared cost/token/latency figures (a JSON-ready dict)."""
 
@@ -336,6 +388,23 @@ class AgentReported(Event):
     agent_id: str
     report_type: str  # resource_report | ollama_report | wake_result | agent_restarting
     data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class BoardWriteFailed(Event):
+    """Moving or rewriting a task file failed (disk full, read-only...): the task stayed put."""
+
+    kind: ClassVar[str] = "board.write_failed"
+    task_id: str
+    error: str
+
+
+@attrs.frozen
+class SecurityWarning(Event):
+    """Something people should know about the hub's exposure (e.g. agents accepted without tokens)."""
+
+    kind: ClassVar[str] = "security.warning"
+    message: str
 
 
 @attrs.frozen
