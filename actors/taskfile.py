@@ -8,6 +8,7 @@ at most a little memory and a clear error.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 from pathlib import Path, PurePosixPath
@@ -79,12 +80,12 @@ def _hours(fields: dict[str, Any]) -> float | None:
         value = fields.get(key)
         if value is None or isinstance(value, bool):
             continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
         try:
-            return float(value)
+            hours = float(value)
         except (TypeError, ValueError):
             continue
+        if math.isfinite(hours):
+            return hours
     return None
 
 
@@ -98,6 +99,8 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or infinity
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
@@ -131,13 +134,13 @@ def parse_task(relpath: str, data: bytes, mtime: float = 0.0) -> Task:
         raise ValueError(f"file is {len(data)} bytes, over the {MAX_TASK_FILE_BYTES} byte limit")
     try:
         fields = load_yaml(data)
+        if not isinstance(fields, dict):
+            raise ValueError(f"expected a mapping of fields, found {type(fields).__name__}")
+        fields = jsonable(fields)
     except yaml.YAMLError as error:
         raise ValueError(f"invalid YAML: {' '.join(str(error).split())}") from None
     except RecursionError:
         raise ValueError("YAML nested too deeply") from None
-    if not isinstance(fields, dict):
-        raise ValueError(f"expected a mapping of fields, found {type(fields).__name__}")
-    fields = jsonable(fields)
     stem = PurePosixPath(relpath).stem
     task_id = _text(fields.get("id")).strip() or stem
     agent = fields.get("agent") or fields.get("assign_to")
