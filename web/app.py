@@ -27,6 +27,9 @@ def create_app(hub: Hub) -> QuartTrio:
     from .api import api
 
     app.register_blueprint(api)
+    from .schemas_api import schemas_api
+
+    app.register_blueprint(schemas_api)
 
     @app.errorhandler(404)
     async def not_found(error):  # noqa: ANN001
