@@ -83,8 +83,10 @@ class Board:
 
         departed: dict[str, Task] = {}
         for change in gone:
-            self._invalid.pop(change.path, None)
-            self._conflicts.pop(change.path, None)
+            was_invalid = self._invalid.pop(change.path, None) is not None
+            was_conflict = self._conflicts.pop(change.path, None) is not None
+            if was_invalid or was_conflict:
+                events.append(TaskInvalid(path=change.path, invalid=None))
             task = self._by_path.pop(change.path, None)
             if task is not None and self._path_of.get(task.id) == change.path:
                 del self._path_of[task.id]
@@ -144,13 +146,14 @@ class Board:
                 events.append(TaskConflict(task_id=task.id, paths=(owner, task.path)))
             return events
 
-        self._conflicts.pop(task.path, None)
+        if self._conflicts.pop(task.path, None) is not None:
+            events.append(TaskInvalid(path=task.path, invalid=None))
         self._by_path[task.path] = task
         self._path_of[task.id] = task.path
         previous = self._match_departure(task, departed)
         if previous is None:
             events.append(TaskCreated(task=task))
-        elif task.lane == "assigned" and previous.lane != "assigned":
+        elif task.lane == "assigned" and (previous.lane, previous.lane_agent) != ("assigned", task.lane_agent):
             events.append(TaskAssigned(task=task, previous=previous, agent_id=task.lane_agent,
                                        generation=task.generation))
         elif task.lane == "done" and previous.lane != "done":
