@@ -47,6 +47,38 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--log-level", default="INFO")
 
 
+def _token_parser(sub: argparse._SubParsersAction) -> None:
+    token = sub.add_parser("token", help="manage agent tokens (stored hashed in WORK/.agentdeck/)")
+    token.add_argument("--work", type=Path, default=Path("work"),
+                       help="work directory (default: ./work)")
+    actions = token.add_subparsers(dest="token_action", required=True)
+    actions.add_parser("add", help="print a new token for an agent").add_argument("agent_id")
+    actions.add_parser("list", help="agent ids with tokens (never the tokens)")
+    actions.add_parser("revoke", help="revoke an agent's token").add_argument("agent_id")
+
+
+def token_command(args: argparse.Namespace) -> int:
+    from actors.auth import TokenStore, TokenFileError
+
+    store = TokenStore.in_state_dir(HubConfig(work_dir=args.work).state_dir)
+    try:
+        if args.token_action == "add":
+            print(store.add(args.agent_id))
+            print(f"token for {args.agent_id} stored (hashed) in {store.path}; it is shown only once",
+                  file=sys.stderr)
+        elif args.token_action == "list":
+            for entry in store.list():
+                state = f"revoked {entry['revoked']}" if entry["revoked"] else "active"
+                print(f"{entry['agent_id']}\tcreated {entry['created']}\t{state}")
+        elif not store.revoke(args.agent_id):
+            print(f"agentdeck: {args.agent_id} has no active token", file=sys.stderr)
+            return 1
+    except (TokenFileError, ValueError) as error:
+        print(f"agentdeck: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def prepare_demo() -> Path:
     """A scratch copy of the demo board, so a demo run never edits the repository's files."""
     target = Path(tempfile.mkdtemp(prefix="agentdeck-demo-"))
@@ -95,11 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agentdeck", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _token_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return serve_command(args)
+    if args.command == "token":
+        return token_command(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
