@@ -47,7 +47,12 @@ class BoardStore:
         """Move ``src`` to ``dst`` with new content ``text``; atomic and recoverable."""
         src_path, dst_path = self.resolve(src), self.resolve(dst)
         entry = self._journal({"src": src, "dst": dst, "text": text})
-        self._apply(src_path, dst_path, text)
+        try:
+            self._apply(src_path, dst_path, text)
+        except OSError:
+            # not done, and recovery must not finish it later: the task stays where it was
+            entry.unlink(missing_ok=True)
+            raise
         entry.unlink(missing_ok=True)
 
     def _apply(self, src_path: Path, dst_path: Path, text: str) -> None:

@@ -6,21 +6,34 @@ to actors (``ask``) or subscribes to the bus; it never reaches into their state.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from typing import Any
 
 import trio
 
+from .agent_session import SessionFactory
+from .auth import TokenStore
 from .board_store import BoardStore
 from .bus import EventBus
 from .config import HubConfig
+from .execution_log import ExecutionLog
 from .mailbox import ask
 from .queue import TaskQueue
 from .supervisor import Supervisor
 from .watcher import Watcher
 
 log = logging.getLogger("agentdeck.hub")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Hub:
@@ -37,14 +50,23 @@ class Hub:
         self.queue_mailbox, queue_inbox = trio.open_memory_channel[Any](10_000)
         self.watcher = Watcher(config.board_dir, self.queue_mailbox.clone(), self.bus,
                                force_polling=config.force_polling)
-        self.queue = TaskQueue(config.board_dir, self.store, self.bus, queue_inbox)
+        self.tokens = TokenStore.in_state_dir(config.state_dir)
+        self.sessions = SessionFactory(self.queue_mailbox, self.tokens, self.bus,
+                                       allow_anonymous=is_loopback(config.host))
+        self.queue = TaskQueue(config, self.store, self.bus, queue_inbox, self.queue_mailbox.clone())
+        self.output_mailbox, output_inbox = trio.open_memory_channel[Any](100)
+        self.execution_log = ExecutionLog(self.bus, output_inbox)
 
     async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:
         return await ask(self.queue_mailbox, body, timeout)
 
+    async def ask_output(self, body: Any, timeout: float = 5.0) -> Any:
+        return await ask(self.output_mailbox, body, timeout)
+
     async def start_actors(self, nursery: trio.Nursery) -> None:
         """Start every actor under supervision in ``nursery``; returns once each is ready."""
         await nursery.start(self.supervisor.run, "watcher", self.watcher.run)
+        await nursery.start(self.supervisor.run, "execution_log", self.execution_log.run)
         await nursery.start(self.supervisor.run, "queue", self.queue.run)
 
     def stop(self) -> None:

@@ -1,53 +1,90 @@
-"""The queue actor: owns the board, answers queries, and is the only writer of task files.
+"""The queue actor: owns the board and the agents' assignments, and is the only writer of task files.
 
-Its mailbox takes three kinds of messages: file batches from the watcher, rescan requests, and
+Its mailbox takes file batches from the watcher, rescan requests, its own timer ticks, and
 ``Request``s (queries and commands) from the web layer and the agent sessions. Every change it
-learns of becomes events on the bus.
+learns of or makes becomes events on the bus. After anything that could free an agent or a task it
+runs the scheduler, so work is handed out the moment it can be.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from .board import Board, queue_order
-from .board_store import BoardStore
+from .board_store import BoardStore, PathEscape
 from .bus import EventBus
+from .config import HubConfig
+from .coordinator import Coordinator
 from .mailbox import reply
 from .messages import (
+    AgentConnect,
+    AgentDisconnect,
+    AgentSaid,
     BoardView,
+    BoardWriteFailed,
+    CancelTask,
     FilesChanged,
     GetTask,
+    ListAgents,
     ListTasks,
     RescanRequested,
     Request,
+    RetryTask,
     Task,
+    Tick,
 )
-from .taskfile import scan_board
+from .taskfile import dump_task, parse_task, scan_board
+
+TICK_SECONDS = 1.0
 
 log = logging.getLogger("agentdeck.queue")
 
 
 class TaskQueue:
-    def __init__(self, root: Path, store: BoardStore, bus: EventBus,
-                 mailbox: trio.MemoryReceiveChannel) -> None:
-        self.root = root.resolve()
+    def __init__(self, config: HubConfig, store: BoardStore, bus: EventBus,
+                 mailbox: trio.MemoryReceiveChannel, ticks: trio.MemorySendChannel) -> None:
+        self.root = config.board_dir.resolve()
         self._store = store
         self._bus = bus
         self._mailbox = mailbox
+        self._ticks = ticks
         self._board = Board()
+        self._coordinator = Coordinator(config, self._board, bus, self._write)
         self._view: BoardView | None = None
         self.repairs: list[str] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.repairs = await trio.to_thread.run_sync(self._store.recover)
         await self._rescan()
-        task_status.started()
-        async for message in self._mailbox:
-            await self._handle(message)
+        self._coordinator.adopt_assigned()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._tick)
+            task_status.started()
+            async for message in self._mailbox:
+                await self._handle(message)
+                if self._worth_scheduling(message):
+                    await self._coordinator.schedule(list(self.view().inbox))
+
+    async def _tick(self) -> None:
+        while True:
+            await trio.sleep(TICK_SECONDS)
+            try:
+                self._ticks.send_nowait(Tick())
+            except trio.WouldBlock:
+                pass
+
+    @staticmethod
+    def _worth_scheduling(message: Any) -> bool:
+        if isinstance(message, Request):
+            body = message.body
+            return not isinstance(body, (ListTasks, GetTask, ListAgents)) and not (
+                isinstance(body, AgentSaid) and body.message.get("type") == "task_progress")
+        return True
 
     async def _handle(self, message: Any) -> None:
         if isinstance(message, FilesChanged):
@@ -55,6 +92,8 @@ class TaskQueue:
         elif isinstance(message, RescanRequested):
             log.info("rescanning the board: %s", message.reason)
             await self._rescan()
+        elif isinstance(message, Tick):
+            await self._coordinator.check_deadlines()
         elif isinstance(message, Request):
             try:
                 answer = await self._answer(message.body)
@@ -73,6 +112,9 @@ class TaskQueue:
             self._bus.publish(event)
 
     async def _answer(self, body: Any) -> Any:
+        coordinator = self._coordinator
+        if isinstance(body, AgentSaid):
+            return await coordinator.said(body)
         if isinstance(body, ListTasks):
             return filter_view(self.view(), body)
         if isinstance(body, GetTask):
@@ -80,7 +122,36 @@ class TaskQueue:
             if task is None:
                 raise KeyError(body.task_id)
             return task
+        if isinstance(body, AgentConnect):
+            return await coordinator.connect(body)
+        if isinstance(body, AgentDisconnect):
+            return await coordinator.disconnect(body)
+        if isinstance(body, ListAgents):
+            return [agent.json() for agent in coordinator.agents.values()]
+        if isinstance(body, RetryTask):
+            task = self._board.get(body.task_id)
+            if task is None or task.lane != "dead":
+                return "not_found"
+            return "requeued" if await coordinator.requeue(task) else "error"
+        if isinstance(body, CancelTask):
+            task = self._board.get(body.task_id)
+            if task is None or task.lane not in ("inbox", "assigned"):
+                return "not_found"
+            return "cancelled" if await coordinator.cancel(task) else "error"
         raise TypeError(f"the queue does not answer {type(body).__name__}")
+
+    async def _write(self, task: Task, dst: str, fields: dict[str, Any]) -> Task | None:
+        """Move/rewrite one task file crash-safely; on failure the task stays where it was."""
+        text = dump_task(fields)
+        try:
+            await trio.to_thread.run_sync(self._store.move, task.path, dst, text)
+        except (OSError, PathEscape) as error:
+            log.error("could not write %s -> %s: %s", task.path, dst, error)
+            self._bus.publish(BoardWriteFailed(task_id=task.id, error=str(error)))
+            return None
+        written = parse_task(dst, text.encode("utf-8"), time.time())
+        self._board.replace(written, task.path)
+        return written
 
     def view(self) -> BoardView:
         """The current board as an immutable view, rebuilt only when the board changed."""

@@ -25,8 +25,10 @@ def create_app(hub: Hub) -> QuartTrio:
     app.extensions["agentdeck.hub"] = hub
 
     from .api import api
+    from .ws_agent import agent_ws
 
     app.register_blueprint(api)
+    app.register_blueprint(agent_ws)
     from .schemas_api import schemas_api
 
     app.register_blueprint(schemas_api)

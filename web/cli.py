@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import shutil
 import signal
@@ -14,21 +13,13 @@ from pathlib import Path
 import trio
 
 from actors.config import HubConfig
-from actors.hub import Hub
+from actors.auth import TokenStore
+from actors.hub import Hub, is_loopback
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_BOARD = REPO_ROOT / "work" / "collaboration"
 
 log = logging.getLogger("agentdeck")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
@@ -94,6 +85,12 @@ def serve_command(args: argparse.Namespace) -> int:
                        demo=args.demo, log_level=args.log_level)
     if args.demo:
         log.info("demo board copied to %s", work)
+    if TokenStore.in_state_dir(config.state_dir).is_empty():
+        if not is_loopback(config.host):
+            log.error("refusing to bind %s without agent tokens: add one with "
+                      "'agentdeck token add <agent_id> --work %s'", config.host, work)
+            return 2
+        log.warning("no agent tokens configured: agents on this machine are accepted without one")
     try:
         trio.run(run_until_signalled, config)
     except OSError as error:
