@@ -28,6 +28,7 @@ from .messages import (
     BoardView,
     BoardWriteFailed,
     CancelTask,
+    FileRead,
     FilesChanged,
     GetTask,
     ListAgents,
@@ -41,6 +42,7 @@ from .messages import (
 from .taskfile import dump_task, parse_task, scan_board
 
 TICK_SECONDS = 1.0
+VACATED_SECONDS = 5.0
 
 log = logging.getLogger("agentdeck.queue")
 
@@ -56,6 +58,7 @@ class TaskQueue:
         self._board = Board()
         self._coordinator = Coordinator(config, self._board, bus, self._write)
         self._view: BoardView | None = None
+        self._vacated: dict[str, float] = {}  # paths the queue moved tasks away from, and when
         self.repairs: list[str] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -88,11 +91,14 @@ class TaskQueue:
 
     async def _handle(self, message: Any) -> None:
         if isinstance(message, FilesChanged):
-            self._publish(self._board.apply_batch(message.changes))
+            changes = await self._without_stale_echoes(message.changes)
+            self._publish(self._board.apply_batch(changes))
         elif isinstance(message, RescanRequested):
             log.info("rescanning the board: %s", message.reason)
             await self._rescan()
         elif isinstance(message, Tick):
+            now = trio.current_time()
+            self._vacated = {p: t for p, t in self._vacated.items() if now - t < VACATED_SECONDS}
             await self._coordinator.check_deadlines()
         elif isinstance(message, Request):
             try:
@@ -102,6 +108,19 @@ class TaskQueue:
             reply(message, answer)
         else:
             log.warning("queue ignored an unexpected message %r", type(message).__name__)
+
+    async def _without_stale_echoes(self, changes: tuple) -> tuple:
+        """Drop the watcher's reads of files the queue itself has since moved away.
+
+        The watcher may read a file a moment before the queue moves it; that read arriving after
+        the move would look like a second copy of the task. Such a path is checked once more.
+        """
+        stale = [c.path for c in changes if isinstance(c, FileRead) and c.path in self._vacated]
+        if not stale:
+            return changes
+        gone = set(await trio.to_thread.run_sync(
+            lambda: [p for p in stale if not (self.root / p).exists()]))
+        return tuple(c for c in changes if not (isinstance(c, FileRead) and c.path in gone))
 
     async def _rescan(self) -> None:
         files = await trio.to_thread.run_sync(scan_board, self.root)
@@ -149,6 +168,8 @@ class TaskQueue:
             log.error("could not write %s -> %s: %s", task.path, dst, error)
             self._bus.publish(BoardWriteFailed(task_id=task.id, error=str(error)))
             return None
+        if task.path != dst:
+            self._vacated[task.path] = trio.current_time()
         written = parse_task(dst, text.encode("utf-8"), time.time())
         self._board.replace(written, task.path)
         return written
