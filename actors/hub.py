@@ -18,8 +18,10 @@ from .auth import TokenStore
 from .board_store import BoardStore
 from .bus import EventBus
 from .config import HubConfig
+from .dashboard_state import DashboardState
 from .execution_log import ExecutionLog
 from .mailbox import ask
+from .metrics import Metrics
 from .queue import TaskQueue
 from .supervisor import Supervisor
 from .watcher import Watcher
@@ -56,6 +58,11 @@ class Hub:
         self.queue = TaskQueue(config, self.store, self.bus, queue_inbox, self.queue_mailbox.clone())
         self.output_mailbox, output_inbox = trio.open_memory_channel[Any](100)
         self.execution_log = ExecutionLog(self.bus, output_inbox)
+        self.dashboard_mailbox, dashboard_inbox = trio.open_memory_channel[Any](1000)
+        self.dashboard = DashboardState(self, dashboard_inbox)
+        self.metrics_mailbox, metrics_inbox = trio.open_memory_channel[Any](100)
+        self.metrics = Metrics(self.bus, self.supervisor, metrics_inbox, self.ask_dashboard)
+        self.stream_clients = self.metrics.stream_clients  # SSE / dashboard WS handlers count themselves
 
     async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:
         return await ask(self.queue_mailbox, body, timeout)
@@ -63,11 +70,19 @@ class Hub:
     async def ask_output(self, body: Any, timeout: float = 5.0) -> Any:
         return await ask(self.output_mailbox, body, timeout)
 
+    async def ask_dashboard(self, body: Any, timeout: float = 5.0) -> Any:
+        return await ask(self.dashboard_mailbox, body, timeout)
+
+    async def ask_metrics(self, body: Any, timeout: float = 5.0) -> Any:
+        return await ask(self.metrics_mailbox, body, timeout)
+
     async def start_actors(self, nursery: trio.Nursery) -> None:
         """Start every actor under supervision in ``nursery``; returns once each is ready."""
         await nursery.start(self.supervisor.run, "watcher", self.watcher.run)
         await nursery.start(self.supervisor.run, "execution_log", self.execution_log.run)
         await nursery.start(self.supervisor.run, "queue", self.queue.run)
+        await nursery.start(self.supervisor.run, "dashboard", self.dashboard.run)
+        await nursery.start(self.supervisor.run, "metrics", self.metrics.run)
 
     def stop(self) -> None:
         self.shutdown.set()

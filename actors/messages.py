@@ -191,6 +191,11 @@ class GetDashboardSnapshot:
 
 
 @attrs.frozen
+class GetMetrics:
+    """Query the metrics actor: every figure in Prometheus text exposition format (bytes)."""
+
+
+@attrs.frozen
 class GetOutput:
     """Query the execution log: the kept output of a task's latest attempt, oldest first."""
 

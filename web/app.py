@@ -32,6 +32,11 @@ def create_app(hub: Hub) -> QuartTrio:
     from .schemas_api import schemas_api
 
     app.register_blueprint(schemas_api)
+    from .dashboard_api import dashboard_api
+    from .metrics_api import metrics_api
+
+    app.register_blueprint(dashboard_api)
+    app.register_blueprint(metrics_api)
 
     @app.errorhandler(404)
     async def not_found(error):  # noqa: ANN001

@@ -1,0 +1,407 @@
+"""The dashboard state actor: one aggregator that keeps the whole dashboard snapshot ready for every viewer.
+
+It follows the bus and keeps just what the dashboard shows (board counts, agents, dead letters, the
+last 100 completions, a sliding hour of throughput, costs, health inputs). Each part of the snapshot
+is rebuilt only when something it depends on changed, so answering ``GetDashboardSnapshot`` costs
+about nothing however many viewers ask. Board counts and agents are seeded from the queue at start
+and after a ``Resync``, then maintained from events. Intervals use the trio clock; wall-clock time
+only appears in the displayed timestamps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from typing import TYPE_CHECKING, Any, Callable
+
+import trio
+
+from . import health
+from .dashboard_views import (
+    agent_entry,
+    agent_from_listing,
+    completion_entry,
+    completion_from_file,
+    costs_json,
+    dead_letter_entry,
+    epoch_ms,
+    tokens_of,
+)
+from .mailbox import reply
+from .messages import (
+    PRIORITIES,
+    ActorRestarted,
+    AgentJoined,
+    AgentLeft,
+    AgentStateChanged,
+    BudgetThreshold,
+    Event,
+    ExecutionEvent,
+    GetDashboardSnapshot,
+    GetStats,
+    ListAgents,
+    ListTasks,
+    Request,
+    Resync,
+    SecurityWarning,
+    Task,
+    TaskAssigned,
+    TaskCompleted,
+    TaskConflict,
+    TaskDeadLettered,
+    TaskInvalid,
+    TaskProgress,
+    TaskRemoved,
+    TaskRetried,
+    TelemetryChanged,
+    WatcherModeChanged,
+)
+from .throughput import SlidingHour
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger("agentdeck.dashboard")
+
+RECENT_COMPLETIONS = 100
+DEAD_LETTER_SHOWN = 200  # the snapshot lists the newest ones; queue.dead_letter has the count
+SECTIONS = ("health", "agents", "queue", "dead_letter_tasks", "recent_completions", "throughput", "costs")
+
+
+class DashboardState:
+    def __init__(self, hub: "Hub", mailbox: trio.MemoryReceiveChannel, *, bus_buffer: int = 20_000,
+                 queue_check_interval: float = 60.0, costs_refresh: float = 60.0,
+                 health_ttl: float = 1.0) -> None:
+        self._hub = hub
+        self._mailbox = mailbox
+        self._bus_buffer = bus_buffer
+        self._queue_check_interval = queue_check_interval
+        self._costs_refresh = costs_refresh
+        self._health_ttl = health_ttl
+        # board
+        self._tasks: dict[str, tuple[str, str]] = {}  # id -> (lane, priority)
+        self._lanes: Counter[str] = Counter()
+        self._queued_by_priority: Counter[str] = Counter()
+        self._dead: dict[str, Task] = {}
+        self._activity: dict[str, float] = {}  # assigned task id -> last sign of life (trio clock)
+        self._invalid: set[str] = set()
+        # agents
+        self._agents: dict[str, dict[str, Any]] = {}
+        self._offline_since: dict[str, float] = {}
+        # history
+        self._completions: deque[dict[str, Any]] = deque(maxlen=RECENT_COMPLETIONS)
+        self._hour = SlidingHour()
+        self._queue_samples: deque[int] = deque(maxlen=health.QUEUE_GROWTH_CHECKS + 1)
+        self._restarts: dict[str, tuple[float, int]] = {}
+        self._budget_levels: dict[str, tuple[int, float, float, str]] = {}
+        self._security: list[str] = []
+        self._watcher_fallback: str | None = None
+        self._stats: dict[str, Any] | None = None
+        self._costs_stale = trio.Event()
+        # the snapshot, part by part
+        self._sections: dict[str, Any] = {}
+        self._dirty: set[str] = set(SECTIONS)
+        self._health_until = -float("inf")
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            AgentJoined: self._on_agent_joined, AgentLeft: self._on_agent_left,
+            AgentStateChanged: self._on_agent_state, TaskAssigned: self._on_assigned,
+            TaskCompleted: self._on_completed, TaskRetried: self._on_failed,
+            TaskDeadLettered: self._on_failed, TaskRemoved: self._on_removed,
+            TaskProgress: self._on_progress, ExecutionEvent: self._on_progress,
+            TaskInvalid: self._on_invalid, TaskConflict: self._on_conflict,
+            ActorRestarted: self._on_restart, BudgetThreshold: self._on_budget,
+            WatcherModeChanged: self._on_watcher, SecurityWarning: self._on_security,
+            TelemetryChanged: lambda event: self._costs_stale.set(),
+        }
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with self._hub.bus.subscribe("dashboard", self._bus_buffer) as subscription:
+            self._seed_from_hub()
+            await self._seed_from_queue(first=not self._tasks)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._follow_bus, subscription)
+                nursery.start_soon(self._sample_queue)
+                nursery.start_soon(self._follow_costs)
+                task_status.started()
+                async for message in self._mailbox:
+                    self._handle(message)
+
+    def _handle(self, message: Any) -> None:
+        if not isinstance(message, Request):
+            log.warning("dashboard ignored an unexpected message %r", type(message).__name__)
+        elif isinstance(message.body, GetDashboardSnapshot):
+            reply(message, self.snapshot())
+        else:
+            reply(message, TypeError(f"the dashboard does not answer {type(message.body).__name__}"))
+
+    async def _follow_bus(self, subscription: Any) -> None:
+        async for event in subscription:
+            if isinstance(event, Resync):
+                log.info("dashboard fell %d events behind; re-reading the board", event.missed)
+                await self._seed_from_queue(first=False)
+            else:
+                self.apply(event)
+
+    async def _sample_queue(self) -> None:
+        while True:
+            self._queue_samples.append(self._lanes["inbox"])
+            self._dirty.add("health")
+            await trio.sleep(self._queue_check_interval)
+
+    async def _follow_costs(self) -> None:
+        while True:
+            ask_telemetry = getattr(self._hub, "ask_telemetry", None)
+            if ask_telemetry is not None:
+                try:
+                    self._stats = await ask_telemetry(GetStats())
+                    self._dirty.update(("costs", "health"))
+                except Exception as error:  # noqa: BLE001 - the last figures stay; telemetry may be away
+                    log.debug("no stats from telemetry: %s", error)
+            with trio.move_on_after(self._costs_refresh):
+                await self._costs_stale.wait()
+            self._costs_stale = trio.Event()
+            await trio.sleep(0.2)  # one refresh for a burst of writes
+
+    # ------------------------------------------------------------------ seeding
+
+    def _seed_from_hub(self) -> None:
+        now, wall = trio.current_time(), time.time()
+        for record in self._hub.supervisor.status():
+            at = record.get("last_restart_at")
+            if at is not None and wall - at <= health.RESTART_WINDOW:
+                self._restarts[record["name"]] = (now - (wall - at), record["restarts"])
+        watcher = self._hub.watcher
+        forced = watcher.mode_reason == "forced by configuration"
+        self._watcher_fallback = watcher.mode_reason if watcher.mode == "polling" and not forced else None
+        self._dirty.add("health")
+
+    async def _seed_from_queue(self, *, first: bool) -> None:
+        """Board counts and agents from the queue (whole tables, replacing what was kept)."""
+        try:
+            view = await self._hub.ask_queue(ListTasks())
+        except Exception as error:  # noqa: BLE001 - counts follow from events until the next resync
+            log.warning("dashboard could not read the board: %s", error)
+        else:
+            self._tasks, self._dead = {}, {}
+            self._lanes, self._queued_by_priority = Counter(), Counter()
+            self._activity = {task.id: self._activity.get(task.id, trio.current_time())
+                              for task in view.assigned}
+            for task in (*view.inbox, *view.assigned, *view.done, *view.dead):
+                self._upsert(task)
+            self._invalid = {invalid.path for invalid in view.invalid}
+            if first and not self._completions:
+                self._completions.extend(completion_from_file(task) for task in view.done[:RECENT_COMPLETIONS])
+            self._dirty.update(SECTIONS)
+        try:
+            agents = await self._hub.ask_queue(ListAgents())
+        except Exception as error:  # noqa: BLE001
+            log.debug("dashboard could not list agents: %s", error)
+            return
+        now, wall = trio.current_time(), time.time()
+        self._agents, self._offline_since = {}, {}
+        for raw in agents:
+            entry = agent_from_listing(raw)
+            if entry["state"] == "offline":
+                since = raw.get("last_state_change") or 0
+                if wall - since > health.AGENT_OFFLINE_WINDOW:
+                    continue
+                self._offline_since[entry["agent_id"]] = now - (wall - since)
+            self._agents[entry["agent_id"]] = entry
+        self._dirty.update(("agents", "health"))
+
+    # ------------------------------------------------------------------ events
+
+    def apply(self, event: Event) -> None:
+        """Fold one bus event into the state (public so tests and benchmarks can feed it directly)."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+        task = getattr(event, "task", None)
+        if isinstance(task, Task) and not isinstance(event, TaskRemoved):
+            self._upsert(task)
+
+    def _upsert(self, task: Task) -> None:
+        old = self._tasks.get(task.id)
+        new = (task.lane, task.priority)
+        if old == new and task.lane != "dead":
+            return
+        if old is not None:
+            self._count(old, -1)
+        self._tasks[task.id] = new
+        self._count(new, +1)
+        if task.lane == "dead":
+            self._dead[task.id] = task
+            self._dirty.add("dead_letter_tasks")
+        elif old is not None and old[0] == "dead":
+            self._dead.pop(task.id, None)
+            self._dirty.add("dead_letter_tasks")
+        if task.lane == "assigned":
+            self._activity.setdefault(task.id, trio.current_time())
+        else:
+            self._activity.pop(task.id, None)
+        self._dirty.update(("queue", "health"))
+
+    def _count(self, entry: tuple[str, str], sign: int) -> None:
+        lane, priority = entry
+        self._lanes[lane] += sign
+        if lane == "inbox":
+            self._queued_by_priority[priority] += sign
+
+    def _on_removed(self, event: TaskRemoved) -> None:
+        old = self._tasks.pop(event.task.id, None)
+        if old is not None:
+            self._count(old, -1)
+        if self._dead.pop(event.task.id, None) is not None:
+            self._dirty.add("dead_letter_tasks")
+        self._activity.pop(event.task.id, None)
+        self._dirty.update(("queue", "health"))
+
+    def _on_assigned(self, event: TaskAssigned) -> None:
+        self._activity[event.task.id] = trio.current_time()
+
+    def _on_progress(self, event: TaskProgress | ExecutionEvent) -> None:
+        if event.task_id in self._activity:
+            self._activity[event.task_id] = trio.current_time()
+
+    def _on_completed(self, event: TaskCompleted) -> None:
+        self._completions.appendleft(completion_entry(event))
+        self._hour.add(trio.current_time(), ok=True, duration_ms=event.duration_ms,
+                       tokens=tokens_of(event.result))
+        self._dirty.update(("recent_completions", "throughput", "health"))
+
+    def _on_failed(self, event: TaskRetried | TaskDeadLettered) -> None:
+        self._hour.add(trio.current_time(), ok=False, tokens=tokens_of(event.result))
+        self._dirty.update(("throughput", "health"))
+
+    def _on_invalid(self, event: TaskInvalid) -> None:
+        if event.invalid is None:
+            self._invalid.discard(event.path)
+        else:
+            self._invalid.add(event.path)
+        self._dirty.add("health")
+
+    def _on_conflict(self, event: TaskConflict) -> None:
+        self._invalid.update(event.paths[1:])
+        self._dirty.add("health")
+
+    def _on_agent_joined(self, event: AgentJoined) -> None:
+        at = epoch_ms(event.at)
+        self._agents[event.agent_id] = agent_entry(event.agent_id, event.name, "idle",
+                                                   capabilities=event.capabilities,
+                                                   connected_at=at, last_state_change=at)
+        self._offline_since.pop(event.agent_id, None)
+        self._dirty.update(("agents", "health"))
+
+    def _on_agent_left(self, event: AgentLeft) -> None:
+        self._set_agent_state(event.agent_id, "offline", None, event.at)
+
+    def _on_agent_state(self, event: AgentStateChanged) -> None:
+        self._set_agent_state(event.agent_id, event.state, event.task_id, event.at)
+
+    def _set_agent_state(self, agent_id: str, state: str, task_id: str | None, at: float) -> None:
+        known = self._agents.get(agent_id) or agent_entry(agent_id, agent_id, state)
+        self._agents[agent_id] = {**known, "state": state, "current_task_id": task_id,
+                                  "last_state_change": epoch_ms(at)}
+        if state == "offline":
+            self._offline_since.setdefault(agent_id, trio.current_time())
+        else:
+            self._offline_since.pop(agent_id, None)
+        self._dirty.update(("agents", "health"))
+
+    def _on_restart(self, event: ActorRestarted) -> None:
+        self._restarts[event.name] = (trio.current_time(), event.restarts)
+        self._dirty.add("health")
+
+    def _on_budget(self, event: BudgetThreshold) -> None:
+        self._budget_levels[event.period] = (event.level, event.spent, event.budget,
+                                             _period_key(event.period, event.at))
+        self._dirty.add("health")
+
+    def _on_watcher(self, event: WatcherModeChanged) -> None:
+        self._watcher_fallback = event.reason if event.mode == "polling" else None
+        self._dirty.add("health")
+
+    def _on_security(self, event: SecurityWarning) -> None:
+        if event.message not in self._security:
+            self._security = [*self._security, event.message][-20:]
+            self._dirty.add("health")
+
+    # ------------------------------------------------------------------ the snapshot
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole snapshot, JSON-ready. Parts are shared between callers: never mutate them."""
+        now = trio.current_time()
+        self._housekeep(now)
+        if now >= self._health_until:
+            self._dirty.add("health")
+        for name in SECTIONS:
+            if name in self._dirty:
+                self._sections[name] = getattr(self, f"_build_{name}")(now)
+        self._dirty.clear()
+        wall = time.time()
+        return {"uptime_ms": int((wall - self._hub.started_at) * 1000), "timestamp": epoch_ms(wall),
+                **self._sections}
+
+    def _housekeep(self, now: float) -> None:
+        if self._hour.expire(now):
+            self._dirty.update(("throughput", "health"))
+        for agent_id, since in list(self._offline_since.items()):
+            if now - since > health.AGENT_OFFLINE_WINDOW:
+                del self._offline_since[agent_id]
+                self._agents.pop(agent_id, None)
+                self._dirty.update(("agents", "health"))
+
+    def conditions(self, now: float) -> list[health.Condition]:
+        wall = time.time()
+        levels = {period: (level, spent, budget)
+                  for period, (level, spent, budget, key) in self._budget_levels.items()
+                  if key == _period_key(period, wall)}
+        return [
+            *health.agents_offline(self._offline_since, now),
+            *health.queue_growing(self._queue_samples),
+            *health.stuck_tasks(self._activity, now),
+            *health.failure_rate(self._hour.completed, self._hour.failed),
+            *health.budget_thresholds(levels),
+            *health.invalid_files(self._invalid),
+            *health.actor_restarts(self._restarts, now),
+            *health.watcher_polling("polling" if self._watcher_fallback is not None else None,
+                                    self._watcher_fallback or ""),
+            *health.security_warnings(self._security),
+        ]
+
+    def _build_health(self, now: float) -> dict[str, Any]:
+        self._health_until = now + self._health_ttl
+        conditions = self.conditions(now)
+        return {"status": health.status_of(conditions), "conditions": [c.text() for c in conditions]}
+
+    def _build_agents(self, now: float) -> list[dict[str, Any]]:
+        return [self._agents[agent_id] for agent_id in sorted(self._agents)]
+
+    def _build_queue(self, now: float) -> dict[str, Any]:
+        return {
+            "by_status": {lane: self._lanes[lane] for lane in ("inbox", "assigned", "done", "dead")},
+            "by_priority": {priority: self._queued_by_priority[priority] for priority in PRIORITIES},
+            "dead_letter": self._lanes["dead"],
+        }
+
+    def _build_dead_letter_tasks(self, now: float) -> list[dict[str, Any]]:
+        newest = sorted(self._dead.values(), key=lambda t: (str(t.fields.get("failed_at") or ""), t.id),
+                        reverse=True)
+        return [dead_letter_entry(task) for task in newest[:DEAD_LETTER_SHOWN]]
+
+    def _build_recent_completions(self, now: float) -> list[dict[str, Any]]:
+        return list(self._completions)
+
+    def _build_throughput(self, now: float) -> dict[str, Any]:
+        return self._hour.json()
+
+    def _build_costs(self, now: float) -> dict[str, Any]:
+        config = self._hub.config
+        return costs_json(self._stats, config.budget_daily, config.budget_monthly)
+
+
+def _period_key(period: str, wall: float) -> str:
+    return time.strftime("%Y-%m" if period == "monthly" else "%Y-%m-%d", time.localtime(wall))
