@@ -10,14 +10,23 @@ many inotify watches, an exotic filesystem) it falls back to polling and says so
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import trio
 import watchfiles
 
 from .bus import EventBus
-from .messages import FileGone, FileRead, FilesChanged, InvalidTaskFile, RescanRequested, WatcherModeChanged
-from .taskfile import Incomplete, lane_of, read_task_file
+from .messages import (
+    LANES,
+    FileGone,
+    FileRead,
+    FilesChanged,
+    InvalidTaskFile,
+    RescanRequested,
+    WatcherModeChanged,
+)
+from .taskfile import Incomplete, is_safe_name, lane_of, read_task_file
 
 log = logging.getLogger("agentdeck.watcher")
 
@@ -46,6 +55,7 @@ class Watcher:
         self.mode = "polling" if force_polling else "native"
         self.mode_reason = "forced by configuration" if force_polling else ""
         self._rereading: set[str] = set()
+        self._logged_invalid: dict[str, str] = {}  # path -> the error last logged for it
         self._starts = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -92,17 +102,28 @@ class Watcher:
             await self._handle(batch, nursery)
 
     async def _handle(self, batch: set[tuple[watchfiles.Change, str]], nursery: trio.Nursery) -> None:
-        paths: list[str] = []
-        for _change, raw in batch:
+        paths: dict[str, None] = {}  # ordered and deduplicated
+        new_dirs: list[str] = []
+        lane_dir_gone = False
+        for change, raw in batch:
             try:
                 relpath = Path(raw).resolve().relative_to(self.root).as_posix()
             except ValueError:
                 continue
-            if lane_of(relpath) is not None and relpath not in paths:
-                paths.append(relpath)
-        if not paths:
+            if lane_of(relpath) is not None:
+                paths[relpath] = None
+            elif change == watchfiles.Change.added:
+                new_dirs.append(relpath)
+            elif change == watchfiles.Change.deleted and _is_lane_dir(relpath):
+                lane_dir_gone = True
+        if lane_dir_gone:
+            # the files under a removed or renamed directory are not reported one by one
+            await self._queue.send(RescanRequested("a lane directory was removed or renamed"))
+        if not paths and not new_dirs:
             return
-        results, retry = await trio.to_thread.run_sync(self._read_all, paths)
+        results, retry = await trio.to_thread.run_sync(self._read_all, list(paths), new_dirs)
+        for outcome in results:
+            self._log_invalid(outcome)
         if results:
             await self._queue.send(FilesChanged(tuple(results)))
         for relpath in retry:
@@ -110,7 +131,14 @@ class Watcher:
                 self._rereading.add(relpath)
                 nursery.start_soon(self._reread, relpath)
 
-    def _read_all(self, paths: list[str]) -> tuple[list[FileRead | FileGone], list[str]]:
+    def _read_all(self, paths: list[str], new_dirs: list[str]) -> tuple[list[FileRead | FileGone], list[str]]:
+        known = set(paths)
+        for rel_dir in new_dirs:
+            # a file moved into a directory made a moment ago can land before the directory is watched
+            for relpath in self._task_files_under(rel_dir):
+                if relpath not in known:
+                    known.add(relpath)
+                    paths.append(relpath)
         results: list[FileRead | FileGone] = []
         retry: list[str] = []
         for relpath in paths:
@@ -132,6 +160,19 @@ class Watcher:
                 results.append(read)
         return results, retry
 
+    def _task_files_under(self, rel_dir: str) -> list[str]:
+        """Task files in a newly seen directory (lanes nest at most two levels deep)."""
+        found: list[str] = []
+        top = self.root / rel_dir
+        if not _is_lane_dir(rel_dir) or not top.is_dir() or top.is_symlink():
+            return found
+        for dirpath, dirnames, filenames in os.walk(top):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            if rel.count("/") >= 1:
+                dirnames.clear()
+            found.extend(f"{rel}/{name}" for name in sorted(filenames) if lane_of(f"{rel}/{name}"))
+        return found
+
     async def _reread(self, relpath: str) -> None:
         """Read a file that looked half written again until it parses or stays invalid."""
         try:
@@ -149,9 +190,25 @@ class Watcher:
                     outcome = FileRead(relpath, None, InvalidTaskFile(relpath, f"unreadable: {error}"))
                 if isinstance(outcome, FileGone) or outcome.invalid is None:
                     break
-            if isinstance(outcome, FileRead) and outcome.invalid is not None:
-                log.warning("invalid task file %s: %s", relpath, outcome.invalid.error)
             if outcome is not None:
+                self._log_invalid(outcome)
                 await self._queue.send(FilesChanged((outcome,)))
         finally:
             self._rereading.discard(relpath)
+
+    def _log_invalid(self, outcome: FileRead | FileGone) -> None:
+        """Log an invalid file once per distinct error, not on every save of the same bad text."""
+        error = outcome.invalid.error if isinstance(outcome, FileRead) and outcome.invalid else None
+        if error is None:
+            self._logged_invalid.pop(outcome.path, None)
+        elif self._logged_invalid.get(outcome.path) != error:
+            self._logged_invalid[outcome.path] = error
+            log.warning("invalid task file %s: %s", outcome.path, error)
+
+
+def _is_lane_dir(relpath: str) -> bool:
+    """``inbox``, ``assigned``, ``assigned/<agent>`` and the like: directories that hold tasks."""
+    parts = relpath.split("/")
+    if len(parts) == 1:
+        return parts[0] in LANES
+    return len(parts) == 2 and parts[0] in ("assigned", "done") and is_safe_name(parts[1])
