@@ -24,6 +24,7 @@ from .mailbox import ask
 from .metrics import Metrics
 from .queue import TaskQueue
 from .supervisor import Supervisor
+from .telemetry import Telemetry
 from .watcher import Watcher
 
 log = logging.getLogger("agentdeck.hub")
@@ -62,6 +63,8 @@ class Hub:
         self.dashboard = DashboardState(self, dashboard_inbox)
         self.metrics_mailbox, metrics_inbox = trio.open_memory_channel[Any](100)
         self.metrics = Metrics(self.bus, self.supervisor, metrics_inbox, self.ask_dashboard)
+        self.telemetry_mailbox, telemetry_inbox = trio.open_memory_channel[Any](1000)
+        self.telemetry = Telemetry(config, self.bus, telemetry_inbox)
         self.stream_clients = self.metrics.stream_clients  # SSE / dashboard WS handlers count themselves
 
     async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:
@@ -76,11 +79,15 @@ class Hub:
     async def ask_metrics(self, body: Any, timeout: float = 5.0) -> Any:
         return await ask(self.metrics_mailbox, body, timeout)
 
+    async def ask_telemetry(self, body: Any, timeout: float = 5.0) -> Any:
+        return await ask(self.telemetry_mailbox, body, timeout)
+
     async def start_actors(self, nursery: trio.Nursery) -> None:
         """Start every actor under supervision in ``nursery``; returns once each is ready."""
         await nursery.start(self.supervisor.run, "watcher", self.watcher.run)
         await nursery.start(self.supervisor.run, "execution_log", self.execution_log.run)
         await nursery.start(self.supervisor.run, "queue", self.queue.run)
+        await nursery.start(self.supervisor.run, "telemetry", self.telemetry.run)
         await nursery.start(self.supervisor.run, "dashboard", self.dashboard.run)
         await nursery.start(self.supervisor.run, "metrics", self.metrics.run)
 

@@ -70,6 +70,12 @@ def is_local_model(model: str | None) -> bool:
     return bool(name) and name.lower() not in NO_MODEL_NAMES and _resolve(name).kind == "local"
 
 
+def is_known_model(model: str | None) -> bool:
+    """True for no model (a shell step), a local model, or one genai-prices can price."""
+    name = (model or "").strip()
+    return name.lower() in NO_MODEL_NAMES or _resolve(name).kind != "unknown"
+
+
 def _cost(resolution: _Resolution, tokens_in: int, tokens_out: int) -> float:
     usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
     result = calc_price(usage, model_ref=resolution.model_ref, provider_id=resolution.provider_id)

@@ -37,6 +37,9 @@ def create_app(hub: Hub) -> QuartTrio:
 
     app.register_blueprint(dashboard_api)
     app.register_blueprint(metrics_api)
+    from .stats_api import stats_api
+
+    app.register_blueprint(stats_api)
 
     @app.errorhandler(404)
     async def not_found(error):  # noqa: ANN001

@@ -1,0 +1,217 @@
+"""The telemetry actor: the hub's single writer of ``telemetry.db`` and keeper of its figures.
+
+It records every finished attempt it sees on the bus (``TaskCompleted`` with a result, and
+``TaskRetried`` / ``TaskDeadLettered`` as errors), writing off the event loop. It polls
+``PRAGMA data_version`` to notice rows other processes insert, keeps one cached stats dict that every
+``GetStats`` is answered from (no query per viewer), and raises ``BudgetThreshold`` once per period.
+When the file is locked, rows wait in memory and the last figures keep being served until it frees.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+import attrs
+import trio
+
+from .bus import EventBus, Subscription
+from .config import HubConfig
+from .mailbox import reply
+from .messages import (BudgetThreshold, Event, ExecutionResult, GetStats, Request, TaskCompleted,
+                       TaskDeadLettered, TaskRetried, TelemetryChanged)
+from .pricing import price_invocation
+from .telemetry_stats import CRITICAL_PERCENT, WARNING_PERCENT, Aggregator
+from .telemetry_store import Invocation, TelemetryStore
+
+log = logging.getLogger("agentdeck.telemetry")
+
+
+@attrs.frozen
+class SyncOutcome:
+    inserted: int
+    added: int
+    external: bool
+    version: int
+    stats: dict[str, Any] | None
+    alerts: tuple[BudgetThreshold, ...]
+
+
+class Telemetry:
+    def __init__(self, config: HubConfig, bus: EventBus, inbox: trio.MemoryReceiveChannel, *,
+                 tz: tzinfo | None = None, busy_timeout: float = 5.0, poll_interval: float = 0.3,
+                 refresh_interval: float = 10.0, first_load_wait: float = 2.0) -> None:
+        self.path = config.telemetry_path
+        self.budgets = {"daily": config.budget_daily, "monthly": config.budget_monthly}
+        self._bus = bus
+        self._inbox = inbox
+        self._tz = tz
+        self._busy_timeout = busy_timeout
+        self._poll_interval = poll_interval
+        self._refresh_interval = refresh_interval
+        self._first_load_wait = first_load_wait
+        self._pending: list[Invocation] = []
+        self._wake = trio.Event()
+        self._loaded = trio.Event()
+        self._fired: set[tuple[str, str, int]] = set()
+        self._stats: dict[str, Any] | None = None
+        self._stats_version = -1
+        self._stats_at = -math.inf
+        self.error: str | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        store = TelemetryStore(self.path, tz=self._tz, busy_timeout=self._busy_timeout)
+        subscription = self._bus.subscribe("telemetry", 0)  # unbounded: a finished attempt is never dropped
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._record_events, subscription)
+                nursery.start_soon(self._answer_queries, nursery)
+                nursery.start_soon(self._sync_forever, store)
+                task_status.started()
+        finally:
+            subscription.close()
+            store.close()
+
+    def current_stats(self) -> dict[str, Any]:
+        """The cached figures, with where they come from and whether they are current."""
+        stats = self._stats or Aggregator(self._tz).stats(budgets=self.budgets)
+        return {**stats, "source": {"path": str(self.path), "fresh": self.error is None and
+                                    self._stats is not None, "error": self.error,
+                                    "pending_writes": len(self._pending)}}
+
+    # ------------------------------------------------------------------ inputs
+
+    async def _record_events(self, subscription: Subscription) -> None:
+        async for event in subscription:
+            invocation = invocation_for(event, self._tz)
+            if invocation is not None:
+                self._pending.append(invocation)
+                self._wake.set()
+
+    async def _answer_queries(self, nursery: trio.Nursery) -> None:
+        async for request in self._inbox:
+            if not isinstance(request, Request):
+                continue
+            if not isinstance(request.body, GetStats):
+                reply(request, TypeError(f"telemetry does not answer {type(request.body).__name__}"))
+            elif self._loaded.is_set():
+                reply(request, self.current_stats())
+            else:
+                nursery.start_soon(self._answer_when_loaded, request)
+
+    async def _answer_when_loaded(self, request: Request) -> None:
+        with trio.move_on_after(self._first_load_wait):
+            await self._loaded.wait()
+        reply(request, self.current_stats())
+
+    # ------------------------------------------------------------------ the database side
+
+    async def _sync_forever(self, store: TelemetryStore) -> None:
+        while True:
+            batch = tuple(self._pending)
+            try:
+                outcome = await trio.to_thread.run_sync(self._sync_once, store, batch)
+            except sqlite3.Error as error:
+                self._note_error(error)
+            else:
+                del self._pending[:len(batch)]
+                self._apply(outcome)
+            with trio.move_on_after(self._poll_interval):
+                await self._wake.wait()
+            self._wake = trio.Event()
+
+    def _sync_once(self, store: TelemetryStore, batch: tuple[Invocation, ...]) -> SyncOutcome:
+        """Runs in a worker thread: open, write ``batch``, fold new rows, refresh the figures."""
+        store.open()
+        inserted = store.record(batch) if batch else 0
+        added, external = store.refresh(wrote=bool(inserted))
+        now = datetime.now(timezone.utc).astimezone(self._tz)
+        stats = None
+        version = store.aggregator.version
+        if self._stats is None or version != self._stats_version or self._stale(now):
+            stats = store.stats(now, self.budgets)
+        alerts = self._claim_alerts(store, stats or self._stats or {}, now)
+        return SyncOutcome(inserted, added, external, version, stats, alerts)
+
+    def _stale(self, now: datetime) -> bool:
+        return now.timestamp() - self._stats_at >= self._refresh_interval
+
+    def _claim_alerts(self, store: TelemetryStore, stats: dict[str, Any], now: datetime
+                      ) -> tuple[BudgetThreshold, ...]:
+        alerts = []
+        for period, status in (stats.get("budget") or {}).items():
+            if not status:
+                continue
+            for level in (WARNING_PERCENT, CRITICAL_PERCENT):
+                key = (period, status["period_key"], level)
+                if status["percent"] < level or key in self._fired:
+                    continue
+                try:
+                    claimed = store.claim_alert(period, status["period_key"], level, now)
+                except sqlite3.OperationalError:
+                    continue  # the file is locked: try again on the next round
+                self._fired.add(key)
+                if claimed:
+                    alerts.append(BudgetThreshold(period=period, level=level,
+                                                  spent=status["spent_usd"],
+                                                  budget=status["budget_usd"]))
+        return tuple(alerts)
+
+    def _apply(self, outcome: SyncOutcome) -> None:
+        if self.error is not None:
+            log.info("telemetry database usable again")
+            self.error = None
+        if outcome.stats is not None:
+            self._stats = outcome.stats
+            self._stats_version = outcome.version
+            self._stats_at = datetime.now(timezone.utc).timestamp()
+        self._loaded.set()
+        if outcome.added:
+            self._bus.publish(TelemetryChanged(source="external" if outcome.external else "hub"))
+        for alert in outcome.alerts:
+            log.warning("budget %s at %d %%: $%.2f of $%.2f", alert.period, alert.level,
+                        alert.spent, alert.budget)
+            self._bus.publish(alert)
+
+    def _note_error(self, error: sqlite3.Error) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if message != self.error:
+            log.warning("telemetry database unavailable (%s); %d row(s) waiting, serving the last "
+                        "figures", message, len(self._pending))
+        self.error = message
+
+
+def invocation_for(event: Event, tz: tzinfo | None = None) -> Invocation | None:
+    """The row a finished attempt becomes; None for events that are not one."""
+    if isinstance(event, TaskCompleted):
+        if event.result is None:
+            return None
+        result, status = event.result, event.result.status or "success"
+        latency = result.execution_ms if result.execution_ms is not None else event.duration_ms
+    elif isinstance(event, (TaskRetried, TaskDeadLettered)):
+        result = event.result or ExecutionResult(status="error", error=event.error)
+        status, latency = "error", result.execution_ms
+    else:
+        return None
+    cost, priced, equivalent = _price(result)
+    return Invocation(
+        timestamp=datetime.fromtimestamp(event.at, timezone.utc).astimezone(tz),
+        model=result.model_used, tokens_in=max(result.tokens_in, 0),
+        tokens_out=max(result.tokens_out, 0), cost=cost, latency_ms=latency, status=status,
+        agent=event.agent_id or event.task.agent, task_id=event.task.id,
+        generation=event.task.generation, equivalent_claude_cost=equivalent, priced=priced)
+
+
+def _price(result: ExecutionResult) -> tuple[float | None, bool, float | None]:
+    """(cost, priced, equivalent Claude cost): the agent's own figures first, else genai-prices."""
+    if not result.priced:
+        return None, False, None
+    price = price_invocation(result.model_used, result.tokens_in, result.tokens_out)
+    equivalent = (result.equivalent_claude_cost_usd if result.equivalent_claude_cost_usd is not None
+                  else price.equivalent_claude_cost_usd)
+    if result.estimated_cost_usd is not None:
+        return result.estimated_cost_usd, True, equivalent
+    return price.cost_usd, price.priced, equivalent
