@@ -63,7 +63,7 @@ class Supervisor:
                 if trio.current_time() - started > self._healthy_after:
                     delay = self._base_delay
                 record.restarts += 1
-                record.last_error = "".join(traceback.format_exception_only(error)).strip()
+                record.last_error = describe(error)
                 record.last_restart_at = time.time()
                 log.error("actor %s crashed (restart %d in %.2f s)", name, record.restarts, delay,
                           exc_info=error)
@@ -82,6 +82,13 @@ class Supervisor:
     def restarts_since(self, wall_time: float) -> list[str]:
         return [r.name for r in self._records.values()
                 if r.last_restart_at is not None and r.last_restart_at >= wall_time]
+
+
+def describe(error: BaseException) -> str:
+    """One line naming what went wrong; the errors inside a nursery's group, not the group."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(describe(inner) for inner in error.exceptions)
+    return " ".join("".join(traceback.format_exception_only(error)).split())
 
 
 class _StartOnce:

@@ -155,8 +155,13 @@ async def test_restarts_since(autojump_clock) -> None:
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("error", [KeyError("k"), ValueError("v"), ExceptionGroup("g", [OSError("o")])])
-async def test_any_exception_is_supervised(autojump_clock, error: Exception) -> None:
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [(KeyError("k"), "KeyError: 'k'"), (ValueError("v"), "ValueError: v"),
+     (ExceptionGroup("nursery", [OSError("disk"), ZeroDivisionError("zero")]),
+      "OSError: disk; ZeroDivisionError: zero")],
+)
+async def test_any_exception_is_supervised(autojump_clock, error: Exception, described: str) -> None:
     attempts = []
 
     async def raises(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -171,4 +176,5 @@ async def test_any_exception_is_supervised(autojump_clock, error: Exception) -> 
         await nursery.start(supervisor.run, "x", raises)
         await trio.sleep(1)
         assert len(attempts) == 2 and supervisor.status()[0]["restarts"] == 1
+        assert supervisor.status()[0]["last_error"] == described
         nursery.cancel_scope.cancel()

@@ -6,6 +6,7 @@ import time
 
 from quart import Blueprint, jsonify, request
 
+from actors.mailbox import ActorUnavailable
 from actors.messages import LANES, PRIORITIES, GetTask, ListTasks
 
 from .app import current_hub
@@ -26,29 +27,38 @@ async def health():
     )
 
 
-def _bool_arg(name: str, default: bool) -> bool:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    return raw.strip().lower() not in ("0", "false", "no", "off")
+_TRUE_WORDS = ("1", "true", "yes", "on")
+_FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _bad_request(message: str):
+    return jsonify(error="bad_request", message=message), 400
+
+
+@api.app_errorhandler(ActorUnavailable)
+async def actor_unavailable(error: ActorUnavailable):
+    return jsonify(error="unavailable", message=str(error)), 503
 
 
 @api.get("/api/tasks")
 async def list_tasks():
     priority = request.args.get("priority") or None
     lane = request.args.get("lane") or None
+    include_done = request.args.get("include_done", "true").strip().lower()
     if priority is not None and priority.lower() not in PRIORITIES:
-        return jsonify(error="bad_request", message=f"priority must be one of {list(PRIORITIES)}"), 400
+        return _bad_request(f"priority must be one of {list(PRIORITIES)}")
     if lane is not None and lane not in LANES:
-        return jsonify(error="bad_request", message=f"lane must be one of {list(LANES)}"), 400
+        return _bad_request(f"lane must be one of {list(LANES)}")
+    if include_done not in _TRUE_WORDS + _FALSE_WORDS:
+        return _bad_request("include_done must be true or false")
     query = ListTasks(agent=request.args.get("agent") or None,
                       priority=priority.lower() if priority else None, lane=lane,
-                      include_done=_bool_arg("include_done", True))
+                      include_done=include_done in _TRUE_WORDS)
     view = await current_hub().ask_queue(query)
     return jsonify({**board_json(view), "timestamp": time.time()})
 
 
-@api.get("/api/tasks/<task_id>")
+@api.get("/api/tasks/<path:task_id>")
 async def get_task(task_id: str):
     try:
         task = await current_hub().ask_queue(GetTask(task_id))
