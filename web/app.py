@@ -40,6 +40,13 @@ def create_app(hub: Hub) -> QuartTrio:
     from .stats_api import stats_api
 
     app.register_blueprint(stats_api)
+    from .exports import exports
+    from .pages import pages
+    from .sse import sse
+
+    app.register_blueprint(pages)
+    app.register_blueprint(sse)
+    app.register_blueprint(exports)
 
     @app.errorhandler(404)
     async def not_found(error):  # noqa: ANN001

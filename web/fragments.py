@@ -1,0 +1,216 @@
+"""The dashboard's regions: which data each one needs, which partial renders it, what makes it stale.
+
+A region is one swappable piece of the page (a kanban lane, the agents list, the cost panel...).
+The full page and the live SSE updates both go through ``Renderer.render`` so there is exactly one
+copy of every region's markup: the page just places the rendered regions in their wrappers.
+Missing data sources (an actor not built or not answering) render as honest empty states.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlencode
+
+import attrs
+from jinja2 import Environment
+from markupsafe import Markup
+
+from actors.mailbox import ActorUnavailable
+from actors.messages import (
+    PRIORITIES,
+    BoardView,
+    Event,
+    ExecutionEvent,
+    GetDashboardSnapshot,
+    GetOutput,
+    GetStats,
+    ListTasks,
+    Task,
+)
+
+from . import charts
+from .present import present_task, task_hash  # noqa: F401 - task_hash re-exported
+
+log = logging.getLogger("agentdeck.fragments")
+
+LANE_REGIONS = ("lane-inbox", "lane-assigned", "lane-done", "lane-dead")
+BOARD_REGIONS = (*LANE_REGIONS, "invalid")
+SNAPSHOT_REGIONS = ("health", "ticker", "agents", "throughput")
+MAIN_REGIONS = (*SNAPSHOT_REGIONS, *BOARD_REGIONS, "costs", "activity")
+GRAPH_REGIONS = ("health", "ticker", "graph")
+FILTERED_REGIONS = frozenset((*LANE_REGIONS, "graph"))
+DONE_PAGE = 100
+MAX_DONE_LIMIT = 10_000
+
+
+@attrs.frozen
+class BoardFilter:
+    """The board filters a browser asked for; its ``key`` names the filtered renders it shares."""
+
+    agent: str | None = None
+    priority: str | None = None
+    text: str = ""
+    done_limit: int = DONE_PAGE
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> "BoardFilter":
+        priority = (args.get("priority") or "").strip().lower() or None
+        try:
+            limit = int(args.get("done") or DONE_PAGE)
+        except ValueError:
+            limit = DONE_PAGE
+        return cls(agent=(args.get("agent") or "").strip() or None,
+                   priority=priority if priority in PRIORITIES else None,
+                   text=(args.get("q") or "").strip()[:200],
+                   done_limit=max(DONE_PAGE, min(limit, MAX_DONE_LIMIT)))
+
+    def params(self) -> dict[str, str]:
+        out = {"agent": self.agent or "", "priority": self.priority or "", "q": self.text}
+        if self.done_limit != DONE_PAGE:
+            out["done"] = str(self.done_limit)
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def key(self) -> str:
+        return urlencode(sorted(self.params().items()))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.agent or self.priority or self.text)
+
+    def keep(self, task: Task) -> bool:
+        if not self.text:
+            return True
+        needle = self.text.lower()
+        return any(needle in (value or "").lower()
+                   for value in (task.title, task.id, task.description, " ".join(task.tags)))
+
+    def with_more(self) -> str:
+        return urlencode({**self.params(), "done": str(self.done_limit + DONE_PAGE)})
+
+
+class Sources:
+    """Asks the actors for data; an actor that is not there (yet) or silent gives ``None``."""
+
+    def __init__(self, hub: Any, timeout: float = 2.0) -> None:
+        self.hub = hub
+        self.timeout = timeout
+
+    async def _ask(self, method: str, body: Any) -> Any:
+        ask = getattr(self.hub, method, None)
+        if ask is None:
+            return None
+        try:
+            return await ask(body, timeout=self.timeout)
+        except (ActorUnavailable, TypeError, KeyError) as error:
+            log.debug("%s(%s) gave no data: %s", method, type(body).__name__, error)
+            return None
+
+    async def board(self, flt: BoardFilter) -> BoardView:
+        view = await self.hub.ask_queue(ListTasks(agent=flt.agent, priority=flt.priority))
+        if not flt.text:
+            return view
+        return BoardView(view.version, *(tuple(t for t in lane if flt.keep(t)) for lane in
+                                         (view.inbox, view.assigned, view.done, view.dead)),
+                         view.invalid)
+
+    async def snapshot(self) -> dict | None:
+        return await self._ask("ask_dashboard", GetDashboardSnapshot())
+
+    async def stats(self) -> dict | None:
+        return await self._ask("ask_telemetry", GetStats())
+
+    async def output(self, task_id: str) -> list | None:
+        for method in ("ask_execution_log", "ask_output", "ask_execlog"):
+            if hasattr(self.hub, method):
+                return await self._ask(method, GetOutput(task_id))
+        return None
+
+
+def output_line(item: Any) -> dict[str, str]:
+    """One execution event (message or dict) as {kind, text} for the output block."""
+    if isinstance(item, ExecutionEvent):
+        kind, text = item.event_type, item.text
+    elif isinstance(item, Mapping):
+        kind, text = str(item.get("event_type") or item.get("type") or "stdout"), str(item.get("text") or "")
+    else:
+        kind, text = str(getattr(item, "event_type", "stdout")), str(getattr(item, "text", ""))
+    if kind not in ("token", "stdout", "stderr", "status", "error"):
+        kind = "status"
+    if kind != "token":
+        text = text.rstrip("\n")
+    return {"kind": kind, "text": text}
+
+
+class Renderer:
+    """Renders regions from the hub's current data, using one Jinja environment (autoescaping)."""
+
+    def __init__(self, env: Environment, hub: Any) -> None:
+        self.env = env
+        self.sources = Sources(hub)
+
+    def partial(self, name: str, **context: Any) -> str:
+        return self.env.get_template(f"partials/{name}.html").render(**context)
+
+    async def render(self, regions: Iterable[str], flt: BoardFilter,
+                     activity: list[dict] | None = None) -> dict[str, Markup]:
+        """Render each named region for a filter; each data source is asked at most once."""
+        regions = list(regions)
+        now = time.time()
+        data: dict[str, Any] = {}
+        if any(r in BOARD_REGIONS or r == "graph" for r in regions):
+            data["board"] = await self.sources.board(flt)
+        if any(r in SNAPSHOT_REGIONS for r in regions):
+            data["snapshot"] = await self.sources.snapshot()
+        if "costs" in regions:
+            data["stats"] = await self.sources.stats()
+        out: dict[str, Markup] = {}
+        for region in regions:
+            context = self.context(region, data, flt, now, activity or [])
+            template = "lane" if region in LANE_REGIONS else region
+            out[region] = Markup(self.partial(template, ctx=context, now=now, flt=flt))
+        return out
+
+    def context(self, region: str, data: dict[str, Any], flt: BoardFilter, now: float,
+                activity: list[dict]) -> dict[str, Any]:
+        snapshot = data.get("snapshot") or {}
+        if region in LANE_REGIONS:
+            return lane_context(region.removeprefix("lane-"), data["board"], flt, snapshot, now)
+        if region == "invalid":
+            return {"invalid": data["board"].invalid}
+        if region == "health":
+            return {"health": snapshot.get("health"), "available": bool(snapshot)}
+        if region == "ticker":
+            return {"costs": snapshot.get("costs"), "available": bool(snapshot)}
+        if region == "agents":
+            return {"agents": snapshot.get("agents"), "available": bool(snapshot)}
+        if region == "throughput":
+            return {"throughput": snapshot.get("throughput"),
+                    "recent": (snapshot.get("recent_completions") or [])[:10],
+                    "available": bool(snapshot)}
+        if region == "costs":
+            return charts.cost_panel(data.get("stats"))
+        if region == "activity":
+            return {"entries": activity}
+        if region == "graph":
+            return charts.dependency_graph(data["board"])
+        raise KeyError(region)
+
+
+def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping[str, Any],
+                 now: float) -> dict[str, Any]:
+    tasks: tuple[Task, ...] = getattr(view, lane)
+    completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
+                   if isinstance(c, Mapping)}
+    shown = tasks[:flt.done_limit] if lane == "done" else tasks
+    cards = [present_task(t, now, completions.get(t.id)) for t in shown]
+    groups: list[tuple[str, list[dict]]] = []
+    if lane in ("assigned", "done"):
+        by_agent: dict[str, list[dict]] = {}
+        for card in cards:
+            by_agent.setdefault(card["lane_agent"] or "unassigned", []).append(card)
+        groups = sorted(by_agent.items()) if lane == "assigned" else []
+    return {"lane": lane, "count": len(tasks), "cards": cards, "groups": groups,
+            "hidden": len(tasks) - len(shown), "more_query": flt.with_more()}

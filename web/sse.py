@@ -1,0 +1,368 @@
+"""``GET /events``: one server-sent event stream per browser, carrying rendered HTML fragments.
+
+One ``Broadcaster`` per server subscribes to the bus once and does all the rendering, in one task,
+so 200 browsers cost one render per change, and fragments reach every browser in the order their
+data was read. Each region is throttled on the leading edge: a lone change goes out at once, further
+changes in the next ``window`` seconds are merged into one more swap. Unchanged renders are not sent.
+
+Every event has an id ``<epoch>-<seq>``; the last ``replay`` events are kept so a browser that
+reconnects with ``Last-Event-ID`` (or the page's ``since``) gets exactly what it missed. A browser
+from another server run, too far behind, or too slow to keep up gets a full resync of its regions
+from the cache of last-sent fragments instead. Streams end as soon as the hub shuts down.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections import deque
+from typing import Any, AsyncIterator
+
+import attrs
+import trio
+from quart import Blueprint, current_app, request
+
+from actors.messages import (
+    AgentJoined, AgentLeft, AgentStateChanged, BudgetThreshold, Event, ExecutionEvent, Resync,
+    TaskAssigned, TaskInvalid, TaskConflict, TelemetryChanged,
+)
+
+from .fragments import (
+    BOARD_REGIONS, FILTERED_REGIONS, GRAPH_REGIONS, LANE_REGIONS, MAIN_REGIONS, SNAPSHOT_REGIONS,
+    BoardFilter, Renderer, output_line,
+)
+from .present import activity_entry, task_hash
+
+log = logging.getLogger("agentdeck.sse")
+
+KEEPALIVE_S = 15.0
+CLIENT_BUFFER = 512
+ALL_REGIONS = frozenset((*MAIN_REGIONS, "graph"))
+
+
+@attrs.frozen
+class Emitted:
+    seq: int
+    key: str | None  # the filter key of a filtered region, None for what every browser gets
+    name: str
+    data: str
+
+
+class Client:
+    def __init__(self, flt: BoardFilter, regions: frozenset[str]) -> None:
+        self.flt = flt
+        self.key = flt.key
+        self.regions = regions
+        self.send, self.receive = trio.open_memory_channel[Emitted](CLIENT_BUFFER)
+        self.lagging = False
+
+    def wants(self, item: Emitted) -> bool:
+        if item.key is not None and item.key != self.key:
+            return False
+        return item.name in self.regions or item.name.startswith("out-") or item.name == "task-changed"
+
+
+class Broadcaster:
+    def __init__(self, hub: Any, renderer: Renderer, *, window: float = 0.1, replay: int = 2000) -> None:
+        self.hub = hub
+        self.renderer = renderer
+        self.window = window
+        self.epoch = secrets.token_hex(3)
+        self.seq = 0
+        self.buffer: deque[Emitted] = deque(maxlen=replay)
+        self.clients: set[Client] = set()
+        self.activity: deque[dict] = deque(maxlen=50)
+        self.closed = False
+        self.emitted_total = 0
+        self._current: dict[tuple[str | None, str], str] = {}
+        self._dirty: set[tuple[str | None, str]] = set()
+        self._last_flush: dict[str, float] = {}
+        self._output: dict[str, list[str]] = {}
+        self._changed_tasks: set[str] = set()
+        self._generations: dict[str, int] = {}
+        self._wake = trio.Event()
+
+    @property
+    def last_id(self) -> str:
+        return f"{self.epoch}-{self.seq}"
+
+    @property
+    def client_count(self) -> int:
+        return len(self.clients)
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, subscription: Any) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_bus, subscription)
+            nursery.start_soon(self._flush_loop)
+            await self.hub.shutdown.wait()
+            self.close()
+            nursery.cancel_scope.cancel()
+
+    def close(self) -> None:
+        self.closed = True
+        for client in tuple(self.clients):
+            client.send.close()
+        self.clients.clear()
+
+    async def _read_bus(self, subscription: Any) -> None:
+        with subscription:
+            async for event in subscription:
+                self.absorb(event)
+                self._wake.set()
+
+    def absorb(self, event: Event) -> None:
+        """Note which regions an event makes stale (cheap; rendering happens in the flush loop)."""
+        if isinstance(event, Resync):
+            self._mark(ALL_REGIONS)
+            self._changed_tasks.add("*")
+            self._mark_name("task-changed")
+            return
+        if isinstance(event, ExecutionEvent):
+            self._absorb_output(event)
+            return
+        entry = activity_entry(event)
+        if entry is not None:
+            self.activity.appendleft(entry)
+            self._mark(("activity",))
+        task = getattr(event, "task", None)
+        if task is not None:
+            previous = getattr(event, "previous", None)
+            lanes = {task.lane, previous.lane if previous is not None else task.lane}
+            self._mark(f"lane-{lane}" for lane in lanes)
+            self._mark((*SNAPSHOT_REGIONS, "graph"))
+            self._changed_tasks.add(task_hash(task.id))
+            self._mark_name("task-changed")
+            if isinstance(event, TaskAssigned):
+                self._new_attempt(task.id, event.generation or task.generation)
+        elif isinstance(event, (TaskInvalid, TaskConflict)):
+            self._mark(("invalid", "health"))
+        elif isinstance(event, (AgentJoined, AgentLeft, AgentStateChanged)):
+            self._mark(("agents", "health"))
+        elif isinstance(event, (TelemetryChanged, BudgetThreshold)):
+            self._mark(("costs", "ticker", "health", "throughput"))
+        elif entry is not None:
+            self._mark(("health",))
+
+    def _mark(self, regions: Any) -> None:
+        for region in regions:
+            if region in FILTERED_REGIONS:
+                for key in self._keys():
+                    self._dirty.add((key, region))
+                for key, name in list(self._current):
+                    if name == region:
+                        self._dirty.add((key, name))
+            else:
+                self._dirty.add((None, region))
+
+    def _mark_name(self, name: str) -> None:
+        self._dirty.add((None, name))
+
+    def _keys(self) -> set[str]:
+        return {client.key for client in self.clients}
+
+    def _new_attempt(self, task_id: str, generation: int) -> None:
+        self._generations[task_id] = generation
+        if len(self._generations) > 20_000:
+            self._generations.pop(next(iter(self._generations)))
+        h = task_hash(task_id)
+        clear = self.renderer.partial("output_reset", hash=h, generation=generation)
+        self._output[h] = [clear]
+        self._mark_name(f"out-{h}")
+
+    def _absorb_output(self, event: ExecutionEvent) -> None:
+        known = self._generations.get(event.task_id)
+        if known is not None and event.generation < known:
+            return
+        if known is None or event.generation > known:
+            self._new_attempt(event.task_id, event.generation)
+        h = task_hash(event.task_id)
+        self._output.setdefault(h, []).append(self.renderer.partial("output_line", line=output_line(event)))
+        self._mark_name(f"out-{h}")
+
+    # ------------------------------------------------------------------ flushing
+
+    async def _flush_loop(self) -> None:
+        while True:
+            now = trio.current_time()
+            ready = {item for item in self._dirty if now - self._last_flush.get(item[1], -math.inf) >= self.window}
+            if ready:
+                self._dirty -= ready
+                for name in {name for _, name in ready}:
+                    self._last_flush[name] = now
+                await self._flush(ready)
+                continue
+            if self._dirty:
+                due = min(self._last_flush[name] + self.window for _, name in self._dirty)
+                with trio.move_on_at(due):
+                    await self._wait()
+            else:
+                await self._wait()
+
+    async def _wait(self) -> None:
+        await self._wake.wait()
+        self._wake = trio.Event()
+
+    async def _flush(self, items: set[tuple[str | None, str]]) -> None:
+        by_key: dict[str | None, list[str]] = {}
+        for key, name in items:
+            if name.startswith("out-"):
+                self._emit(None, name, "".join(self._output.pop(name[4:], [])))
+            elif name == "task-changed":
+                self._emit(None, name, " ".join(sorted(self._changed_tasks)))
+                self._changed_tasks.clear()
+            elif self._wanted(key, name):
+                by_key.setdefault(key, []).append(name)
+            else:
+                self._current.pop((key, name), None)
+        for key, names in by_key.items():
+            flt = self._filter_for(key)
+            try:
+                rendered = await self.renderer.render(names, flt, list(self.activity))
+            except Exception:  # noqa: BLE001 - a bad render must not end everyone's stream
+                log.exception("rendering %s failed", names)
+                continue
+            for name, html in rendered.items():
+                if self._current.get((key, name)) != html:
+                    self._current[(key, name)] = str(html)
+                    self._emit(key, name, str(html))
+
+    def _wanted(self, key: str | None, name: str) -> bool:
+        return any(name in c.regions and (key is None or c.key == key) for c in self.clients)
+
+    def _filter_for(self, key: str | None) -> BoardFilter:
+        for client in self.clients:
+            if client.key == key:
+                return client.flt
+        return BoardFilter()
+
+    def _emit(self, key: str | None, name: str, data: str) -> None:
+        self.seq += 1
+        self.emitted_total += 1
+        item = Emitted(self.seq, key, name, data)
+        self.buffer.append(item)
+        for client in tuple(self.clients):
+            if client.wants(item) and not client.lagging:
+                try:
+                    client.send.send_nowait(item)
+                except trio.WouldBlock:
+                    client.lagging = True
+
+    # ------------------------------------------------------------------ clients
+
+    def connect(self, client: Client, since: str | None) -> list[Emitted]:
+        """Register a browser; returns what it must be sent first (replay, or a full resync)."""
+        self.clients.add(client)
+        replay = self._replay(client, since)
+        return replay if replay is not None else self.resync(client)
+
+    def _replay(self, client: Client, since: str | None) -> list[Emitted] | None:
+        if not since or "-" not in since:
+            return None
+        epoch, _, raw_seq = since.partition("-")
+        if epoch != self.epoch or not raw_seq.isdigit() or int(raw_seq) > self.seq:
+            return None
+        seq = int(raw_seq)
+        if seq < self.seq and (not self.buffer or self.buffer[0].seq > seq + 1):
+            return None
+        missed = [item for item in self.buffer if item.seq > seq and client.wants(item)]
+        self._ensure_cached(client)
+        return missed
+
+    def resync(self, client: Client) -> list[Emitted]:
+        """Every region the browser shows, from the last-sent cache; uncached ones render soon."""
+        items = []
+        for name in sorted(client.regions):
+            key = client.key if name in FILTERED_REGIONS else None
+            html = self._current.get((key, name))
+            if html is not None:
+                items.append(Emitted(self.seq, key, name, html))
+        self._ensure_cached(client)
+        return items
+
+    def _ensure_cached(self, client: Client) -> None:
+        for name in client.regions:
+            key = client.key if name in FILTERED_REGIONS else None
+            if (key, name) not in self._current:
+                self._dirty.add((key, name))
+                self._last_flush.pop(name, None)
+        self._wake.set()
+
+    def disconnect(self, client: Client) -> None:
+        self.clients.discard(client)
+        if client.key not in self._keys():
+            for key, name in list(self._current):
+                if key == client.key and key != "":
+                    del self._current[(key, name)]
+
+
+def format_event(item: Emitted, epoch: str) -> str:
+    lines = [f"id: {epoch}-{item.seq}", f"event: {item.name}"]
+    lines.extend(f"data: {line}" for line in item.data.replace("\r", "").split("\n"))
+    return "\n".join(lines) + "\n\n"
+
+
+async def stream(broadcaster: Broadcaster, client: Client, first: list[Emitted]) -> AsyncIterator[str]:
+    try:
+        yield "retry: 1000\n\n"
+        for item in first:
+            yield format_event(item, broadcaster.epoch)
+        while True:
+            if client.lagging:
+                while True:
+                    try:
+                        client.receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                client.lagging = False
+                for item in broadcaster.resync(client):
+                    yield format_event(item, broadcaster.epoch)
+            item = None
+            with trio.move_on_after(KEEPALIVE_S):
+                try:
+                    item = await client.receive.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return
+            yield format_event(item, broadcaster.epoch) if item is not None else ": keepalive\n\n"
+    finally:
+        broadcaster.disconnect(client)
+
+
+sse = Blueprint("sse", __name__)
+
+
+@sse.before_app_serving
+async def start_broadcaster() -> None:
+    from .app import current_hub
+
+    hub = current_hub()
+    renderer = Renderer(current_app.jinja_env, hub)
+    broadcaster = Broadcaster(hub, renderer)
+    current_app.extensions["agentdeck.sse"] = broadcaster
+    subscription = hub.bus.subscribe("sse", 20_000)
+    current_app.nursery.start_soon(broadcaster.run, subscription)
+
+
+def current_broadcaster() -> Broadcaster:
+    return current_app.extensions["agentdeck.sse"]
+
+
+@sse.get("/events")
+async def events():
+    broadcaster = current_broadcaster()
+    if broadcaster.closed:
+        return "shutting down", 503
+    view = request.args.get("view", "board")
+    client = Client(BoardFilter.from_args(request.args),
+                    frozenset(GRAPH_REGIONS if view == "graph" else MAIN_REGIONS))
+    since = request.headers.get("Last-Event-ID") or request.args.get("since")
+    first = broadcaster.connect(client, since)
+    response = current_app.response_class(stream(broadcaster, client, first), headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.timeout = None
+    return response
+
+
+__all__ = ["Broadcaster", "Client", "sse", "current_broadcaster", "BOARD_REGIONS", "LANE_REGIONS"]

@@ -1,0 +1,143 @@
+/* agentdeck dashboard: the little that htmx does not do (theme, connection state, the detail panel). */
+(function () {
+  "use strict";
+  var THEME_KEY = "agentdeck-theme";
+  var errors = 0;
+  var lastFocus = null;
+
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[2345]..", swap: true, error: false },
+    { code: "...", swap: false }
+  ];
+
+  function $(id) { return document.getElementById(id); }
+
+  /* ---------------------------------------------------------------- theme */
+  function effectiveTheme() {
+    var set = document.documentElement.dataset.theme;
+    if (set) return set;
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+  document.addEventListener("click", function (evt) {
+    if (!evt.target.closest("#theme-toggle")) return;
+    var next = effectiveTheme() === "dark" ? "light" : "dark";
+    document.documentElement.dataset.theme = next;
+    try { localStorage.setItem(THEME_KEY, next); } catch (e) { /* private mode */ }
+  });
+
+  /* ---------------------------------------------------------------- connection */
+  function setConn(state, text) {
+    var el = $("conn");
+    if (!el) return;
+    el.className = "conn conn-" + state;
+    el.textContent = text;
+    document.body.dataset.conn = state;
+    var refresh = $("refresh");
+    if (refresh) refresh.hidden = state !== "disconnected";
+  }
+  document.body.addEventListener("htmx:sseOpen", function () {
+    errors = 0;
+    setConn("connected", "Connected");
+  });
+  document.body.addEventListener("htmx:sseError", function () {
+    errors += 1;
+    if (errors > 6) setConn("disconnected", "Disconnected");
+    else setConn("reconnecting", "Reconnecting… (" + errors + ")");
+  });
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest("#refresh")) window.location.reload();
+  });
+
+  /* ---------------------------------------------------------------- execution output */
+  function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 24; }
+  document.body.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var el = evt.target;
+    if (el.classList && el.classList.contains("output")) el.dataset.follow = atBottom(el) ? "1" : "0";
+  });
+  document.body.addEventListener("htmx:sseMessage", function (evt) {
+    var el = evt.target;
+    if (!el.classList || !el.classList.contains("output")) return;
+    if (el.dataset.follow !== "0") el.scrollTop = el.scrollHeight;
+    var empty = el.parentNode.querySelector(".output-empty");
+    if (empty && el.textContent) empty.textContent = "";
+  });
+
+  /* ---------------------------------------------------------------- task detail panel */
+  function boardUrl() { return "/" + window.location.search; }
+  function openDetail() {
+    var panel = $("detail");
+    if (!panel) return;
+    if (panel.hidden) lastFocus = document.activeElement;
+    panel.hidden = false;
+    $("detail-backdrop").hidden = false;
+    document.body.classList.add("detail-open");
+    var out = panel.querySelector(".output");
+    if (out) out.scrollTop = out.scrollHeight;
+    panel.focus();
+  }
+  function closeDetail(push) {
+    var panel = $("detail");
+    if (!panel || panel.hidden) return;
+    panel.hidden = true;
+    $("detail-backdrop").hidden = true;
+    document.body.classList.remove("detail-open");
+    panel.replaceChildren();
+    if (push) history.pushState({}, "", boardUrl());
+    if (lastFocus && document.body.contains(lastFocus)) lastFocus.focus();
+  }
+  document.body.addEventListener("htmx:afterSwap", function (evt) {
+    if (evt.detail.target && evt.detail.target.id === "detail") openDetail();
+  });
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest(".close-detail") || evt.target.id === "detail-backdrop") {
+      evt.preventDefault();
+      closeDetail(true);
+    }
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Escape" && $("detail") && !$("detail").hidden) { evt.preventDefault(); closeDetail(true); }
+    if (evt.key === "Tab" && $("detail") && !$("detail").hidden) trapFocus(evt);
+  });
+  function trapFocus(evt) {
+    var items = $("detail").querySelectorAll("a[href], button, [tabindex='0'], summary");
+    if (!items.length) return;
+    var first = items[0], last = items[items.length - 1];
+    if (evt.shiftKey && (document.activeElement === first || document.activeElement === $("detail"))) {
+      evt.preventDefault(); last.focus();
+    } else if (!evt.shiftKey && document.activeElement === last) {
+      evt.preventDefault(); first.focus();
+    }
+  }
+  window.addEventListener("popstate", function () {
+    if (window.location.pathname.indexOf("/tasks/") === 0) {
+      htmx.ajax("GET", window.location.pathname, { target: "#detail", swap: "innerHTML" });
+    } else {
+      closeDetail(false);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    if ($("detail") && !$("detail").hidden) openDetail();
+  });
+
+  /* ---------------------------------------------------------------- toasts and ages */
+  document.body.addEventListener("htmx:afterSwap", function (evt) {
+    if (!evt.detail.target || evt.detail.target.id !== "toasts") return;
+    var toast = evt.detail.target.firstElementChild;
+    if (toast) setTimeout(function () { toast.remove(); }, 8000);
+  });
+  function age(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    if (seconds < 60) return seconds + "s";
+    if (seconds < 3600) return Math.floor(seconds / 60) + "m";
+    if (seconds < 86400) return Math.floor(seconds / 3600) + "h";
+    return Math.floor(seconds / 86400) + "d";
+  }
+  setInterval(function () {
+    var now = Date.now();
+    document.querySelectorAll("time.card-age[datetime]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(t)) el.textContent = age((now - t) / 1000);
+    });
+  }, 30000);
+})();
