@@ -78,7 +78,8 @@ WHERE rowid IN (SELECT min(rowid) FROM daily_costs GROUP BY date HAVING count(*)
 DELETE FROM daily_costs WHERE rowid NOT IN (SELECT min(rowid) FROM daily_costs GROUP BY date);
 CREATE UNIQUE INDEX IF NOT EXISTS ux_daily_costs_date ON daily_costs(date);
 """
-EPOCH = ("CASE WHEN typeof(timestamp) IN ('integer', 'real') THEN CAST(timestamp AS INTEGER)"
+EPOCH = ("CASE WHEN typeof(timestamp) IN ('integer', 'real') OR (timestamp <> ''"
+         " AND timestamp NOT GLOB '*[^0-9.]*') THEN CAST(timestamp AS INTEGER)"
          " ELSE CAST(strftime('%s', timestamp) AS INTEGER) END")
 _SUCCESS = ", ".join(f"'{status}'" for status in SUCCESS_STATUSES)
 FOLD_CELLS = f"""
@@ -166,7 +167,7 @@ class TelemetryStore:
                 raise
             self._db = db
         if not self.aggregator.loaded:
-            self.fold()
+            self.refresh()
 
     def close(self) -> None:
         if self._db is not None:
@@ -222,7 +223,7 @@ class TelemetryStore:
         costs no scan; the version is remembered only once its rows are folded.
         """
         version = self.db.execute("PRAGMA data_version").fetchone()[0]
-        external = self._data_version is not None and version != self._data_version
+        external = self.aggregator.loaded and version != self._data_version
         added = 0
         if external or wrote or not self.aggregator.loaded:
             added = self.fold()
