@@ -93,10 +93,24 @@ def serve_command(args: argparse.Namespace) -> int:
         log.warning("no agent tokens configured: agents on this machine are accepted without one")
     try:
         trio.run(run_until_signalled, config)
-    except OSError as error:
-        log.error("cannot serve: %s", error)
+    except (OSError, ExceptionGroup) as error:
+        cause = _os_error_in(error)
+        if cause is None:
+            raise
+        log.error("cannot serve: %s", cause)  # e.g. the port is taken: no traceback for that
         return 1
     return 0
+
+
+def _os_error_in(error: BaseException) -> OSError | None:
+    """The OSError that ended the run, found inside the nurseries' exception groups."""
+    if isinstance(error, OSError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := _os_error_in(inner)) is not None:
+                return found
+    return None
 
 
 async def run_until_signalled(config: HubConfig) -> None:
