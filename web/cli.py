@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -65,6 +66,49 @@ def token_command(args: argparse.Namespace) -> int:
             print(f"agentdeck: {args.agent_id} has no active token", file=sys.stderr)
             return 1
     except (TokenFileError, ValueError) as error:
+        print(f"agentdeck: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _agent_parser(sub: argparse._SubParsersAction) -> None:
+    agent = sub.add_parser("agent", help="run the reference agent against a hub")
+    agent.add_argument("--hub", default="ws://127.0.0.1:8080/ws", help="the hub's /ws URL")
+    agent.add_argument("--id", required=True, dest="agent_id", help="agent id (names a directory)")
+    agent.add_argument("--token", default=os.environ.get("AGENTDECK_TOKEN"),
+                       help="token from `agentdeck token add` (default: $AGENTDECK_TOKEN)")
+    agent.add_argument("--capabilities", default="", help="comma-separated, e.g. shell,python")
+    agent.add_argument("--ollama-url", default=None, help="a local Ollama, e.g. http://127.0.0.1:11434")
+    agent.add_argument("--ollama-model", default="llama3.2", help="model when the hub names none")
+    agent.add_argument("--workdir", default=None, help="directory shell commands run in")
+    agent.add_argument("--log-level", default="INFO")
+
+
+def agent_command(args: argparse.Namespace) -> int:
+    from actors.auth import valid_agent_id
+    from actors.reference_agent import AgentRefused, AgentSettings, run_agent
+
+    if not valid_agent_id(args.agent_id):
+        print(f"agentdeck: invalid agent id {args.agent_id!r}", file=sys.stderr)
+        return 2
+    settings = AgentSettings(
+        hub_url=args.hub, agent_id=args.agent_id, token=args.token,
+        capabilities=tuple(c.strip() for c in args.capabilities.split(",") if c.strip()),
+        ollama_url=args.ollama_url, default_ollama_model=args.ollama_model, work_dir=args.workdir)
+
+    async def until_signalled() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                async def stop() -> None:
+                    async for _ in signals:
+                        nursery.cancel_scope.cancel()
+
+                nursery.start_soon(stop)
+                await run_agent(settings)
+
+    try:
+        trio.run(until_signalled)
+    except AgentRefused as error:
         print(f"agentdeck: {error}", file=sys.stderr)
         return 2
     return 0
@@ -139,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _token_parser(sub)
+    _agent_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -146,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_command(args)
     if args.command == "token":
         return token_command(args)
+    if args.command == "agent":
+        return agent_command(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
