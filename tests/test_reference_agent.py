@@ -178,9 +178,13 @@ async def test_agent_command_line(start_hub, work_dir):
     token = TokenStore.in_state_dir(work_dir / ".agentdeck").add("cli-agent")
     write_task(hub.board, "inbox/cli.yaml", task_yaml(id="cli", title="cli",
                                                       shell_command="echo via-cli"))
-    env = {**os.environ, "AGENTDECK_TOKEN": token}
     command = [sys.executable, "-m", "web.cli", "agent", "--hub", ws_url(hub.base_url),
                "--id", "cli-agent", "--capabilities", "shell,python"]
+    refused = await trio.run_process(command, env={**os.environ, "AGENTDECK_TOKEN": "wrong"},
+                                     capture_stdout=True, capture_stderr=True, check=False)
+    assert refused.returncode == 2
+    assert b"invalid_token" in refused.stderr
+    env = {**os.environ, "AGENTDECK_TOKEN": token}
     async with trio.open_nursery() as nursery:
         process = await nursery.start(lambda task_status: trio.run_process(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,

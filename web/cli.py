@@ -96,7 +96,7 @@ def agent_command(args: argparse.Namespace) -> int:
         capabilities=tuple(c.strip() for c in args.capabilities.split(",") if c.strip()),
         ollama_url=args.ollama_url, default_ollama_model=args.ollama_model, work_dir=args.workdir)
 
-    async def until_signalled() -> None:
+    async def until_signalled() -> str | None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 async def stop() -> None:
@@ -104,12 +104,16 @@ def agent_command(args: argparse.Namespace) -> int:
                         nursery.cancel_scope.cancel()
 
                 nursery.start_soon(stop)
-                await run_agent(settings)
+                try:
+                    await run_agent(settings)
+                except AgentRefused as error:
+                    nursery.cancel_scope.cancel()
+                    return str(error)
+        return None
 
-    try:
-        trio.run(until_signalled)
-    except AgentRefused as error:
-        print(f"agentdeck: {error}", file=sys.stderr)
+    refused = trio.run(until_signalled)
+    if refused is not None:
+        print(f"agentdeck: {refused}", file=sys.stderr)
         return 2
     return 0
 
