@@ -27,6 +27,8 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 BATCH_SECONDS = 0.1
 MAX_RESULT_OUTPUT = 128 * 1024
 MAX_PARTIAL_LINE = 8 * 1024
+MAX_EVENT_TEXT = 64 * 1024  # JSON escaping can grow text 6x; frames must stay under 1 MiB
+MAX_PENDING = 1024 * 1024  # output waiting for a slow socket; the oldest is dropped beyond this
 DEFAULT_TIMEOUT = 300.0
 KILL_GRACE = 2.0
 
@@ -43,6 +45,8 @@ class OutputBatcher:
     interval: float = BATCH_SECONDS
     model: str | None = None
     pending: list[tuple[str, str]] = attrs.field(factory=list)
+    pending_chars: int = 0
+    skipped_chars: int = 0
     tail: list[str] = attrs.field(factory=list)
     tail_chars: int = 0
     tokens: int = 0
@@ -55,6 +59,15 @@ class OutputBatcher:
             self.pending[-1] = (event_type, self.pending[-1][1] + text)
         else:
             self.pending.append((event_type, text))
+        self.pending_chars += len(text)
+        while self.pending_chars > MAX_PENDING:
+            kind, oldest = self.pending[0]
+            drop = min(len(oldest), self.pending_chars - MAX_PENDING)
+            self.pending[0] = (kind, oldest[drop:])
+            if not self.pending[0][1]:
+                self.pending.pop(0)
+            self.pending_chars -= drop
+            self.skipped_chars += drop
         if event_type in ("stdout", "stderr", "token"):
             self.tail.append(text)
             self.tail_chars += len(text)
@@ -66,14 +79,20 @@ class OutputBatcher:
         return "".join(self.tail)[-MAX_RESULT_OUTPUT:]
 
     async def flush(self) -> None:
-        batch, self.pending = self.pending, []
+        batch, self.pending, self.pending_chars = self.pending, [], 0
+        if self.skipped_chars:
+            batch.insert(0, ("status", f"[{self.skipped_chars} characters of output not streamed "
+                                       "(the connection was too slow); the result keeps the tail]\n"))
+            self.skipped_chars = 0
         for event_type, text in batch:
-            event = {"event_type": event_type, "text": text, "timestamp": _now_ms()}
-            if event_type == "token":
-                event["tokens_so_far"] = self.tokens
-            if self.model:
-                event["model"] = self.model
-            await self.emit(event)
+            for start in range(0, len(text), MAX_EVENT_TEXT):
+                event = {"event_type": event_type, "text": text[start:start + MAX_EVENT_TEXT],
+                         "timestamp": _now_ms()}
+                if event_type == "token":
+                    event["tokens_so_far"] = self.tokens
+                if self.model:
+                    event["model"] = self.model
+                await self.emit(event)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Flush every ``interval`` until cancelled (the caller flushes once more at the end)."""

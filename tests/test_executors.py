@@ -58,6 +58,24 @@ async def test_many_lines_are_batched_into_few_events():
     assert result["output"].endswith("5000\n")
 
 
+async def test_a_flood_of_output_stays_within_frame_limits_and_memory():
+    events = Events()
+
+    async def slow_socket(event):
+        await trio.sleep(0.01)
+        await events(event)
+
+    with trio.fail_after(10):
+        result = await run_shell("head -c 30000000 /dev/zero | tr '\\0' 'x'; echo; echo done",
+                                 emit=slow_socket, timeout=10)
+    assert result["status"] == "success"
+    assert max(len(e["text"]) for e in events) <= 64 * 1024
+    assert "characters of output not streamed" in events.text("status")
+    assert len(events.text("stdout")) < 30_000_000
+    assert events.text("stdout").endswith("x\ndone\n")
+    assert result["output"].endswith("x\ndone\n") and len(result["output"]) <= 128 * 1024
+
+
 async def test_non_zero_exit_fails_with_output_kept():
     events = Events()
     result = await run_shell("echo partial work; echo broken >&2; exit 3", emit=events, timeout=5)
