@@ -36,7 +36,7 @@ def _num(value: Any) -> float | None:
 
 
 def _model_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
-    raw = _pick(stats, "models", "per_model", "by_model", default=[])
+    raw = _pick(stats, "by_model", "models", default=[])
     if isinstance(raw, Mapping):
         raw = [{"model": name, **(row if isinstance(row, Mapping) else {})} for name, row in raw.items()]
     rows = []
@@ -47,10 +47,13 @@ def _model_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
         tokens_out = _num(_pick(row, "tokens_out", "output_tokens")) or 0
         tokens = _num(_pick(row, "tokens", "total_tokens")) or tokens_in + tokens_out
         cost = _num(_pick(row, "cost_usd", "cost", "total_cost_usd"))
+        count = int(_num(_pick(row, "count", "invocations", "calls")) or 0)
+        unpriced = _num(_pick(row, "unpriced", default=0)) or 0
         rows.append({"model": str(_pick(row, "model", "model_used", "name", default="?")),
-                     "count": int(_num(_pick(row, "count", "invocations", "calls")) or 0),
-                     "tokens": int(tokens), "cost": cost,
-                     "unpriced": bool(_pick(row, "unpriced", default=False)) or cost is None})
+                     "count": count, "tokens": int(tokens), "cost": cost,
+                     "unpriced": cost is None or (unpriced >= count > 0 and not cost),
+                     "partly_unpriced": int(unpriced) if 0 < unpriced < count else 0,
+                     "local": bool(_pick(row, "local", default=False))})
     total = sum(r["count"] for r in rows) or 1
     for r in rows:
         r["share"] = r["count"] / total
@@ -59,14 +62,16 @@ def _model_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def daily_bars(stats: Mapping[str, Any], days: int = 30, today: dt.date | None = None) -> dict[str, Any]:
     """30 bars, one a day ending today; days without rows are zero-height bars."""
-    raw = _pick(stats, "daily_costs", "daily", "daily_cost", default=[])
+    raw = _pick(stats, "daily_trend", "daily_costs", "daily", default=[])
     by_day: dict[str, float] = {}
+    calls = 0
     if isinstance(raw, Mapping):
         raw = [{"date": k, "cost": v} for k, v in raw.items()]
     for row in raw or []:
         if isinstance(row, Mapping):
             day = str(_pick(row, "date", "day", default=""))[:10]
             by_day[day] = by_day.get(day, 0.0) + (_num(_pick(row, "cost_usd", "cost")) or 0.0)
+            calls += int(_num(_pick(row, "invocations", "count")) or 0)
     today = today or dt.datetime.now(dt.timezone.utc).date()
     series = [(today - dt.timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
     peak = max([by_day.get(day, 0.0) for day in series] + [0.0])
@@ -79,7 +84,7 @@ def daily_bars(stats: Mapping[str, Any], days: int = 30, today: dt.date | None =
         bars.append({"x": round(index * step + 2, 1), "w": round(step - 4, 1),
                      "y": round(inner_h - height, 1), "h": round(height, 1),
                      "day": day, "cost": cost, "label": day[5:] if index % 5 == 4 or index == 0 else ""})
-    return {"bars": bars, "peak": peak, "has_data": peak > 0 or bool(by_day),
+    return {"bars": bars, "peak": peak, "has_data": peak > 0 or calls > 0,
             "width": CHART_W, "height": CHART_H, "baseline": inner_h}
 
 
@@ -87,15 +92,16 @@ def cost_panel(stats: Mapping[str, Any] | None) -> dict[str, Any]:
     """Everything the costs region shows; ``available`` False when telemetry gave nothing."""
     if not isinstance(stats, Mapping):
         return {"available": False}
-    latency = _pick(stats, "latency", default={}) or {}
+    latency = _pick(stats, "latency_ms", "latency", default={}) or {}
     return {
         "available": True,
         "models": _model_rows(stats),
         "daily": daily_bars(stats),
-        "avg_ms": _num(_pick(latency, "avg_ms", "average_ms", "mean_ms")),
-        "p95_ms": _num(_pick(latency, "p95_ms", "p95")),
+        "avg_ms": _num(_pick(latency, "avg", "avg_ms", "mean_ms")),
+        "p95_ms": _num(_pick(latency, "p95", "p95_ms")),
         "success_rate": _num(_pick(stats, "success_rate")),
-        "saved": _num(_pick(stats, "saved_by_local_usd", "saved_by_local", "saved_usd")),
+        "saved": _num(_pick(stats, "saved_by_local_usd", "saved_by_local")),
+        "invocations": int(_num(_pick(_pick(stats, "all_time", default={}), "invocations")) or 0),
     }
 
 

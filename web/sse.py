@@ -13,6 +13,7 @@ from the cache of last-sent fragments instead. Streams end as soon as the hub sh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import secrets
@@ -116,6 +117,7 @@ class Broadcaster:
     def absorb(self, event: Event) -> None:
         """Note which regions an event makes stale (cheap; rendering happens in the flush loop)."""
         if isinstance(event, Resync):
+            self._current.clear()
             self._mark(ALL_REGIONS)
             self._changed_tasks.add("*")
             self._mark_name("task-changed")
@@ -254,6 +256,9 @@ class Broadcaster:
 
     def connect(self, client: Client, since: str | None) -> list[Emitted]:
         """Register a browser; returns what it must be sent first (replay, or a full resync)."""
+        if self.closed:
+            client.send.close()
+            return []
         self.clients.add(client)
         replay = self._replay(client, since)
         return replay if replay is not None else self.resync(client)
@@ -270,6 +275,16 @@ class Broadcaster:
         missed = [item for item in self.buffer if item.seq > seq and client.wants(item)]
         self._ensure_cached(client)
         return missed
+
+    def catch_up(self, client: Client) -> list[Emitted]:
+        """A browser that fell behind: its backlog is dropped and replaced by a resync."""
+        while True:
+            try:
+                client.receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        client.lagging = False
+        return self.resync(client)
 
     def resync(self, client: Client) -> list[Emitted]:
         """Every region the browser shows, from the last-sent cache; uncached ones render soon."""
@@ -304,30 +319,27 @@ def format_event(item: Emitted, epoch: str) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-async def stream(broadcaster: Broadcaster, client: Client, first: list[Emitted]) -> AsyncIterator[str]:
-    try:
-        yield "retry: 1000\n\n"
-        for item in first:
-            yield format_event(item, broadcaster.epoch)
-        while True:
-            if client.lagging:
-                while True:
+async def stream(broadcaster: Broadcaster, client: Client, since: str | None) -> AsyncIterator[str]:
+    counter = getattr(broadcaster.hub, "stream_clients", None)
+    with counter.track("sse") if counter is not None else contextlib.nullcontext():
+        first = broadcaster.connect(client, since)
+        try:
+            yield "retry: 1000\n\n"
+            for item in first:
+                yield format_event(item, broadcaster.epoch)
+            while True:
+                if client.lagging:
+                    for item in broadcaster.catch_up(client):
+                        yield format_event(item, broadcaster.epoch)
+                item = None
+                with trio.move_on_after(KEEPALIVE_S):
                     try:
-                        client.receive.receive_nowait()
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                client.lagging = False
-                for item in broadcaster.resync(client):
-                    yield format_event(item, broadcaster.epoch)
-            item = None
-            with trio.move_on_after(KEEPALIVE_S):
-                try:
-                    item = await client.receive.receive()
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    return
-            yield format_event(item, broadcaster.epoch) if item is not None else ": keepalive\n\n"
-    finally:
-        broadcaster.disconnect(client)
+                        item = await client.receive.receive()
+                    except (trio.EndOfChannel, trio.ClosedResourceError):
+                        return
+                yield format_event(item, broadcaster.epoch) if item is not None else ": keepalive\n\n"
+        finally:
+            broadcaster.disconnect(client)
 
 
 sse = Blueprint("sse", __name__)
@@ -358,8 +370,7 @@ async def events():
     client = Client(BoardFilter.from_args(request.args),
                     frozenset(GRAPH_REGIONS if view == "graph" else MAIN_REGIONS))
     since = request.headers.get("Last-Event-ID") or request.args.get("since")
-    first = broadcaster.connect(client, since)
-    response = current_app.response_class(stream(broadcaster, client, first), headers={
+    response = current_app.response_class(stream(broadcaster, client, since), headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.timeout = None
     return response

@@ -1,0 +1,215 @@
+"""GET /events against the real server: ids, first-connect resync, coalescing, replay, shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import AsyncIterator
+
+import attrs
+import httpx
+import trio
+
+from actors.messages import Resync
+from conftest import task_yaml, write_task
+from web.fragments import MAIN_REGIONS
+
+ID = re.compile(r"^[0-9a-f]{6}-\d+$")
+
+
+@attrs.define
+class SSE:
+    id: str | None
+    name: str
+    data: str
+
+
+class Stream:
+    """One /events response as parsed events; a reader task keeps parsing while the test waits."""
+
+    def __init__(self, receive: trio.MemoryReceiveChannel) -> None:
+        self._receive = receive
+        self.seen: list[SSE] = []
+
+    async def next(self, timeout: float = 3.0) -> SSE:
+        with trio.fail_after(timeout):
+            try:
+                event = await self._receive.receive()
+            except trio.EndOfChannel:
+                raise EOFError("stream ended") from None
+        self.seen.append(event)
+        return event
+
+    async def until(self, predicate, timeout: float = 3.0, *, seen: bool = False) -> SSE:
+        """The next event matching ``predicate`` (or, with ``seen``, one already read)."""
+        if seen:
+            for event in self.seen:
+                if predicate(event):
+                    return event
+        with trio.fail_after(timeout):
+            while True:
+                event = await self.next(timeout)
+                if predicate(event):
+                    return event
+
+    async def initial(self, regions=MAIN_REGIONS, timeout: float = 3.0) -> dict[str, SSE]:
+        got: dict[str, SSE] = {}
+        with trio.fail_after(timeout):
+            while not set(regions) <= set(got):
+                event = await self.next(timeout)
+                got[event.name] = event
+        return got
+
+    async def quiet(self, seconds: float) -> list[SSE]:
+        events = []
+        with trio.move_on_after(seconds):
+            while True:
+                events.append(await self.next(seconds + 1))
+        return events
+
+
+async def _parse(lines: AsyncIterator[str], send: trio.MemorySendChannel) -> None:
+    fields: dict[str, list[str]] = {}
+    async with send:
+        async for line in lines:
+            if line == "":
+                if "event" in fields:
+                    await send.send(SSE(fields.get("id", [None])[0], fields["event"][0],
+                                        "\n".join(fields.get("data", []))))
+                fields = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields.setdefault(name, []).append(value[1:] if value.startswith(" ") else value)
+
+
+@contextlib.asynccontextmanager
+async def open_stream(client: httpx.AsyncClient, url: str = "/events", headers=None) -> AsyncIterator[Stream]:
+    async with client.stream("GET", url, headers=headers or {}, timeout=httpx.Timeout(5.0, read=10.0)) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        send, receive = trio.open_memory_channel[SSE](10_000)
+        async with trio.open_nursery() as nursery:
+            async def read() -> None:
+                with contextlib.suppress(httpx.ReadError, httpx.RemoteProtocolError):
+                    async with contextlib.aclosing(response.aiter_lines()) as lines:
+                        await _parse(lines, send)
+
+            nursery.start_soon(read)
+            yield Stream(receive)
+            nursery.cancel_scope.cancel()
+
+
+async def test_first_connect_gets_every_region_and_every_event_has_an_id(running_hub):
+    async with open_stream(running_hub.client) as stream:
+        regions = await stream.initial()
+    assert set(MAIN_REGIONS) <= set(regions)
+    assert all(ID.match(event.id or "") for event in stream.seen)
+    assert "No events yet" in regions["activity"].data
+    assert 'data-count="0"' in regions["lane-inbox"].data
+
+
+async def test_a_new_task_file_is_pushed_as_escaped_html(running_hub):
+    async with open_stream(running_hub.client) as stream:
+        await stream.initial()
+        write_task(running_hub.board, "inbox/x.yaml", task_yaml(id="x1", title="<img src=x onerror=alert(1)>"))
+        event = await stream.until(lambda e: e.name == "lane-inbox" and "x1" in e.data)
+        assert "&lt;img src=x onerror=alert(1)&gt;" in event.data
+        assert "<img" not in event.data
+        feed = await stream.until(lambda e: e.name == "activity" and "x1" in e.data, seen=True)
+        assert "task.created" in feed.data
+
+
+async def test_a_burst_of_500_changes_is_a_few_swaps(running_hub):
+    async with open_stream(running_hub.client) as stream:
+        await stream.initial()
+        for index in range(500):
+            write_task(running_hub.board, f"inbox/b{index:03}.yaml", task_yaml(id=f"b{index:03}", title=f"burst {index}"))
+        final = await stream.until(lambda e: e.name == "lane-inbox" and 'data-count="500"' in e.data, timeout=10)
+        swaps = [e for e in stream.seen if e.name == "lane-inbox"]
+        assert final is swaps[-1]
+        print(f"{len(swaps) - 1} lane swaps for 500 changes")
+        assert 1 <= len(swaps) - 1 <= 25, f"{len(swaps) - 1} swaps for 500 changes"
+        later = await stream.quiet(0.4)
+        assert not [e for e in later if e.name == "lane-inbox"], "no more swaps once the board is still"
+
+
+async def test_last_event_id_replays_only_what_was_missed(running_hub):
+    async with open_stream(running_hub.client) as observer:
+        await observer.initial()
+        async with open_stream(running_hub.client) as first:
+            await first.initial()
+            last_id = first.seen[-1].id
+        write_task(running_hub.board, "inbox/r.yaml", task_yaml(id="r1", title="made while away"))
+        await observer.until(lambda e: e.name == "lane-inbox" and "r1" in e.data)
+        async with open_stream(running_hub.client, headers={"Last-Event-ID": last_id}) as again:
+            replayed = await again.until(lambda e: e.name == "lane-inbox")
+            assert "made while away" in replayed.data
+            names = {e.name for e in again.seen}
+            assert "agents" not in names and "lane-dead" not in names, f"replay resent {names}"
+
+
+async def test_unknown_or_stale_ids_get_a_full_resync(running_hub):
+    for stale in ("000000-3", "garbage", "abc123-999999"):
+        async with open_stream(running_hub.client, headers={"Last-Event-ID": stale}) as stream:
+            await stream.initial()
+
+
+async def test_the_page_since_id_replays_changes_made_before_the_stream_opened(running_hub):
+    page = await running_hub.client.get("/")
+    events_url = re.search(r'sse-connect="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    assert "since=" in events_url
+    write_task(running_hub.board, "inbox/p.yaml", task_yaml(id="p1", title="between page and stream"))
+    await trio.sleep(0.3)
+    async with open_stream(running_hub.client, events_url) as stream:
+        event = await stream.until(lambda e: e.name == "lane-inbox")
+        assert "between page and stream" in event.data
+
+
+async def test_a_bus_resync_resends_every_region(running_hub):
+    async with open_stream(running_hub.client) as stream:
+        await stream.initial()
+        await stream.quiet(0.2)
+        running_hub.bus.publish(Resync(missed=3))
+        again: dict[str, SSE] = {}
+        with trio.fail_after(3):
+            while not set(MAIN_REGIONS) <= set(again):
+                event = await stream.next()
+                again[event.name] = event
+
+
+async def test_filters_in_the_stream_url_filter_the_lanes(running_hub):
+    write_task(running_hub.board, "inbox/h.yaml", task_yaml(id="h1", title="hot", priority="high"))
+    write_task(running_hub.board, "inbox/l.yaml", task_yaml(id="l1", title="cold", priority="low"))
+    async with open_stream(running_hub.client, "/events?priority=high") as stream:
+        lane = (await stream.initial())["lane-inbox"]
+        if "h1" not in lane.data:
+            lane = await stream.until(lambda e: e.name == "lane-inbox" and "h1" in e.data)
+        assert "l1" not in lane.data
+        write_task(running_hub.board, "inbox/l2.yaml", task_yaml(id="l2", title="colder", priority="low"))
+        write_task(running_hub.board, "inbox/h2.yaml", task_yaml(id="h2", title="hotter", priority="high"))
+        lane = await stream.until(lambda e: e.name == "lane-inbox" and "h2" in e.data)
+        assert "l2" not in lane.data and "l1" not in lane.data
+
+
+async def test_streams_end_promptly_at_shutdown(start_hub):
+    running = await start_hub()
+    async with open_stream(running.client) as stream:
+        await stream.initial()
+        started = trio.current_time()
+        running.hub.stop()
+        with trio.fail_after(2):
+            with contextlib.suppress(EOFError):
+                while True:
+                    await stream.next(2)
+        assert trio.current_time() - started < 0.5, "graceful_timeout (1 s) must not be what ends it"
+
+
+async def test_sse_clients_are_counted_for_metrics(running_hub):
+    counter = running_hub.hub.stream_clients
+    async with open_stream(running_hub.client) as stream:
+        await stream.initial()
+        assert counter.count("sse") == 1
+    with trio.fail_after(2):
+        while counter.count("sse") != 0:
+            await trio.sleep(0.02)
