@@ -28,6 +28,7 @@ BATCH_SECONDS = 0.1
 MAX_RESULT_OUTPUT = 128 * 1024
 MAX_PARTIAL_LINE = 8 * 1024
 MAX_EVENT_TEXT = 64 * 1024  # JSON escaping can grow text 6x; frames must stay under 1 MiB
+FLUSH_AT = 256 * 1024  # flush before the 100 ms tick when this much is waiting
 MAX_PENDING = 1024 * 1024  # output waiting for a slow socket; the oldest is dropped beyond this
 DEFAULT_TIMEOUT = 300.0
 KILL_GRACE = 2.0
@@ -47,6 +48,7 @@ class OutputBatcher:
     pending: list[tuple[str, str]] = attrs.field(factory=list)
     pending_chars: int = 0
     skipped_chars: int = 0
+    full: trio.Event = attrs.field(factory=trio.Event)
     tail: list[str] = attrs.field(factory=list)
     tail_chars: int = 0
     tokens: int = 0
@@ -60,6 +62,8 @@ class OutputBatcher:
         else:
             self.pending.append((event_type, text))
         self.pending_chars += len(text)
+        if self.pending_chars >= FLUSH_AT:
+            self.full.set()
         while self.pending_chars > MAX_PENDING:
             kind, oldest = self.pending[0]
             drop = min(len(oldest), self.pending_chars - MAX_PENDING)
@@ -82,7 +86,7 @@ class OutputBatcher:
         batch, self.pending, self.pending_chars = self.pending, [], 0
         if self.skipped_chars:
             batch.insert(0, ("status", f"[{self.skipped_chars} characters of output not streamed "
-                                       "(the connection was too slow); the result keeps the tail]\n"))
+                                       "(it came faster than it could be sent); the result keeps the tail]\n"))
             self.skipped_chars = 0
         for event_type, text in batch:
             for start in range(0, len(text), MAX_EVENT_TEXT):
@@ -95,10 +99,13 @@ class OutputBatcher:
                 await self.emit(event)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Flush every ``interval`` until cancelled (the caller flushes once more at the end)."""
+        """Flush every ``interval`` (sooner when a lot is waiting) until cancelled; the caller
+        flushes once more at the end."""
         task_status.started()
         while True:
-            await trio.sleep(self.interval)
+            with trio.move_on_after(self.interval):
+                await self.full.wait()
+            self.full = trio.Event()
             await self.flush()
 
 
