@@ -76,11 +76,15 @@ class Telemetry:
             store.close()
 
     def current_stats(self) -> dict[str, Any]:
-        """The cached figures, with where they come from and whether they are current."""
+        """The cached figures, with where they come from and whether they are current.
+
+        ``source.loaded`` is False until the file was read once (a big file takes seconds): the
+        zeros are then placeholders, not figures; ``fresh`` is False while the file is unusable."""
         stats = self._stats or Aggregator(self._tz).stats(budgets=self.budgets)
-        return {**stats, "source": {"path": str(self.path), "fresh": self.error is None and
-                                    self._stats is not None, "error": self.error,
-                                    "pending_writes": len(self._pending)}}
+        source = {"path": str(self.path), "loaded": self._stats is not None,
+                  "fresh": self.error is None and self._stats is not None, "error": self.error,
+                  "pending_writes": len(self._pending)}
+        return {**stats, "source": source}
 
     # ------------------------------------------------------------------ inputs
 

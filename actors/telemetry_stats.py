@@ -45,7 +45,7 @@ class Cell(NamedTuple):
     latency_count: int
 
 
-@attrs.define
+@attrs.define(slots=True)
 class Totals:
     count: int = 0
     cost: float = 0.0
@@ -59,12 +59,35 @@ class Totals:
     latency_count: int = 0
 
     def add(self, other: "Totals") -> None:
-        for field in attrs.fields(Totals):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+        # spelled out: this runs for every (day, model, agent) group on a full load
+        self.count += other.count
+        self.cost += other.cost
+        self.tokens += other.tokens
+        self.unpriced += other.unpriced
+        self.negative += other.negative
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.saved += other.saved
+        self.latency_sum += other.latency_sum
+        self.latency_count += other.latency_count
 
     def summary(self) -> dict[str, Any]:
         return {"cost_usd": round(self.cost, 6), "tokens": self.tokens, "invocations": self.count,
                 "unpriced": self.unpriced}
+
+
+def _totals(table: dict, key: Any) -> Totals:
+    found = table.get(key)
+    if found is None:
+        found = table[key] = Totals()
+    return found
+
+
+def _nested(table: dict, key: Any) -> dict:
+    found = table.get(key)
+    if found is None:
+        found = table[key] = {}
+    return found
 
 
 def _sum(parts: Iterable[Totals]) -> Totals:
@@ -101,14 +124,14 @@ class Aggregator:
                           succeeded=int(cell.succeeded), failed=int(cell.failed), saved=cell.saved,
                           latency_sum=cell.latency_sum, latency_count=cell.latency_count)
             self.total.add(part)
-            self.by_model.setdefault(cell.model, Totals()).add(part)
-            self.by_agent.setdefault(cell.agent, Totals()).add(part)
+            _totals(self.by_model, cell.model).add(part)
+            _totals(self.by_agent, cell.agent).add(part)
             if cell.day is None:
                 self.undated.add(part)
             else:
-                self.by_day.setdefault(cell.day, Totals()).add(part)
-                self.by_day_model.setdefault(cell.day, {}).setdefault(cell.model, Totals()).add(part)
-                self.by_day_agent.setdefault(cell.day, {}).setdefault(cell.agent, Totals()).add(part)
+                _totals(self.by_day, cell.day).add(part)
+                _totals(_nested(self.by_day_model, cell.day), cell.model).add(part)
+                _totals(_nested(self.by_day_agent, cell.day), cell.agent).add(part)
             added += cell.count
             negative += part.negative
         for bucket, count in latency:
