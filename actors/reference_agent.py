@@ -139,7 +139,8 @@ class ReferenceAgent:
     def _identify_message(self) -> dict[str, Any]:
         s = self.settings
         return {"type": "identify", "agent_id": s.agent_id, "token": s.token or "",
-                "name": s.name or s.agent_id, "status": "idle", "capabilities": list(s.capabilities),
+                "name": s.name or s.agent_id, "status": "busy" if self.running else "idle",
+                "capabilities": list(s.capabilities),
                 "ollama_url": s.ollama_url, "protocol_version": protocol.PROTOCOL_VERSION,
                 "client_type": "agentdeck-reference-agent"}
 

@@ -157,6 +157,14 @@ async def test_result_finished_while_the_hub_was_down_is_delivered(start_hub, nu
     await wait_until(lambda: not agent.unacked)
 
 
+async def test_pings_keep_the_connection_alive(running_hub, nursery):
+    agent = RecordingAgent(settings(running_hub, ping_interval=0.05))
+    await nursery.start(agent.run)
+    await wait_until(lambda: sum(m.get("type") == "pong" for m in agent.seen) >= 3)
+    assert agent.identified_count == 1
+    assert all(isinstance(m["timestamp"], int) for m in agent.seen if m["type"] == "pong")
+
+
 async def test_wrong_token_is_refused_and_not_retried(running_hub, work_dir):
     store = TokenStore.in_state_dir(work_dir / ".agentdeck")
     token = store.add("ref-1")
