@@ -64,6 +64,7 @@ class Telemetry:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         store = TelemetryStore(self.path, tz=self._tz, busy_timeout=self._busy_timeout)
+        self._stats_version = -1  # a restart reloads the file: its figures must replace ours
         subscription = self._bus.subscribe("telemetry", 0)  # unbounded: a finished attempt is never dropped
         try:
             async with trio.open_nursery() as nursery:
