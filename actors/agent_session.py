@@ -38,6 +38,15 @@ class Reply:
     reason: str = ""
 
 
+def frame_too_large(frame: str | bytes) -> bool:
+    """Over the limit in UTF-8 bytes (a text frame's length counts characters, up to 4 bytes each)."""
+    limit = protocol.MAX_FRAME_BYTES
+    if len(frame) > limit:
+        return True
+    return isinstance(frame, str) and len(frame) * 4 > limit and \
+        len(frame.encode("utf-8", "surrogatepass")) > limit
+
+
 class SessionFactory:
     """Shared by every connection of one hub: numbering, tokens, and the queue's mailbox."""
 
@@ -75,7 +84,7 @@ class AgentSession:
         self._violations: collections.deque[float] = collections.deque()
 
     async def handle(self, frame: str | bytes) -> Reply:
-        if len(frame) > protocol.MAX_FRAME_BYTES:
+        if frame_too_large(frame):
             return Reply((protocol.error_message("frame_too_large", limit=protocol.MAX_FRAME_BYTES),),
                          close=POLICY_VIOLATION, reason="frame too large")
         try:

@@ -269,7 +269,7 @@ class Coordinator:
             if agent.task_id and agent.state == "working":
                 last = self._last_progress.get(agent.task_id, now)
                 if now - last > self._config.stuck_timeout:
-                    await self.reclaim(agent, f"no progress for {self._config.stuck_timeout:.0f} s")
+                    await self.reclaim(agent, f"no progress for {self._config.stuck_timeout:g} s")
                     continue
             if agent.deadline is not None and now >= agent.deadline:
                 await self.reclaim(agent, agent.deadline_reason)
@@ -297,7 +297,7 @@ class Coordinator:
             return
         agent.task_id = assigned.id
         self._set_state(agent, "assigned", deadline=trio.current_time() + self._config.accept_timeout,
-                        reason=f"not accepted within {self._config.accept_timeout:.0f} s")
+                        reason=f"not accepted within {self._config.accept_timeout:g} s")
         self._bus.publish(TaskAssigned(task=assigned, previous=task, agent_id=agent.agent_id,
                                        generation=assigned.generation, routing_decision=routing))
         self._send(agent, task_assign_message(assigned, routing))

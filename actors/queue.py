@@ -28,6 +28,7 @@ from .messages import (
     BoardView,
     BoardWriteFailed,
     CancelTask,
+    FileGone,
     FileRead,
     FilesChanged,
     GetTask,
@@ -39,10 +40,9 @@ from .messages import (
     Task,
     Tick,
 )
-from .taskfile import dump_task, parse_task, scan_board
+from .taskfile import Incomplete, dump_task, parse_task, read_task_file, scan_board
 
 TICK_SECONDS = 1.0
-VACATED_SECONDS = 5.0
 
 log = logging.getLogger("agentdeck.queue")
 
@@ -58,7 +58,6 @@ class TaskQueue:
         self._board = Board()
         self._coordinator = Coordinator(config, self._board, bus, self._write)
         self._view: BoardView | None = None
-        self._vacated: dict[str, float] = {}  # paths the queue moved tasks away from, and when
         self.repairs: list[str] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -97,8 +96,6 @@ class TaskQueue:
             log.info("rescanning the board: %s", message.reason)
             await self._rescan()
         elif isinstance(message, Tick):
-            now = trio.current_time()
-            self._vacated = {p: t for p, t in self._vacated.items() if now - t < VACATED_SECONDS}
             await self._coordinator.check_deadlines()
         elif isinstance(message, Request):
             try:
@@ -109,18 +106,27 @@ class TaskQueue:
         else:
             log.warning("queue ignored an unexpected message %r", type(message).__name__)
 
-    async def _without_stale_echoes(self, changes: tuple) -> tuple:
-        """Drop the watcher's reads of files the queue itself has since moved away.
+    async def _without_stale_echoes(self, changes: tuple) -> list:
+        """Each changed file as it is now, not as the watcher read it a moment ago.
 
-        The watcher may read a file a moment before the queue moves it; that read arriving after
-        the move would look like a second copy of the task. Such a path is checked once more.
+        The queue may have written a file since the watcher read it: applied late, that reading
+        would undo the queue's own write (an old generation over a new one, a copy of a task that
+        moved on, or a task "gone" from the lane it was just moved back to). The queue is the only
+        writer, so the disk now is at least as new as the board. A file caught half written keeps
+        the watcher's reading; the watcher reports it again once complete.
         """
-        stale = [c.path for c in changes if isinstance(c, FileRead) and c.path in self._vacated]
-        if not stale:
-            return changes
-        gone = set(await trio.to_thread.run_sync(
-            lambda: [p for p in stale if not (self.root / p).exists()]))
-        return tuple(c for c in changes if not (isinstance(c, FileRead) and c.path in gone))
+        return await trio.to_thread.run_sync(self._as_on_disk_now, changes)
+
+    def _as_on_disk_now(self, changes: tuple) -> list:
+        fresh: list[FileRead | FileGone] = []
+        for change in changes:
+            try:
+                fresh.append(read_task_file(self.root, change.path))
+            except FileNotFoundError:
+                fresh.append(FileGone(change.path))
+            except (Incomplete, OSError):
+                fresh.append(change)
+        return fresh
 
     async def _rescan(self) -> None:
         files = await trio.to_thread.run_sync(scan_board, self.root)
@@ -168,8 +174,6 @@ class TaskQueue:
             log.error("could not write %s -> %s: %s", task.path, dst, error)
             self._bus.publish(BoardWriteFailed(task_id=task.id, error=str(error)))
             return None
-        if task.path != dst:
-            self._vacated[task.path] = trio.current_time()
         written = parse_task(dst, text.encode("utf-8"), time.time())
         self._board.replace(written, task.path)
         return written
