@@ -233,3 +233,56 @@ def test_scan_board_reads_every_lane_and_lists_invalid_files(tmp_path: Path) -> 
 
 def test_scan_of_a_missing_board_is_empty(tmp_path: Path) -> None:
     assert scan_board(tmp_path / "nothing") == []
+
+
+EQUIVALENCE_DOCS = [
+    "title: plain\ncount: 42\nhex: 0x1f\noct: 0o17\nsexagesimal: 1:30\nunderscored: 1_000\n",
+    "ratio: 1.5\nexp: 1e3\nnan: .nan\ninf: -.inf\nneg: -7\nplus: +3\n",
+    "yes: yes\nno: No\non: on\nt: true\nf: FALSE\nnull1: ~\nnull2: null\nempty:\n",
+    "quoted_num: '42'\nquoted_bool: \"true\"\nquoted_null: '~'\nquoted_date: '2026-01-01'\n",
+    "date: 2026-11-20\nstamp: 2026-11-20T09:00:00Z\nspaced: 2026-11-20 09:00:00.5 +02:00\n",
+    "nested: {a: [1, two, {three: 3}], b: {c: {d: [e, f]}}}\nlist: [x, 1, 2.5, null, true]\n",
+    "base: &base {priority: high, tags: [a]}\ntask:\n  <<: *base\n  title: merged\n",
+    "multi: |\n  line one\n  line two\nfolded: >\n  folded\n  text\n",
+    "set: !!set {a, b}\nomap: !!omap [{a: 1}, {b: 2}]\npairs: !!pairs [{a: 1}]\nbin: !!binary aGVsbG8=\n",
+    "explicit: !!str 123\nexplicit_int: !!int '7'\nexplicit_float: !!float '1'\n",
+    "'quoted key': 1\n? complex key\n: value\n1: int key\n2026-01-01: date key\n",
+    "unicode: \"caf\\u00e9 \\u2603\"\nemoji: 🚀\n",
+    "anchored: &x [1, 2]\nagain: *x\n",
+    "{}",
+]
+
+
+@pytest.mark.parametrize("doc", EQUIVALENCE_DOCS)
+def test_the_fast_loader_builds_what_the_safe_loader_builds(doc: str) -> None:
+    import math
+
+    import yaml
+
+    from actors.taskfile import load_yaml
+
+    expected, got = yaml.safe_load(doc), load_yaml(doc.encode())
+
+    def same(a, b) -> bool:
+        if isinstance(a, float) and math.isnan(a):
+            return isinstance(b, float) and math.isnan(b)
+        if isinstance(a, dict):
+            return isinstance(b, dict) and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, (list, tuple)):
+            return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+        return type(a) is type(b) and a == b
+
+    assert same(expected, got), (expected, got)
+
+
+def test_the_fast_loader_refuses_what_the_safe_loader_refuses() -> None:
+    for doc in (b"? [a, b]\n: unhashable key\n", b"!!python/name:os.system x\n",
+                b"a: !!python/object/new:os.system [ls]\n", b"a: &a [*a]\n"):
+        with pytest.raises(ValueError):
+            parse_task("inbox/bad.yaml", doc)
+
+
+def test_the_demo_board_is_all_valid() -> None:
+    demo = Path(__file__).resolve().parent.parent / "work" / "collaboration"
+    reads = scan_board(demo)
+    assert reads and all(r.task is not None for r in reads), [r.invalid for r in reads if r.invalid]

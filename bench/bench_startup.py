@@ -1,0 +1,119 @@
+"""Start-up with a big board: 10,000 task files -> time until /api/tasks serves every one of them.
+
+Run: python bench/bench_startup.py [--files 10000] [--runs 3]
+Prints the in-process figure (Hub created -> full /api/tasks answer) for each run, the scan alone,
+and the whole `agentdeck serve` process (interpreter start, imports, scan, first full answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from actors.config import HubConfig  # noqa: E402
+from actors.hub import Hub  # noqa: E402
+from actors.taskfile import scan_board  # noqa: E402
+from web.server import run_hub  # noqa: E402
+
+LANES = ("inbox", "assigned/backend-dev", "assigned/frontend-dev", "done/backend-dev", "done/writer", "dead")
+
+
+def make_board(board: Path, count: int) -> None:
+    for lane in LANES:
+        (board / lane).mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        lane = LANES[n % len(LANES)]
+        (board / lane / f"2026-11-20T{n // 60 % 24:02}{n % 60:02}-task-{n:05}.yaml").write_text(
+            f"id: task-{n:05}\n"
+            f"title: Task number {n} with a realistic title\n"
+            f"priority: {('critical', 'high', 'medium', 'low')[n % 4]}\n"
+            f"status: new\n"
+            f"created: 2026-11-20T09:{n % 60:02}:00Z\n"
+            f"description: |\n  Some words about what to do for task {n}.\n  A second line.\n"
+            f"tags: [bench, lane-{n % 6}]\n"
+            f"estimated_hours: {n % 8 + 1}\n"
+        )
+
+
+def count_tasks(body: dict) -> int:
+    return (len(body["inbox"]) + len(body["dead"]) + sum(map(len, body["assigned"].values()))
+            + sum(map(len, body["done"].values())))
+
+
+async def in_process(work: Path, expected: int) -> float:
+    started = time.perf_counter()
+    hub = Hub(HubConfig(work_dir=work, port=0, fsync=False, log_level="WARNING"))
+    async with trio.open_nursery() as nursery:
+        addresses = await nursery.start(run_hub, hub)
+        async with httpx.AsyncClient(base_url=addresses[0], timeout=30) as client:
+            body = (await client.get("/api/tasks")).json()
+        elapsed = time.perf_counter() - started
+        hub.stop()
+    if count_tasks(body) != expected:
+        raise SystemExit(f"served {count_tasks(body)} tasks, expected {expected}")
+    return elapsed
+
+
+def whole_process(work: Path, expected: int) -> float:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = shutil.which("agentdeck")
+    command = [exe] if exe else [sys.executable, "-m", "web.cli"]
+    started = time.perf_counter()
+    process = subprocess.Popen([*command, "serve", "--work", str(work), "--port", str(port),
+                                "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/api/tasks", timeout=30).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait()
+    if count_tasks(body) != expected:
+        raise SystemExit(f"served {count_tasks(body)} tasks, expected {expected}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="agentdeck-bench-") as tmp:
+        work = Path(tmp) / "work"
+        make_board(work / "collaboration", args.files)
+        scans = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            scan_board(work / "collaboration")
+            scans.append(time.perf_counter() - started)
+        runs = [trio.run(in_process, work, args.files) for _ in range(args.runs)]
+        process = [whole_process(work, args.files) for _ in range(args.runs)]
+    print(f"start-up with {args.files} task files ({args.runs} runs, warm page cache)")
+    print(f"  scan_board alone:                 median {statistics.median(scans):.3f} s  max {max(scans):.3f} s")
+    print(f"  hub created -> /api/tasks served:  median {statistics.median(runs):.3f} s  max {max(runs):.3f} s")
+    print(f"  `agentdeck serve` process -> served: median {statistics.median(process):.3f} s  "
+          f"max {max(process):.3f} s")
+    verdict = "OK" if max(runs) < 2.0 else "OVER the 2 s target"
+    print(f"  target < 2 s (in process): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
