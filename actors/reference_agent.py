@@ -19,7 +19,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from . import protocol
 from .executors import DEFAULT_TIMEOUT, prompt_of, run_ollama, run_shell
-from .routing import shell_command_of
+from .routing import endpoint_of, shell_command_of
 
 log = logging.getLogger("agentdeck.agent")
 
@@ -281,13 +281,23 @@ class ReferenceAgent:
                 return _refusal("no shell_command in the task's metadata")
             return await run_shell(command, emit=emit, timeout=timeout, cwd=self.settings.work_dir)
         if target == "ollama":
-            url = routing.get("selected_endpoint") or self.settings.ollama_url
+            url = self._ollama_url(routing.get("selected_endpoint"))
             if not url:
                 return _refusal("routed to Ollama but this agent has no --ollama-url")
             model = routing.get("selected_model") or self.settings.default_ollama_model
             return await run_ollama(url, model, prompt_of(assignment), emit=emit, timeout=timeout,
                                     claude_model=self.settings.claude_model)
         return _refusal(f"{target} executor not configured")
+
+
+    def _ollama_url(self, endpoint: Any) -> str | None:
+        """The hub names the endpoint as ``host:port``; prefer our own URL when it is the same."""
+        own = self.settings.ollama_url
+        if not isinstance(endpoint, str) or not endpoint:
+            return own
+        if own and endpoint_of(own) == endpoint_of(endpoint):
+            return own
+        return endpoint if "://" in endpoint else f"http://{endpoint}"
 
 
 def _refusal(error: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 TIERS = ("trivial", "standard", "complex")
 COMPLEX_DESCRIPTION_CHARS = 1500
@@ -17,6 +18,21 @@ COMPLEX_STEPS = 7
 COMPLEX_HOURS = 4.0
 _STEP_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*])\s+\S", re.MULTILINE)
 _TARGET_COST = {"sidecar": "free", "ollama": "local", "claude": "api"}
+OLLAMA_PORT = 11434
+
+
+def endpoint_of(ollama_url: str) -> str:
+    """``http://host:port/...`` -> ``host:port``: the form the Elixir hub's sidecars parse."""
+    text = ollama_url.strip()
+    try:
+        parts = urlsplit(text if "://" in text else "http://" + text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return text
+    if not host:
+        return text
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port or OLLAMA_PORT}"
 
 
 def shell_command_of(fields: Mapping[str, Any]) -> str | None:
@@ -105,8 +121,8 @@ def decide(task_fields: Mapping[str, Any], agent_ollama_url: str | None, *,
            now: float | dt.datetime | None = None) -> dict[str, Any]:
     """The routing decision written into the task file and sent in ``task_assign``.
 
-    trivial -> the agent's shell (sidecar); standard -> the agent's Ollama endpoint with the default
-    model; complex -> Claude. A standard task on an agent without ``ollama_url``, or a trivial one
+    trivial -> the agent's shell (sidecar); standard -> the agent's Ollama endpoint (as
+    ``host:port``) with the default model; complex -> Claude. A standard task on an agent without ``ollama_url``, or a trivial one
     without a shell command, falls back (``fallback_used``) with the reason.
     """
     complexity = complexity_of(task_fields)
@@ -120,7 +136,7 @@ def decide(task_fields: Mapping[str, Any], agent_ollama_url: str | None, *,
         fallback_reason = ((fallback_reason + "; ") if fallback_reason else "") + \
             "agent reported no local Ollama endpoint (ollama_url)"
     endpoint, model = {"sidecar": (None, None),
-                       "ollama": (agent_ollama_url, default_ollama_model),
+                       "ollama": (endpoint_of(agent_ollama_url or ""), default_ollama_model),
                        "claude": (None, claude_model)}[target]
     return {
         "effective_tier": tier,

@@ -85,6 +85,7 @@ async def test_ollama_task_streams_tokens_and_costs(running_hub, nursery):
     assert event.model == "llama3.2:latest"
     fields = await wait_until(lambda: done_file(running_hub.board, "ref-1", "gen.yaml"))
     assert fields["routing_decision"]["target_type"] == "ollama"
+    assert fields["routing_decision"]["selected_endpoint"] == fake.url.removeprefix("http://")
     assert fake.requests[0]["model"] == "llama3.2:latest"
     assert fake.requests[0]["prompt"].startswith("Write an add function")
     result = fields["result"]
@@ -201,3 +202,12 @@ async def test_agent_command_line(start_hub, work_dir):
         assert "via-cli" in fields["result"]["output"]
         process.terminate()
     assert process.returncode in (0, -15)
+
+
+def test_ollama_endpoint_from_the_hub_maps_to_a_url():
+    agent = ReferenceAgent(AgentSettings(hub_url="ws://127.0.0.1:1/ws", agent_id="a",
+                                         ollama_url="https://box:8443/ollama"))
+    assert agent._ollama_url("box:8443") == "https://box:8443/ollama"
+    assert agent._ollama_url("other:11434") == "http://other:11434"
+    assert agent._ollama_url("http://third:1") == "http://third:1"
+    assert agent._ollama_url(None) == "https://box:8443/ollama"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from actors.routing import complexity_of, decide
+from actors.routing import complexity_of, decide, endpoint_of
 
 OLLAMA = "http://127.0.0.1:11434"
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
@@ -31,7 +31,7 @@ def test_small_task_is_standard_on_the_agents_ollama():
     decision = route({"description": "Rename the helper in utils.py", "file_hints": ["utils.py"]})
     assert decision["effective_tier"] == "standard"
     assert decision["target_type"] == "ollama"
-    assert decision["selected_endpoint"] == OLLAMA
+    assert decision["selected_endpoint"] == "127.0.0.1:11434"  # host:port, as sidecars parse it
     assert decision["selected_model"] == "llama3.2"
     assert decision["estimated_cost_tier"] == "local"
     assert decision["fallback_used"] is False
@@ -106,3 +106,13 @@ def test_decided_at_accepts_epoch_seconds_and_defaults_to_now():
                   now=0)["decided_at"] == "1970-01-01T00:00:00.000Z"
     stamp = decide({}, None, default_ollama_model="m", claude_model="c")["decided_at"]
     assert stamp.endswith("Z") and stamp[:4].isdigit()
+
+
+@pytest.mark.parametrize("url,endpoint", [
+    ("http://127.0.0.1:11434", "127.0.0.1:11434"), ("http://gpu-box:9000/", "gpu-box:9000"),
+    ("https://ollama.lan", "ollama.lan:11434"), ("127.0.0.1:5000", "127.0.0.1:5000"),
+    ("gpu-box", "gpu-box:11434"), ("http://[::1]:11434", "[::1]:11434"),
+    ("http://bad:port", "http://bad:port"),
+])
+def test_endpoint_is_host_and_port(url, endpoint):
+    assert endpoint_of(url) == endpoint
