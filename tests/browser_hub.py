@@ -31,6 +31,7 @@ class HubThread:
         self._token: trio.lowlevel.TrioToken | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._nursery: trio.Nursery | None = None
         self._thread = threading.Thread(target=self._main, name="hub", daemon=True)
 
     def _main(self) -> None:
@@ -47,7 +48,11 @@ class HubThread:
             addresses = await nursery.start(run_hub, self.hub)
             self.base_url = next(a for a in addresses if a.startswith("http://"))
             self.port = int(self.base_url.rsplit(":", 1)[1])
-            self._ready.set()
+            async with trio.open_nursery() as extras:
+                self._nursery = extras
+                self._ready.set()
+                await self.hub.shutdown.wait()
+                extras.cancel_scope.cancel()
 
     def start(self, timeout: float = 15.0) -> "HubThread":
         self._thread.start()
@@ -64,6 +69,10 @@ class HubThread:
     def run(self, afn: Callable[..., Any], *args: Any) -> Any:
         """Run an async function inside the hub's event loop and return its result."""
         return trio.from_thread.run(afn, *args, trio_token=self._token)
+
+    def spawn(self, afn: Callable[..., Any], *args: Any) -> None:
+        """Start a background task (e.g. a reference agent) in the hub's event loop."""
+        self.call(self._nursery.start_soon, afn, *args)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.hub is not None and self._thread.is_alive():

@@ -26,7 +26,7 @@ from quart import Blueprint, current_app, request
 
 from actors.messages import (
     AgentJoined, AgentLeft, AgentStateChanged, BudgetThreshold, Event, ExecutionEvent, Resync,
-    TaskAssigned, TaskInvalid, TaskConflict, TelemetryChanged,
+    TaskAssigned, TaskConflict, TaskCreated, TaskInvalid, TaskRemoved, TelemetryChanged,
 )
 
 from .fragments import (
@@ -132,7 +132,12 @@ class Broadcaster:
         task = getattr(event, "task", None)
         if task is not None:
             previous = getattr(event, "previous", None)
-            lanes = {task.lane, previous.lane if previous is not None else task.lane}
+            if previous is not None:
+                lanes = {task.lane, previous.lane}
+            elif hasattr(event, "previous") or isinstance(event, (TaskCreated, TaskRemoved)):
+                lanes = {task.lane}
+            else:  # retried, dead-lettered, reclaimed, requeued: the lane it left is not told
+                lanes = {name.removeprefix("lane-") for name in LANE_REGIONS}
             self._mark(f"lane-{lane}" for lane in lanes)
             self._mark((*SNAPSHOT_REGIONS, "graph"))
             self._changed_tasks.add(task_hash(task.id))

@@ -26,6 +26,15 @@
     try { localStorage.setItem(THEME_KEY, next); } catch (e) { /* private mode */ }
   });
 
+  /* ---------------------------------------------------------------- filters: clean URLs */
+  document.body.addEventListener("htmx:configRequest", function (evt) {
+    if (!evt.detail.elt.closest || !evt.detail.elt.closest("#filters")) return;
+    var params = evt.detail.parameters;
+    ["agent", "priority", "q"].forEach(function (name) {
+      if (params[name] === "" || params[name] === undefined) delete params[name];
+    });
+  });
+
   /* ---------------------------------------------------------------- connection */
   function setConn(state, text) {
     var el = $("conn");

@@ -1,0 +1,261 @@
+"""The dashboard in a real Chromium (Debian's, through Playwright's sync API); the hub runs in a thread.
+
+Each test starts its own hub on a fresh board, opens the page, changes files on disk (or clicks),
+and asserts what a person would see, without reloading unless the test is about reloading.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread
+from conftest import task_yaml, write_task
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+]
+
+XSS = "<img src=x onerror=alert(1)>"
+WAIT_MS = 5000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def board(work_dir: Path, board_dir: Path) -> Path:
+    return board_dir
+
+
+@pytest.fixture
+def hub(work_dir: Path, board_dir: Path):
+    running = HubThread(work_dir).start()
+    yield running
+    running.stop()
+
+
+class Page:
+    """A page plus everything it complained about (console errors, uncaught errors, dialogs)."""
+
+    def __init__(self, browser, **context_args) -> None:
+        self.context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True,
+                                           **context_args)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}")
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("dialog", lambda d: (self.problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+    def open(self, url: str):
+        self.page.goto(url)
+        expect(self.page.locator("#conn")).to_have_text("Connected", timeout=WAIT_MS)
+        self.page.evaluate("window.__sameDocument = true")
+        return self.page
+
+    def not_reloaded(self) -> bool:
+        return self.page.evaluate("window.__sameDocument === true")
+
+
+@pytest.fixture
+def ui(browser):
+    page = Page(browser)
+    yield page
+    page.context.close()
+
+
+def card(page, task_id: str, lane: str | None = None):
+    scope = f"#lane-{lane} " if lane else ""
+    return page.locator(f'{scope}.card[data-task-id="{task_id}"]')
+
+
+def test_page_loads_connected_with_no_console_errors(hub, ui):
+    page = ui.open(hub.base_url + "/")
+    for region in ("#lane-inbox", "#lane-assigned", "#lane-done", "#lane-dead", "#agents", "#costs"):
+        expect(page.locator(region)).to_be_visible()
+    expect(page.locator("#activity")).to_contain_text("No events yet")
+    page.wait_for_timeout(300)
+    assert ui.problems == []
+
+
+def test_a_file_dropped_in_inbox_appears_and_a_move_to_done_moves_it(hub, ui, board):
+    page = ui.open(hub.base_url + "/")
+    write_task(board, "inbox/new.yaml", task_yaml(id="new-1", title="Dropped in", priority="high"))
+    expect(card(page, "new-1", "inbox")).to_contain_text("Dropped in", timeout=WAIT_MS)
+    expect(page.locator("#lane-inbox .lane-head .count")).to_have_text("1")
+    (board / "done" / "ann").mkdir(parents=True, exist_ok=True)
+    os.replace(board / "inbox/new.yaml", board / "done/ann/new.yaml")
+    expect(card(page, "new-1", "done")).to_be_visible(timeout=WAIT_MS)
+    expect(card(page, "new-1", "inbox")).to_have_count(0)
+    expect(page.locator("#activity")).to_contain_text("completed by ann")
+    assert ui.not_reloaded() and ui.problems == []
+
+
+def test_a_hostile_title_shows_as_text(hub, ui, board):
+    page = ui.open(hub.base_url + "/")
+    write_task(board, "inbox/x.yaml", task_yaml(id="xss", title=XSS, description=XSS))
+    title = card(page, "xss", "inbox").locator(".card-title")
+    expect(title).to_have_text(XSS, timeout=WAIT_MS)
+    assert page.locator("img").count() == 0
+    card(page, "xss").click()
+    expect(page.locator("#detail-title")).to_contain_text(XSS)
+    page.wait_for_timeout(200)
+    assert page.locator("img").count() == 0 and ui.problems == []
+
+
+def test_theme_toggle_survives_a_reload(hub, browser):
+    ui = Page(browser, color_scheme="light")
+    try:
+        page = ui.open(hub.base_url + "/")
+        light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        page.click("#theme-toggle")
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert dark != light
+        page.reload()
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == dark
+        page.click("#theme-toggle")
+        page.reload()
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        assert ui.problems == []
+    finally:
+        ui.context.close()
+
+
+def test_theme_defaults_to_the_system_preference(hub, browser):
+    ui = Page(browser, color_scheme="dark")
+    try:
+        page = ui.open(hub.base_url + "/")
+        assert page.evaluate("document.documentElement.dataset.theme") is None
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 23)"
+    finally:
+        ui.context.close()
+
+
+def test_filters_live_in_the_url_stay_live_and_exports_follow_them(hub, ui, board):
+    write_task(board, "inbox/h.yaml", task_yaml(id="hot", title="hot task", priority="high"))
+    write_task(board, "inbox/l.yaml", task_yaml(id="cold", title="cold task", priority="low"))
+    page = ui.open(hub.base_url + "/")
+    expect(card(page, "cold")).to_be_visible(timeout=WAIT_MS)
+    page.select_option("#f-priority", "high")
+    page.wait_for_url("**/?priority=high", timeout=WAIT_MS)
+    expect(card(page, "cold")).to_have_count(0)
+    expect(card(page, "hot")).to_be_visible()
+    expect(page.locator("#conn")).to_have_text("Connected", timeout=WAIT_MS)
+    write_task(board, "inbox/h2.yaml", task_yaml(id="hotter", title="hotter task", priority="high"))
+    write_task(board, "inbox/l2.yaml", task_yaml(id="colder", title="colder task", priority="low"))
+    expect(card(page, "hotter")).to_be_visible(timeout=WAIT_MS)
+    expect(card(page, "colder")).to_have_count(0)
+    page.fill("#f-text", "hotter")
+    page.wait_for_url("**q=hotter**", timeout=WAIT_MS)
+    expect(card(page, "hot")).to_have_count(0)
+    expect(card(page, "hotter")).to_be_visible()
+    with page.expect_download() as download:
+        page.click("text=Tasks CSV")
+    text = Path(download.value.path()).read_text()
+    assert "hotter" in text and "colder" not in text and "cold task" not in text
+    with page.expect_download() as download:
+        page.click("text=Metrics JSON")
+    assert '"costs"' in Path(download.value.path()).read_text()
+    page.reload()
+    expect(page.locator("#f-priority")).to_have_value("high")
+    expect(page.locator("#f-text")).to_have_value("hotter")
+    expect(card(page, "colder")).to_have_count(0)
+    assert ui.problems == []
+
+
+def test_retry_on_a_dead_task_requeues_it_without_a_reload(hub, ui, board):
+    write_task(board, "dead/d.yaml", task_yaml(id="dead-1", title="Gave up", status="dead", last_error="boom",
+                                               retry_count=3))
+    page = ui.open(hub.base_url + "/")
+    expect(card(page, "dead-1", "dead")).to_contain_text("boom", timeout=WAIT_MS)
+    page.click('#lane-dead button:has-text("Retry")')
+    expect(page.locator("#toasts")).to_contain_text("Sent back to the inbox", timeout=WAIT_MS)
+    expect(card(page, "dead-1", "inbox")).to_be_visible(timeout=WAIT_MS)
+    expect(card(page, "dead-1", "dead")).to_have_count(0)
+    assert ui.not_reloaded() and ui.problems == []
+
+
+def test_after_a_hub_restart_the_page_reconnects_and_shows_the_current_state(work_dir, board, ui):
+    first = HubThread(work_dir).start()
+    try:
+        page = ui.open(first.base_url + "/")
+        write_task(board, "inbox/a.yaml", task_yaml(id="before", title="before restart"))
+        expect(card(page, "before")).to_be_visible(timeout=WAIT_MS)
+    finally:
+        first.stop()
+    expect(page.locator("#conn")).not_to_have_text("Connected", timeout=WAIT_MS)
+    write_task(board, "inbox/b.yaml", task_yaml(id="during", title="written while down"))
+    os.remove(board / "inbox/a.yaml")
+    second = HubThread(work_dir, port=first.port).start()
+    try:
+        expect(page.locator("#conn")).to_have_text("Connected", timeout=10_000)
+        expect(card(page, "during", "inbox")).to_be_visible(timeout=WAIT_MS)
+        expect(card(page, "before")).to_have_count(0)
+        assert ui.not_reloaded()
+        # while the hub is down the browser and htmx's SSE extension log the failed connections
+        outage = ("ERR_CONNECTION_REFUSED", "503", "[object Event]")
+        assert [p for p in ui.problems if not any(word in p for word in outage)] == []
+    finally:
+        second.stop()
+
+
+def test_detail_panel_is_keyboard_accessible_and_has_its_own_url(hub, ui, board):
+    write_task(board, "inbox/dep.yaml", task_yaml(id="dep", title="the dependency"))
+    write_task(board, "inbox/t.yaml", task_yaml(id="main", title="Main task", description="Do the thing",
+                                                dependencies=["dep"], acceptance_criteria=["works"]))
+    page = ui.open(hub.base_url + "/")
+    card(page, "main").focus()
+    page.keyboard.press("Enter")
+    panel = page.locator("#detail")
+    expect(panel).to_be_visible(timeout=WAIT_MS)
+    expect(page).to_have_url(hub.base_url + "/tasks/main")
+    expect(panel).to_contain_text("Do the thing")
+    expect(panel).to_contain_text("works")
+    panel.locator('a[href="/tasks/dep"]').click()
+    expect(page.locator("#detail-title")).to_contain_text("the dependency", timeout=WAIT_MS)
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(page).to_have_url(hub.base_url + "/")
+    page.goto(hub.base_url + "/tasks/main")
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page.locator("#detail-title")).to_contain_text("Main task")
+    assert ui.problems == []
+
+
+def test_a_shell_task_streams_into_the_open_panel_and_ends_with_its_cost(hub, ui, board):
+    from actors.reference_agent import AgentSettings, ReferenceAgent
+    from agent_client import ws_url
+
+    command = "echo first line; sleep 0.4; echo careful >&2; sleep 0.4; echo last line"
+    write_task(board, "inbox/s.yaml", task_yaml(id="shell-1", title="Shell work", shell_command=command))
+    page = ui.open(hub.base_url + "/tasks/shell-1")
+    output = page.locator("#detail pre.output")
+    expect(output).to_be_visible(timeout=WAIT_MS)
+    agent = ReferenceAgent(AgentSettings(hub_url=ws_url(hub.base_url), agent_id="runner",
+                                         backoff_min=0.05, backoff_max=0.2, identify_timeout=2.0))
+    hub.spawn(agent.run)
+    expect(output.locator(".out-stdout").first).to_have_text("first line", timeout=WAIT_MS)
+    expect(output.locator(".out-stderr")).to_have_text("careful", timeout=WAIT_MS)
+    expect(output.locator(".out-stdout").last).to_have_text("last line", timeout=WAIT_MS)
+    stderr_color = output.locator(".out-stderr").evaluate("e => getComputedStyle(e).color")
+    stdout_color = output.locator(".out-stdout").first.evaluate("e => getComputedStyle(e).color")
+    assert stderr_color == "rgb(240, 179, 94)" and stdout_color != stderr_color
+    expect(page.locator("#detail .task-cost")).to_contain_text("0 tokens, $0.00 (shell execution)",
+                                                               timeout=WAIT_MS)
+    expect(card(page, "shell-1", "done")).to_be_visible()
+    expect(page.locator("#agents")).to_contain_text("runner")
+    assert ui.not_reloaded() and ui.problems == []
