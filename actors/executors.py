@@ -272,7 +272,19 @@ def prompt_of(assignment: dict[str, Any]) -> str:
                          ("verification_steps", "Verification steps")):
         value = assignment.get(key)
         if isinstance(value, list) and value:
-            parts.append(heading + ":\n" + "\n".join(f"- {item}" for item in value))
+            parts.append(heading + ":\n" + "\n".join(f"- {_item_text(item)}" for item in value))
         elif isinstance(value, str) and value.strip():
             parts.append(f"{heading}: {value}")
     return "\n\n".join(p for p in parts if p)
+
+
+def _item_text(item: Any) -> str:
+    """A list entry: plain text, or an object such as ``{path, reason}`` (the Elixir hub's form)."""
+    if isinstance(item, dict):
+        head = item.get("path") or item.get("description") or item.get("name")
+        rest = {k: v for k, v in item.items() if k not in ("path", "description", "name")}
+        text = str(head) if head else json.dumps(item, ensure_ascii=False)
+        if head and rest:
+            text += " (" + ", ".join(f"{k}: {v}" for k, v in rest.items()) + ")"
+        return text
+    return str(item)

@@ -187,3 +187,10 @@ def test_prompt_includes_hints_and_criteria():
     prompt = prompt_of({"description": "Fix it", "file_hints": ["a.py"],
                         "success_criteria": "tests pass"})
     assert prompt == "Fix it\n\nRelevant files:\n- a.py\n\nSuccess criteria: tests pass"
+
+
+def test_prompt_renders_object_hints_as_the_elixir_hub_sends_them():
+    prompt = prompt_of({"description": "d", "file_hints": [{"path": "lib/a.ex", "reason": "entry"}],
+                        "verification_steps": [{"type": "test", "command": "mix test"}]})
+    assert "- lib/a.ex (reason: entry)" in prompt
+    assert '- {"type": "test", "command": "mix test"}' in prompt
