@@ -14,8 +14,9 @@ from pathlib import Path
 import trio
 
 from actors.config import HubConfig
-from actors.auth import TokenStore
+from actors.auth import TokenStore, valid_agent_id
 from actors.hub import Hub, is_loopback
+from actors.reference_agent import AgentRefused, AgentSettings, run_agent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_BOARD = REPO_ROOT / "work" / "collaboration"
@@ -85,8 +86,6 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def agent_command(args: argparse.Namespace) -> int:
-    from actors.auth import valid_agent_id
-    from actors.reference_agent import AgentRefused, AgentSettings, run_agent
 
     if not valid_agent_id(args.agent_id):
         print(f"agentdeck: invalid agent id {args.agent_id!r}", file=sys.stderr)
@@ -161,6 +160,13 @@ def _os_error_in(error: BaseException) -> OSError | None:
     return None
 
 
+def demo_agents(address: str, work_dir: Path) -> list[AgentSettings]:
+    """Two local reference agents for ``serve --demo``, so a first run shows work flowing."""
+    hub_url = address.replace("http://", "ws://", 1) + "/ws"
+    return [AgentSettings(hub_url=hub_url, agent_id=name, name=name, capabilities=("shell",),
+                          work_dir=str(work_dir)) for name in ("demo-agent-1", "demo-agent-2")]
+
+
 async def run_until_signalled(config: HubConfig) -> None:
     from .server import run_hub
 
@@ -178,6 +184,9 @@ async def run_until_signalled(config: HubConfig) -> None:
                 addresses = await inner.start(run_hub, hub)
                 for address in addresses:
                     print(f"agentdeck: dashboard at {address}/", flush=True)
+                if config.demo:
+                    for agent in demo_agents(addresses[0], config.work_dir):
+                        outer.start_soon(run_agent, agent)
             outer.cancel_scope.cancel()
     log.info("stopped")
 

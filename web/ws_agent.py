@@ -25,8 +25,11 @@ async def agent_socket():
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_pump, outbox_receive, nursery.cancel_scope)
+            nursery.start_soon(_close_on_shutdown, hub.shutdown, nursery.cancel_scope)
             while True:
-                reply = await session.handle(await websocket.receive())
+                frame = await websocket.receive()
+                # quart gives None for an empty binary frame (b"" or None): it is still a frame
+                reply = await session.handle(frame if frame is not None else b"")
                 for frame in reply.frames:
                     await websocket.send(protocol.encode(frame))
                 if reply.close is not None:
@@ -44,4 +47,11 @@ async def _pump(outbox: trio.MemoryReceiveChannel, scope: trio.CancelScope) -> N
     async for frame in outbox:
         await websocket.send(protocol.encode(frame))
     await websocket.close(1000, "replaced by a newer connection")
+    scope.cancel()
+
+
+async def _close_on_shutdown(shutdown: trio.Event, scope: trio.CancelScope) -> None:
+    """End the connection cleanly (1001, going away) as soon as the hub begins to stop."""
+    await shutdown.wait()
+    await websocket.close(1001, "hub shutting down")
     scope.cancel()
