@@ -51,6 +51,7 @@ class TaskQueue:
     def __init__(self, config: HubConfig, store: BoardStore, bus: EventBus,
                  mailbox: trio.MemoryReceiveChannel, ticks: trio.MemorySendChannel) -> None:
         self.root = config.board_dir.resolve()
+        self._scan_cache = config.state_dir / "scan-cache.json"
         self._store = store
         self._bus = bus
         self._mailbox = mailbox
@@ -129,7 +130,7 @@ class TaskQueue:
         return fresh
 
     async def _rescan(self) -> None:
-        files = await trio.to_thread.run_sync(scan_board, self.root)
+        files = await trio.to_thread.run_sync(scan_board, self.root, self._scan_cache)
         self._publish(self._board.apply_scan(files))
 
     def _publish(self, events: list) -> None:

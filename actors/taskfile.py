@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .messages import FileRead, InvalidTaskFile, Task
+from .scan_cache import ScanCache, file_key
 
 MAX_TASK_FILE_BYTES = 1024 * 1024
 MAX_ALIASES = 20
@@ -182,6 +183,12 @@ def parse_task(relpath: str, data: bytes, mtime: float = 0.0) -> Task:
         raise ValueError(f"invalid YAML: {' '.join(str(error).split())}") from None
     except RecursionError:
         raise ValueError("YAML nested too deeply") from None
+    return task_from_fields(relpath, lane, lane_agent, fields, mtime)
+
+
+def task_from_fields(relpath: str, lane: str, lane_agent: str | None, fields: dict[str, Any],
+                     mtime: float) -> Task:
+    """A Task from a file's parsed (JSON-safe) fields; missing ones get placeholders."""
     stem = relpath.rpartition("/")[2].rpartition(".")[0]
     task_id = _text(fields.get("id")).strip() or stem
     agent = fields.get("agent") or fields.get("assign_to")
@@ -222,31 +229,47 @@ def read_task_file(root: Path, relpath: str) -> FileRead:
         return FileRead(relpath, None, InvalidTaskFile(relpath, str(error)))
 
 
-def scan_board(root: Path) -> list[FileRead]:
-    """Every task file under the collaboration root (blocking); empty files count as invalid."""
+def scan_board(root: Path, cache_path: Path | None = None) -> list[FileRead]:
+    """Every task file under the collaboration root (blocking); empty files count as invalid.
+
+    With ``cache_path``, files unchanged since the last scan are not parsed again (see scan_cache).
+    """
+    cache = ScanCache(cache_path)
     found: list[FileRead] = []
     for lane in ("inbox", "dead"):
-        found.extend(_read_dir(root, lane))
+        found.extend(_read_dir(root, lane, cache))
     for lane in ("assigned", "done"):
         lane_dir = root / lane
         if lane_dir.is_dir():
             for agent_dir in sorted(lane_dir.iterdir()):
                 if agent_dir.is_dir() and is_safe_name(agent_dir.name):
-                    found.extend(_read_dir(root, f"{lane}/{agent_dir.name}"))
+                    found.extend(_read_dir(root, f"{lane}/{agent_dir.name}", cache))
+    cache.save()
     return found
 
 
-def _read_dir(root: Path, rel_dir: str) -> list[FileRead]:
+def _read_dir(root: Path, rel_dir: str, cache: ScanCache) -> list[FileRead]:
     directory = root / rel_dir
     if not directory.is_dir():
         return []
     result = []
     for entry in sorted(os.scandir(directory), key=lambda e: e.name):
         relpath = f"{rel_dir}/{entry.name}"
-        if not entry.is_file() or lane_of(relpath) is None:
+        placement = lane_of(relpath)
+        if placement is None or not entry.is_file():
             continue
         try:
-            result.append(read_task_file(root, relpath))
+            stat = entry.stat()
+            key = file_key(stat)
+            fields = cache.fields(relpath, key)
+            if fields is not None:
+                task = task_from_fields(relpath, *placement, fields, stat.st_mtime)
+                result.append(FileRead(relpath, task, None))
+                continue
+            read = read_task_file(root, relpath)
+            if read.task is not None:
+                cache.remember(relpath, key, read.task.fields)
+            result.append(read)
         except Incomplete as error:
             result.append(FileRead(relpath, None, InvalidTaskFile(relpath, str(error))))
         except FileNotFoundError:

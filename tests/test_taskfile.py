@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import tracemalloc
 from pathlib import Path
@@ -286,3 +287,83 @@ def test_the_demo_board_is_all_valid() -> None:
     demo = Path(__file__).resolve().parent.parent / "work" / "collaboration"
     reads = scan_board(demo)
     assert reads and all(r.task is not None for r in reads), [r.invalid for r in reads if r.invalid]
+
+
+# ------------------------------------------------------------------ the scan cache
+
+
+@pytest.fixture
+def no_racy_window(monkeypatch):
+    from actors import scan_cache
+
+    monkeypatch.setattr(scan_cache, "RACY_NS", 0)
+
+
+def cached_entries(cache: Path) -> dict:
+    return json.loads(cache.read_text())["entries"]
+
+
+def forge_title(cache: Path, relpath: str, title: str) -> None:
+    data = json.loads(cache.read_text())
+    data["entries"][relpath][1]["title"] = title
+    cache.write_text(json.dumps(data))
+
+
+def test_a_cached_scan_gives_the_same_tasks(tmp_path: Path, no_racy_window) -> None:
+    board, cache = tmp_path / "board", tmp_path / "state" / "scan-cache.json"
+    write_task(board, "inbox/a.yaml", task_yaml(title="A", created="2026-11-20T09:00:00Z", hours=1.5,
+                                                nested={"k": [1, "two", None]}))
+    write_task(board, "done/amy/b.yaml", task_yaml(title="B", tags=["x"]))
+    write_task(board, "inbox/bad.yaml", b"title: [\n")
+    first = scan_board(board, cache)
+    assert set(cached_entries(cache)) == {"inbox/a.yaml", "done/amy/b.yaml"}  # invalid files are not cached
+    second = scan_board(board, cache)
+    assert second == first
+    assert [r.task.mtime for r in second if r.task] == [r.task.mtime for r in first if r.task]
+
+
+def test_the_cache_is_used_only_while_the_file_is_unchanged(tmp_path: Path, no_racy_window) -> None:
+    board, cache = tmp_path / "board", tmp_path / "cache.json"
+    write_task(board, "inbox/a.yaml", task_yaml(title="A"))
+    scan_board(board, cache)
+    forge_title(cache, "inbox/a.yaml", "from the cache")
+    assert scan_board(board, cache)[0].task.title == "from the cache"  # proof the cache is read
+
+    write_task(board, "inbox/a.yaml", task_yaml(title="edited on disk"))
+    assert scan_board(board, cache)[0].task.title == "edited on disk"
+
+    forge_title(cache, "inbox/a.yaml", "from the cache")
+    os.replace(board / "inbox" / "a.yaml", board / "inbox" / "tmp")
+    write_task(board, "inbox/a.yaml", (board / "inbox" / "tmp").read_bytes())  # same text, new inode
+    (board / "inbox" / "tmp").unlink()
+    assert scan_board(board, cache)[0].task.title == "edited on disk"
+
+
+def test_a_moved_or_deleted_file_leaves_the_cache(tmp_path: Path, no_racy_window) -> None:
+    board, cache = tmp_path / "board", tmp_path / "cache.json"
+    write_task(board, "inbox/a.yaml", task_yaml(title="A"))
+    write_task(board, "inbox/b.yaml", task_yaml(title="B"))
+    scan_board(board, cache)
+    os.renames(board / "inbox" / "a.yaml", board / "assigned" / "bob" / "a.yaml")
+    (board / "inbox" / "b.yaml").unlink()
+    [read] = scan_board(board, cache)
+    assert read.task.lane == "assigned" and read.task.lane_agent == "bob"
+    assert set(cached_entries(cache)) == {"assigned/bob/a.yaml"}
+
+
+def test_files_changed_just_now_are_not_cached(tmp_path: Path) -> None:
+    board, cache = tmp_path / "board", tmp_path / "cache.json"
+    write_task(board, "inbox/fresh.yaml", task_yaml(title="fresh"))
+    scan_board(board, cache)
+    assert cached_entries(cache) == {}
+
+
+@pytest.mark.parametrize("content", [b"", b"not json", b"[]", b'{"version": 999, "entries": {}}',
+                                     b'{"version": 1, "entries": {"inbox/a.yaml": "junk"}}',
+                                     b'{"version": 1, "entries": {"inbox/a.yaml": [[1, 2], "junk"]}}'])
+def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path: Path, no_racy_window, content: bytes) -> None:
+    board, cache = tmp_path / "board", tmp_path / "cache.json"
+    write_task(board, "inbox/a.yaml", task_yaml(title="A"))
+    cache.write_bytes(content)
+    assert scan_board(board, cache)[0].task.title == "A"
+    assert set(cached_entries(cache)) == {"inbox/a.yaml"}
