@@ -1,0 +1,195 @@
+"""``/ws/dashboard`` against a real hub with trio-websocket: snapshot, batching, commands, slow clients."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import trio
+from trio_websocket import ConnectionRejected, open_websocket_url
+
+from actors.messages import ExecutionEvent, TaskCreated
+from conftest import task_yaml, wait_until, write_task
+from test_dashboard_state import make_task
+from web import dashboard_api
+
+
+def ws_url(running) -> str:
+    return running.base_url.replace("http://", "ws://") + "/ws/dashboard"
+
+
+async def receive(ws, timeout: float = 5.0) -> dict[str, Any]:
+    with trio.fail_after(timeout):
+        return json.loads(await ws.get_message())
+
+
+async def receive_type(ws, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The next message of ``kind``, skipping event batches the board's own changes caused."""
+    with trio.fail_after(timeout):
+        while True:
+            message = await receive(ws, timeout)
+            if message["type"] == kind:
+                return message
+
+
+async def test_snapshot_on_connect_and_on_request(running_hub):
+    async with open_websocket_url(ws_url(running_hub)) as ws:
+        first = await receive(ws)
+        assert first["type"] == "snapshot"
+        assert first["data"]["health"]["status"] == "ok" and "queue" in first["data"]
+        await ws.send_message(json.dumps({"type": "request_snapshot"}))
+        again = await receive(ws)
+        assert again["type"] == "snapshot" and again["data"]["timestamp"] >= first["data"]["timestamp"]
+
+
+async def test_a_lone_event_goes_out_at_once(running_hub, monkeypatch):
+    monkeypatch.setattr(dashboard_api, "BATCH_WINDOW", 3.0)  # merging could only delay it by 3 s
+    async with open_websocket_url(ws_url(running_hub)) as ws:
+        await receive(ws)
+        started = trio.current_time()
+        running_hub.bus.publish(TaskCreated(task=make_task("lone")))
+        message = await receive(ws)
+        assert trio.current_time() - started < 1.5
+        assert message["type"] == "events"
+        assert [(e["type"], e["task_id"]) for e in message["data"]] == [("task.created", "lone")]
+
+
+async def test_a_burst_of_200_events_arrives_in_few_batches_in_order(running_hub):
+    async with open_websocket_url(ws_url(running_hub)) as ws:
+        await receive(ws)
+        for n in range(200):
+            running_hub.bus.publish(TaskCreated(task=make_task(f"t{n}")))
+        batches: list[list[dict]] = []
+        while sum(len(b) for b in batches) < 200:
+            message = await receive(ws)
+            assert message["type"] == "events"
+            batches.append(message["data"])
+        assert len(batches) <= 3
+        assert len(batches[0]) == 1  # the leading edge went at once
+        assert [e["task_id"] for b in batches for e in b] == [f"t{n}" for n in range(200)]
+
+
+async def test_events_spread_over_half_a_second_are_merged_per_window(running_hub):
+    async with open_websocket_url(ws_url(running_hub)) as ws:
+        await receive(ws)
+        for n in range(100):
+            running_hub.bus.publish(TaskCreated(task=make_task(f"t{n}")))
+            await trio.sleep(0.005)
+        batches = 0
+        seen = 0
+        while seen < 100:
+            message = await receive(ws)
+            batches += 1
+            seen += len(message["data"])
+        assert 2 <= batches <= 12  # ~0.5 s of events in 100 ms windows, not 100 messages
+
+
+async def test_execution_events_are_forwarded_promptly(running_hub, monkeypatch):
+    monkeypatch.setattr(dashboard_api, "BATCH_WINDOW", 3.0)
+    async with open_websocket_url(ws_url(running_hub)) as ws:
+        await receive(ws)
+        running_hub.bus.publish(TaskCreated(task=make_task("opens-a-window")))
+        assert (await receive(ws))["type"] == "events"
+        started = trio.current_time()
+        running_hub.bus.publish(TaskCreated(task=make_task("waits-for-the-window")))
+        running_hub.bus.publish(ExecutionEvent(task_id="t1", agent_id="a1", generation=1,
+                                               event_type="stdout", text="hello"))
+        message = await receive(ws)
+        assert trio.current_time() - started < 1.5
+        assert message == {"type": "execution_event", "data": {
+            "type": "execution_event", "at": message["data"]["at"], "task_id": "t1", "agent_id": "a1",
+            "generation": 1, "event_type": "stdout", "text": "hello", "tokens_so_far": None,
+            "model": None, "timestamp": None}}
+        batch = await receive(ws)
+        assert [e["task_id"] for e in batch["data"]] == ["waits-for-the-window"]
+
+
+async def test_retry_and_cancel_go_to_the_queue(running_hub):
+    board = running_hub.board
+    write_task(board, "dead/d1.yaml", task_yaml(id="d1", title="Dead", retry_count=3, last_error="x"))
+    write_task(board, "inbox/q1.yaml", task_yaml(id="q1", title="Queued", needed_capabilities=["none"]))
+    await wait_until(lambda: (board / "dead/d1.yaml").exists())
+
+    async def on_board():
+        snap = (await running_hub.client.get("/api/dashboard/state")).json()
+        return snap["queue"]["dead_letter"] == 1 and snap["queue"]["by_status"]["inbox"] == 1
+
+    await wait_until(on_board)
+    async with open_websocket_url(ws_url(running_hub)) as ws:
+        await receive(ws)
+        await ws.send_message(json.dumps({"type": "retry_task", "task_id": "d1"}))
+        assert await receive_type(ws, "retry_result") == {"type": "retry_result", "task_id": "d1",
+                                                          "status": "requeued"}
+        await wait_until(lambda: (board / "inbox/d1.yaml").exists())
+        await ws.send_message(json.dumps({"type": "retry_task", "task_id": "nope"}))
+        assert (await receive_type(ws, "retry_result"))["status"] == "not_found"
+
+        await ws.send_message(json.dumps({"type": "cancel_task", "task_id": "q1"}))
+        assert await receive_type(ws, "cancel_result") == {"type": "cancel_result", "task_id": "q1",
+                                                           "status": "cancelled"}
+        await wait_until(lambda: (board / "dead/q1.yaml").exists())
+        await ws.send_message(json.dumps({"type": "cancel_task", "task_id": "nope"}))
+        assert (await receive_type(ws, "cancel_result"))["status"] == "not_found"
+
+        await ws.send_message(json.dumps({"type": "retry_task", "task_id": 42}))
+        error = await receive_type(ws, "error")
+        assert error["error"] == "invalid_task_id" and error["request"] == "retry_task"
+
+
+async def test_unknown_and_malformed_messages_are_ignored(running_hub):
+    async with open_websocket_url(ws_url(running_hub)) as ws:
+        await receive(ws)
+        for junk in ("not json", "[1, 2]", json.dumps({"type": "bogus"}), json.dumps({"no": "type"}), "7"):
+            await ws.send_message(junk)
+        await ws.send_message(json.dumps({"type": "request_snapshot"}))
+        assert (await receive(ws))["type"] == "snapshot"  # nothing was answered before it
+
+
+async def test_a_client_that_stops_reading_gets_a_snapshot_and_slows_no_one(running_hub, monkeypatch):
+    monkeypatch.setattr(dashboard_api, "CLIENT_BUFFER", 32)
+    big = "x" * 65536
+    count = 300  # ~20 MB per client: far more than the socket buffers hold
+    async with open_websocket_url(ws_url(running_hub)) as slow, \
+            open_websocket_url(ws_url(running_hub), max_message_size=2**20) as fast:
+        await receive(slow)
+        await receive(fast)
+        assert running_hub.hub.stream_clients.count("ws") == 2
+        received: list[dict] = []
+
+        async def read_fast() -> None:
+            while len(received) < count:
+                received.append(await receive(fast))
+
+        started = time.monotonic()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_fast)
+            for n in range(count):
+                running_hub.bus.publish(ExecutionEvent(task_id="t", agent_id="a", generation=1,
+                                                       event_type="stdout", text=f"{n}:{big}"))
+                await trio.sleep(0.005)
+        assert time.monotonic() - started < 10
+        assert [m["data"]["text"].split(":")[0] for m in received] == [str(n) for n in range(count)]
+
+        kinds = []
+        while "snapshot" not in kinds:
+            kinds.append((await receive(slow))["type"])
+        assert len(kinds) < count  # it was not sent the whole backlog
+        assert set(kinds[:-1]) <= {"execution_event"}
+
+
+async def test_cross_site_pages_may_not_open_the_socket_and_cleanup_on_disconnect(running_hub):
+    hub = running_hub.hub
+    baseline = hub.bus.subscriber_count
+    with pytest.raises(ConnectionRejected) as rejected:
+        async with open_websocket_url(ws_url(running_hub),
+                                      extra_headers=[(b"Origin", b"http://evil.example")]):
+            pass
+    assert rejected.value.status_code == 403
+    host = running_hub.base_url.removeprefix("http://").encode()
+    async with open_websocket_url(ws_url(running_hub), extra_headers=[(b"Origin", b"http://" + host)]) as ws:
+        assert (await receive(ws))["type"] == "snapshot"
+        assert hub.bus.subscriber_count == baseline + 1
+        assert hub.stream_clients.count("ws") == 1
+    await wait_until(lambda: hub.bus.subscriber_count == baseline and hub.stream_clients.count("ws") == 0)
