@@ -171,7 +171,7 @@ async def test_done_cards_and_detail_show_costs_as_people_read_them(running_hub)
             assert "Saved" not in part.text
 
 
-async def test_done_lane_shows_the_newest_100_and_more_on_request(running_hub):
+async def test_lanes_show_100_cards_newest_done_first_and_more_on_request(running_hub):
     for index in range(105):
         write_task(running_hub.board, f"done/ann/t{index:03}.yaml",
                    task_yaml(id=f"t{index:03}", title=f"done {index}", completed_at=f"2026-01-01T00:{index // 60:02}:{index % 60:02}Z"))
@@ -180,7 +180,7 @@ async def test_done_lane_shows_the_newest_100_and_more_on_request(running_hub):
     done = _region(page.text, "lane-done")
     assert done.count('class="card ') == 100 and "Show 5 more of 5" in done
     assert "t104" in done and "t000" not in done
-    more = await running_hub.client.get("/?done=200")
+    more = await running_hub.client.get("/?limit=200")
     assert _region(more.text, "lane-done").count('class="card ') == 105
 
 

@@ -213,3 +213,37 @@ async def test_sse_clients_are_counted_for_metrics(running_hub):
     with trio.fail_after(2):
         while counter.count("sse") != 0:
             await trio.sleep(0.02)
+
+
+async def test_execution_output_is_coalesced_escaped_and_reset_per_attempt(running_hub):
+    from actors.messages import ExecutionEvent
+    from web.present import task_hash
+
+    out = f"out-{task_hash('job-1')}"
+
+    def said(generation: int, event_type: str, text: str) -> ExecutionEvent:
+        return ExecutionEvent(task_id="job-1", agent_id="a1", generation=generation, event_type=event_type,
+                              text=text)
+
+    async with open_stream(running_hub.client) as stream:
+        await stream.initial()
+        running_hub.bus.publish(said(1, "status", "starting"))
+        first = await stream.until(lambda e: e.name == out)
+        assert 'class="out out-status">starting</span>' in first.data and "hx-swap-oob" in first.data
+        for index in range(200):
+            running_hub.bus.publish(said(1, "token", f"<t{index}>"))
+        running_hub.bus.publish(said(1, "stderr", "careful\n"))
+        merged = await stream.until(lambda e: e.name == out and "careful" in e.data)
+        chunks = [e for e in stream.seen if e.name == out]
+        assert len(chunks) <= 3, f"{len(chunks)} output events for 201 pieces"
+        everything = "".join(e.data for e in chunks)
+        assert everything.count('class="out out-token"') == 200 and "&lt;t199&gt;" in everything
+        assert '<span class="out out-stderr">careful</span>' in merged.data
+        running_hub.bus.publish(said(2, "stdout", "second attempt"))
+        reset = await stream.until(lambda e: e.name == out)
+        assert 'hx-swap-oob="innerHTML"' in reset.data and "attempt 2 started" in reset.data
+        assert "second attempt" in reset.data
+        running_hub.bus.publish(said(1, "stdout", "late words from attempt 1"))
+        running_hub.bus.publish(said(2, "error", "failed"))
+        last = await stream.until(lambda e: e.name == out)
+        assert "late words" not in last.data and 'class="out out-error">failed<' in last.data

@@ -41,8 +41,8 @@ SNAPSHOT_REGIONS = ("health", "ticker", "agents", "throughput")
 MAIN_REGIONS = (*SNAPSHOT_REGIONS, *BOARD_REGIONS, "costs", "activity")
 GRAPH_REGIONS = ("health", "ticker", "graph")
 FILTERED_REGIONS = frozenset((*LANE_REGIONS, "graph"))
-DONE_PAGE = 100
-MAX_DONE_LIMIT = 10_000
+LANE_PAGE = 100  # cards drawn per lane; the count is always the full one
+MAX_LANE_LIMIT = 10_000
 
 
 @attrs.frozen
@@ -52,24 +52,24 @@ class BoardFilter:
     agent: str | None = None
     priority: str | None = None
     text: str = ""
-    done_limit: int = DONE_PAGE
+    limit: int = LANE_PAGE
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> "BoardFilter":
         priority = (args.get("priority") or "").strip().lower() or None
         try:
-            limit = int(args.get("done") or DONE_PAGE)
+            limit = int(args.get("limit") or LANE_PAGE)
         except ValueError:
-            limit = DONE_PAGE
+            limit = LANE_PAGE
         return cls(agent=(args.get("agent") or "").strip() or None,
                    priority=priority if priority in PRIORITIES else None,
                    text=(args.get("q") or "").strip()[:200],
-                   done_limit=max(DONE_PAGE, min(limit, MAX_DONE_LIMIT)))
+                   limit=max(LANE_PAGE, min(limit, MAX_LANE_LIMIT)))
 
     def params(self) -> dict[str, str]:
         out = {"agent": self.agent or "", "priority": self.priority or "", "q": self.text}
-        if self.done_limit != DONE_PAGE:
-            out["done"] = str(self.done_limit)
+        if self.limit != LANE_PAGE:
+            out["limit"] = str(self.limit)
         return {k: v for k, v in out.items() if v}
 
     @property
@@ -88,7 +88,7 @@ class BoardFilter:
                    for value in (task.title, task.id, task.description, " ".join(task.tags)))
 
     def with_more(self) -> str:
-        return urlencode({**self.params(), "done": str(self.done_limit + DONE_PAGE)})
+        return urlencode({**self.params(), "limit": str(self.limit + LANE_PAGE)})
 
 
 class Sources:
@@ -158,20 +158,25 @@ class Renderer:
                      activity: list[dict] | None = None) -> dict[str, Markup]:
         """Render each named region for a filter; each data source is asked at most once."""
         regions = list(regions)
-        now = time.time()
-        data: dict[str, Any] = {}
+        data = await self.gather(regions, flt)
+        return {region: self.render_one(region, data, flt, activity or []) for region in regions}
+
+    async def gather(self, regions: list[str], flt: BoardFilter) -> dict[str, Any]:
+        data: dict[str, Any] = {"now": time.time()}
         if any(r in BOARD_REGIONS or r == "graph" for r in regions):
             data["board"] = await self.sources.board(flt)
         if any(r in SNAPSHOT_REGIONS for r in regions):
             data["snapshot"] = await self.sources.snapshot()
         if "costs" in regions:
             data["stats"] = await self.sources.stats()
-        out: dict[str, Markup] = {}
-        for region in regions:
-            context = self.context(region, data, flt, now, activity or [])
-            template = "lane" if region in LANE_REGIONS else region
-            out[region] = Markup(self.partial(template, ctx=context, now=now, flt=flt))
-        return out
+        return data
+
+    def render_one(self, region: str, data: dict[str, Any], flt: BoardFilter,
+                   activity: list[dict]) -> Markup:
+        now = data["now"]
+        context = self.context(region, data, flt, now, activity)
+        template = "lane" if region in LANE_REGIONS else region
+        return Markup(self.partial(template, ctx=context, now=now, flt=flt))
 
     def context(self, region: str, data: dict[str, Any], flt: BoardFilter, now: float,
                 activity: list[dict]) -> dict[str, Any]:
@@ -204,7 +209,7 @@ def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping
     tasks: tuple[Task, ...] = getattr(view, lane)
     completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
                    if isinstance(c, Mapping)}
-    shown = tasks[:flt.done_limit] if lane == "done" else tasks
+    shown = tasks[:flt.limit]
     cards = [present_task(t, now, completions.get(t.id)) for t in shown]
     groups: list[tuple[str, list[dict]]] = []
     if lane in ("assigned", "done"):

@@ -226,15 +226,22 @@ class Broadcaster:
                 self._current.pop((key, name), None)
         for key, names in by_key.items():
             flt = self._filter_for(key)
+            names.sort(key=lambda name: (name not in LANE_REGIONS, name))
             try:
-                rendered = await self.renderer.render(names, flt, list(self.activity))
-            except Exception:  # noqa: BLE001 - a bad render must not end everyone's stream
-                log.exception("rendering %s failed", names)
+                data = await self.renderer.gather(names, flt)
+            except Exception:  # noqa: BLE001 - a failing source must not end everyone's stream
+                log.exception("reading data for %s failed", names)
                 continue
-            for name, html in rendered.items():
+            for name in names:
+                try:
+                    html = str(self.renderer.render_one(name, data, flt, list(self.activity)))
+                except Exception:  # noqa: BLE001 - one broken region must not stop the others
+                    log.exception("rendering %s failed", name)
+                    continue
                 if self._current.get((key, name)) != html:
-                    self._current[(key, name)] = str(html)
-                    self._emit(key, name, str(html))
+                    self._current[(key, name)] = html
+                    self._emit(key, name, html)
+                    await trio.sleep(0)
 
     def _wanted(self, key: str | None, name: str) -> bool:
         return any(name in c.regions and (key is None or c.key == key) for c in self.clients)

@@ -73,7 +73,7 @@
   });
 
   /* ---------------------------------------------------------------- task detail panel */
-  function boardUrl() { return "/" + window.location.search; }
+  function boardUrl() { return "/" + window.location.search; }  /* filters ride along in the query */
   function openDetail() {
     var panel = $("detail");
     if (!panel) return;
@@ -97,6 +97,20 @@
   }
   document.body.addEventListener("htmx:afterSwap", function (evt) {
     if (evt.detail.target && evt.detail.target.id === "detail") openDetail();
+  });
+  function taskLink(evt) {
+    if (evt.defaultPrevented || evt.button !== 0 || evt.metaKey || evt.ctrlKey || evt.shiftKey || evt.altKey) return null;
+    var link = evt.target.closest && evt.target.closest("a[href^='/tasks/']");
+    return link && $("detail") && !link.closest(".close-detail") ? link : null;
+  }
+  document.addEventListener("click", function (evt) {
+    var link = taskLink(evt);
+    if (!link) return;
+    evt.preventDefault();
+    var url = link.getAttribute("href");
+    htmx.ajax("GET", url.split("?")[0], { target: "#detail", swap: "innerHTML" }).then(function () {
+      if (window.location.pathname + window.location.search !== url) history.pushState({}, "", url);
+    });
   });
   document.addEventListener("click", function (evt) {
     if (evt.target.closest(".close-detail") || evt.target.id === "detail-backdrop") {
