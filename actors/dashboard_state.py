@@ -355,22 +355,34 @@ class DashboardState:
                 self._dirty.update(("agents", "health"))
 
     def conditions(self, now: float) -> list[health.Condition]:
-        wall = time.time()
-        levels = {period: (level, spent, budget)
-                  for period, (level, spent, budget, key) in self._budget_levels.items()
-                  if key == _period_key(period, wall)}
         return [
             *health.agents_offline(self._offline_since, now),
             *health.queue_growing(self._queue_samples),
             *health.stuck_tasks(self._activity, now),
             *health.failure_rate(self._hour.completed, self._hour.failed),
-            *health.budget_thresholds(levels),
+            *health.budget_thresholds(self._budget_now()),
             *health.invalid_files(self._invalid),
             *health.actor_restarts(self._restarts, now),
             *health.watcher_polling("polling" if self._watcher_fallback is not None else None,
                                     self._watcher_fallback or ""),
             *health.security_warnings(self._security),
         ]
+
+    def _budget_now(self) -> dict[str, tuple[int, float, float]]:
+        """This period's budget levels: from threshold events, and from the stats (which outlive them)."""
+        wall = time.time()
+        levels = {period: (level, spent, budget)
+                  for period, (level, spent, budget, key) in self._budget_levels.items()
+                  if key == _period_key(period, wall)}
+        budget = (self._stats or {}).get("budget")
+        for period, status in (budget.items() if isinstance(budget, dict) else ()):
+            if (isinstance(status, dict) and status.get("level") in ("warning", "critical")
+                    and status.get("period_key", _period_key(period, wall)) == _period_key(period, wall)):
+                level = 100 if status["level"] == "critical" else 80
+                if level >= levels.get(period, (0, 0.0, 0.0))[0]:
+                    levels[period] = (level, float(status.get("spent_usd") or 0.0),
+                                      float(status.get("budget_usd") or 0.0))
+        return levels
 
     def _build_health(self, now: float) -> dict[str, Any]:
         self._health_until = now + self._health_ttl

@@ -339,3 +339,56 @@ async def test_state_over_http_follows_the_board_files(start_hub, board_dir):
 
     snap = await wait_until(updated)
     assert snap["queue"]["by_priority"]["low"] == 1 and snap["health"]["status"] == "ok"
+
+
+async def test_a_real_agent_run_shows_up_in_the_snapshot(start_hub, board_dir):
+    from agent_client import AgentClient, accept_next, complete
+
+    write_task(board_dir, "inbox/r1.yaml", task_yaml(id="r1", title="Real run", shell_command="true"))
+    running = await start_hub(budget_daily=0.0001)
+
+    async def state() -> dict[str, Any]:
+        return (await running.client.get("/api/dashboard/state")).json()
+
+    async with AgentClient.connect(running.base_url, "bot-1", name="Bot One",
+                                   capabilities=["shell"]) as agent:
+        assign = await accept_next(agent, task_id="r1")
+        await agent.send("task_progress", task_id="r1",
+                         execution_event={"event_type": "stdout", "text": "working"})
+        working = await wait_until(lambda: _agent_in(state, "bot-1", "working"))
+        assert working["current_task_id"] == "r1" and working["capabilities"] == ["shell"]
+        await complete(agent, assign, model_used="claude-sonnet-4-5", tokens_in=2000, tokens_out=1000,
+                       execution_ms=321)
+
+        async def completed():
+            snap = await state()
+            return snap if snap["recent_completions"] and snap["costs"]["today"] else None
+
+        snap = await wait_until(completed)
+        entry = snap["recent_completions"][0]
+        assert entry["task_id"] == "r1" and entry["agent_id"] == "bot-1" and entry["tokens"] == 3000
+        assert entry["routing_decision"]["effective_tier"] == "trivial"
+        assert entry["execution_meta"]["model_used"] == "claude-sonnet-4-5"
+        assert entry["execution_meta"]["estimated_cost_usd"] > 0
+        assert snap["throughput"]["completed_last_hour"] == 1
+        assert snap["throughput"]["total_tokens_hour"] == 3000
+        assert snap["queue"]["by_status"]["done"] == 1
+        assert snap["costs"]["today"] == pytest.approx(entry["execution_meta"]["estimated_cost_usd"])
+        assert snap["costs"]["budget"]["daily"]["level"] == "critical"
+        budget = await wait_until(lambda: _condition(state, "budget"))
+        assert "daily budget at 100 %" in budget
+
+    offline = await wait_until(lambda: _condition(state, "agent_offline"))
+    assert "bot-1" in offline
+
+
+async def _agent_in(state, agent_id: str, wanted: str) -> dict[str, Any] | None:
+    for agent in (await state())["agents"]:
+        if agent["agent_id"] == agent_id and agent["state"] == wanted:
+            return agent
+    return None
+
+
+async def _condition(state, name: str) -> str | None:
+    snap = await state()
+    return next((c for c in snap["health"]["conditions"] if c.startswith(name + ":")), None)
