@@ -203,7 +203,7 @@ class TelemetryStore:
                     db.execute(ADD_DAILY, (day, max(inv.cost or 0.0, 0.0), tokens))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _end_transaction(db, "ROLLBACK")
             raise
         return inserted
 
@@ -226,14 +226,16 @@ class TelemetryStore:
         external = self.aggregator.loaded and version != self._data_version
         added = 0
         if external or wrote or not self.aggregator.loaded:
-            added = self.fold()
-            if external and not self.verify_count():
-                added = self.fold()
+            added = self.fold(verify=external)
         self._data_version = version
         return added, external
 
-    def fold(self) -> int:
-        """Fold rows added since the last fold into the aggregator; returns how many there were."""
+    def fold(self, *, verify: bool = False) -> int:
+        """Fold rows added since the last fold into the aggregator; returns how many there were.
+
+        ``verify`` (after another tool's change) also counts the rows in the same snapshot: rows
+        deleted, or inserted below the watermark, make the figures wrong, so they are reloaded.
+        """
         db = self.db
         db.execute("BEGIN")
         try:
@@ -243,20 +245,17 @@ class TelemetryStore:
             low = self.aggregator.watermark
             cells = [Cell(*row) for row in db.execute(FOLD_CELLS, (low, high))]
             latency = db.execute(FOLD_LATENCY, (self.aggregator.latency_ratio, low, high)).fetchall()
+            present = (db.execute("SELECT count(*) FROM invocations WHERE rowid <= ?", (high,))
+                       .fetchone()[0] if verify else None)
         finally:
-            db.execute("COMMIT")
-        return self.aggregator.fold(cells, latency, high)
-
-    def verify_count(self) -> bool:
-        """After another tool's change: False (and a reset, so the next fold reloads everything)
-        when rows were deleted or inserted below the watermark."""
-        count = self.db.execute("SELECT count(*) FROM invocations").fetchone()[0]
-        if count == self.aggregator.rows:
-            return True
-        log.warning("telemetry row count %d differs from %d folded: reloading", count,
-                    self.aggregator.rows)
-        self._reset()
-        return False
+            _end_transaction(db, "COMMIT")
+        added = self.aggregator.fold(cells, latency, high)
+        if present is not None and present != self.aggregator.rows:
+            log.warning("telemetry file holds %d rows, %d were folded: reloading", present,
+                        self.aggregator.rows)
+            self._reset()
+            added = self.fold()
+        return added
 
     def stats(self, now: datetime | None = None, budgets: dict[str, float | None] | None = None
               ) -> dict[str, Any]:
@@ -303,7 +302,7 @@ def migrate(db: sqlite3.Connection) -> None:
             db.execute(f"PRAGMA user_version = {target}")
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _end_transaction(db, "ROLLBACK")
             raise
 
 
@@ -319,6 +318,12 @@ def _add_agentdeck_columns(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE invocations ADD COLUMN {name} {kind}")
     for statement in _statements(MERGE_DUPLICATE_DAYS + AGENTDECK_OBJECTS):
         db.execute(statement)
+
+
+def _end_transaction(db: sqlite3.Connection, how: str) -> None:
+    """COMMIT or ROLLBACK if a transaction is still open (SQLite ends some on its own errors)."""
+    if db.in_transaction:
+        db.execute(how)
 
 
 def _statements(script: str) -> list[str]:

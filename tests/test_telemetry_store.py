@@ -271,3 +271,22 @@ def test_rows_deleted_by_another_tool_trigger_a_reload(tmp_path):
     store.refresh()
     assert store.stats(when)["all_time"]["invocations"] == 3
     store.close()
+
+
+def test_rows_inserted_below_the_watermark_trigger_a_reload(tmp_path):
+    path = tmp_path / "t.db"
+    store = open_store(path)
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO invocations (id, timestamp, model, tokens, cost, status)"
+               " VALUES (100, '2026-06-01T10:00:00Z', 'gpt-4o', 1, 1.0, 'ok')")
+    db.commit()
+    assert store.refresh() == (1, True)
+    db.execute("INSERT INTO invocations (id, timestamp, model, tokens, cost, status)"
+               " VALUES (50, '2026-06-01T11:00:00Z', 'gpt-4o', 1, 2.0, 'ok')")
+    db.commit()
+    db.close()
+    assert store.refresh() == (2, True)
+    stats = store.stats(datetime(2026, 6, 1, 12, tzinfo=UTC))
+    assert stats["all_time"]["invocations"] == 2 and stats["all_time"]["cost_usd"] == 3.0
+    assert store.refresh() == (0, False)
+    store.close()
