@@ -12,25 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
 
 from . import health
-from .dashboard_views import (
-    agent_entry,
-    agent_from_listing,
-    completion_entry,
-    completion_from_file,
-    costs_json,
-    dead_letter_entry,
-    epoch_ms,
-    tokens_of,
-)
+from .dashboard_tables import AgentRoster, BoardTally
+from .dashboard_views import completion_entry, completion_from_file, costs_json, epoch_ms, tokens_of
 from .mailbox import reply
 from .messages import (
-    PRIORITIES,
     ActorRestarted,
     AgentJoined,
     AgentLeft,
@@ -79,17 +70,9 @@ class DashboardState:
         self._queue_check_interval = queue_check_interval
         self._costs_refresh = costs_refresh
         self._health_ttl = health_ttl
-        # board
-        self._tasks: dict[str, tuple[str, str]] = {}  # id -> (lane, priority)
-        self._lanes: Counter[str] = Counter()
-        self._queued_by_priority: Counter[str] = Counter()
-        self._dead: dict[str, Task] = {}
-        self._activity: dict[str, float] = {}  # assigned task id -> last sign of life (trio clock)
-        self._invalid: set[str] = set()
-        # agents
-        self._agents: dict[str, dict[str, Any]] = {}
-        self._offline_since: dict[str, float] = {}
-        # history
+        self._board = BoardTally()
+        self._agents = AgentRoster()
+        self._seeded = False
         self._completions: deque[dict[str, Any]] = deque(maxlen=RECENT_COMPLETIONS)
         self._hour = SlidingHour()
         self._queue_samples: deque[int] = deque(maxlen=health.QUEUE_GROWTH_CHECKS + 1)
@@ -120,7 +103,7 @@ class DashboardState:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with self._hub.bus.subscribe("dashboard", self._bus_buffer) as subscription:
             self._seed_from_hub()
-            await self._seed_from_queue(first=not self._tasks)
+            await self._seed_from_queue(first=not self._seeded)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._follow_bus, subscription)
                 nursery.start_soon(self._sample_queue)
@@ -147,7 +130,7 @@ class DashboardState:
 
     async def _sample_queue(self) -> None:
         while True:
-            self._queue_samples.append(self._lanes["inbox"])
+            self._queue_samples.append(self._board.queued)
             self._dirty.add("health")
             await trio.sleep(self._queue_check_interval)
 
@@ -185,31 +168,17 @@ class DashboardState:
         except Exception as error:  # noqa: BLE001 - counts follow from events until the next resync
             log.warning("dashboard could not read the board: %s", error)
         else:
-            self._tasks, self._dead = {}, {}
-            self._lanes, self._queued_by_priority = Counter(), Counter()
-            self._activity = {task.id: self._activity.get(task.id, trio.current_time())
-                              for task in view.assigned}
-            for task in (*view.inbox, *view.assigned, *view.done, *view.dead):
-                self._upsert(task)
-            self._invalid = {invalid.path for invalid in view.invalid}
+            self._board.reset(view, trio.current_time())
             if first and not self._completions:
                 self._completions.extend(completion_from_file(task) for task in view.done[:RECENT_COMPLETIONS])
+            self._seeded = True
             self._dirty.update(SECTIONS)
         try:
             agents = await self._hub.ask_queue(ListAgents())
         except Exception as error:  # noqa: BLE001
             log.debug("dashboard could not list agents: %s", error)
             return
-        now, wall = trio.current_time(), time.time()
-        self._agents, self._offline_since = {}, {}
-        for raw in agents:
-            entry = agent_from_listing(raw)
-            if entry["state"] == "offline":
-                since = raw.get("last_state_change") or 0
-                if wall - since > health.AGENT_OFFLINE_WINDOW:
-                    continue
-                self._offline_since[entry["agent_id"]] = now - (wall - since)
-            self._agents[entry["agent_id"]] = entry
+        self._agents.reset(agents, trio.current_time(), time.time(), health.AGENT_OFFLINE_WINDOW)
         self._dirty.update(("agents", "health"))
 
     # ------------------------------------------------------------------ events
@@ -224,47 +193,18 @@ class DashboardState:
             self._upsert(task)
 
     def _upsert(self, task: Task) -> None:
-        old = self._tasks.get(task.id)
-        new = (task.lane, task.priority)
-        if old == new and task.lane != "dead":
-            return
-        if old is not None:
-            self._count(old, -1)
-        self._tasks[task.id] = new
-        self._count(new, +1)
-        if task.lane == "dead":
-            self._dead[task.id] = task
-            self._dirty.add("dead_letter_tasks")
-        elif old is not None and old[0] == "dead":
-            self._dead.pop(task.id, None)
-            self._dirty.add("dead_letter_tasks")
-        if task.lane == "assigned":
-            self._activity.setdefault(task.id, trio.current_time())
-        else:
-            self._activity.pop(task.id, None)
-        self._dirty.update(("queue", "health"))
-
-    def _count(self, entry: tuple[str, str], sign: int) -> None:
-        lane, priority = entry
-        self._lanes[lane] += sign
-        if lane == "inbox":
-            self._queued_by_priority[priority] += sign
+        if self._board.upsert(task, trio.current_time()):
+            self._dirty.update(("queue", "dead_letter_tasks", "health"))
 
     def _on_removed(self, event: TaskRemoved) -> None:
-        old = self._tasks.pop(event.task.id, None)
-        if old is not None:
-            self._count(old, -1)
-        if self._dead.pop(event.task.id, None) is not None:
-            self._dirty.add("dead_letter_tasks")
-        self._activity.pop(event.task.id, None)
-        self._dirty.update(("queue", "health"))
+        if self._board.remove(event.task.id):
+            self._dirty.update(("queue", "dead_letter_tasks", "health"))
 
     def _on_assigned(self, event: TaskAssigned) -> None:
-        self._activity[event.task.id] = trio.current_time()
+        self._board.alive(event.task.id, trio.current_time())
 
     def _on_progress(self, event: TaskProgress | ExecutionEvent) -> None:
-        if event.task_id in self._activity:
-            self._activity[event.task_id] = trio.current_time()
+        self._board.alive(event.task_id, trio.current_time())
 
     def _on_completed(self, event: TaskCompleted) -> None:
         self._completions.appendleft(completion_entry(event))
@@ -278,37 +218,25 @@ class DashboardState:
 
     def _on_invalid(self, event: TaskInvalid) -> None:
         if event.invalid is None:
-            self._invalid.discard(event.path)
+            self._board.invalid.discard(event.path)
         else:
-            self._invalid.add(event.path)
+            self._board.invalid.add(event.path)
         self._dirty.add("health")
 
     def _on_conflict(self, event: TaskConflict) -> None:
-        self._invalid.update(event.paths[1:])
+        self._board.invalid.update(event.paths[1:])
         self._dirty.add("health")
 
     def _on_agent_joined(self, event: AgentJoined) -> None:
-        at = epoch_ms(event.at)
-        self._agents[event.agent_id] = agent_entry(event.agent_id, event.name, "idle",
-                                                   capabilities=event.capabilities,
-                                                   connected_at=at, last_state_change=at)
-        self._offline_since.pop(event.agent_id, None)
+        self._agents.joined(event.agent_id, event.name, event.capabilities, event.at)
         self._dirty.update(("agents", "health"))
 
     def _on_agent_left(self, event: AgentLeft) -> None:
-        self._set_agent_state(event.agent_id, "offline", None, event.at)
+        self._agents.set_state(event.agent_id, "offline", None, event.at, trio.current_time())
+        self._dirty.update(("agents", "health"))
 
     def _on_agent_state(self, event: AgentStateChanged) -> None:
-        self._set_agent_state(event.agent_id, event.state, event.task_id, event.at)
-
-    def _set_agent_state(self, agent_id: str, state: str, task_id: str | None, at: float) -> None:
-        known = self._agents.get(agent_id) or agent_entry(agent_id, agent_id, state)
-        self._agents[agent_id] = {**known, "state": state, "current_task_id": task_id,
-                                  "last_state_change": epoch_ms(at)}
-        if state == "offline":
-            self._offline_since.setdefault(agent_id, trio.current_time())
-        else:
-            self._offline_since.pop(agent_id, None)
+        self._agents.set_state(event.agent_id, event.state, event.task_id, event.at, trio.current_time())
         self._dirty.update(("agents", "health"))
 
     def _on_restart(self, event: ActorRestarted) -> None:
@@ -348,20 +276,17 @@ class DashboardState:
     def _housekeep(self, now: float) -> None:
         if self._hour.expire(now):
             self._dirty.update(("throughput", "health"))
-        for agent_id, since in list(self._offline_since.items()):
-            if now - since > health.AGENT_OFFLINE_WINDOW:
-                del self._offline_since[agent_id]
-                self._agents.pop(agent_id, None)
-                self._dirty.update(("agents", "health"))
+        if self._agents.prune(now, health.AGENT_OFFLINE_WINDOW):
+            self._dirty.update(("agents", "health"))
 
     def conditions(self, now: float) -> list[health.Condition]:
         return [
-            *health.agents_offline(self._offline_since, now),
+            *health.agents_offline(self._agents.offline_since, now),
             *health.queue_growing(self._queue_samples),
-            *health.stuck_tasks(self._activity, now),
+            *health.stuck_tasks(self._board.activity, now),
             *health.failure_rate(self._hour.completed, self._hour.failed),
             *health.budget_thresholds(self._budget_now()),
-            *health.invalid_files(self._invalid),
+            *health.invalid_files(self._board.invalid),
             *health.actor_restarts(self._restarts, now),
             *health.watcher_polling("polling" if self._watcher_fallback is not None else None,
                                     self._watcher_fallback or ""),
@@ -390,19 +315,13 @@ class DashboardState:
         return {"status": health.status_of(conditions), "conditions": [c.text() for c in conditions]}
 
     def _build_agents(self, now: float) -> list[dict[str, Any]]:
-        return [self._agents[agent_id] for agent_id in sorted(self._agents)]
+        return self._agents.json()
 
     def _build_queue(self, now: float) -> dict[str, Any]:
-        return {
-            "by_status": {lane: self._lanes[lane] for lane in ("inbox", "assigned", "done", "dead")},
-            "by_priority": {priority: self._queued_by_priority[priority] for priority in PRIORITIES},
-            "dead_letter": self._lanes["dead"],
-        }
+        return self._board.queue_json()
 
     def _build_dead_letter_tasks(self, now: float) -> list[dict[str, Any]]:
-        newest = sorted(self._dead.values(), key=lambda t: (str(t.fields.get("failed_at") or ""), t.id),
-                        reverse=True)
-        return [dead_letter_entry(task) for task in newest[:DEAD_LETTER_SHOWN]]
+        return self._board.dead_letter_json(DEAD_LETTER_SHOWN)
 
     def _build_recent_completions(self, now: float) -> list[dict[str, Any]]:
         return list(self._completions)
