@@ -193,3 +193,15 @@ async def test_cross_site_pages_may_not_open_the_socket_and_cleanup_on_disconnec
         assert hub.bus.subscriber_count == baseline + 1
         assert hub.stream_clients.count("ws") == 1
     await wait_until(lambda: hub.bus.subscriber_count == baseline and hub.stream_clients.count("ws") == 0)
+
+
+async def test_the_socket_closes_going_away_when_the_hub_stops(running_hub):
+    from trio_websocket import ConnectionClosed
+
+    async with open_websocket_url(ws_url(running_hub)) as ws:
+        await receive(ws)
+        running_hub.hub.stop()
+        with trio.fail_after(2), pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await ws.get_message()
+        assert closed.value.reason.code == 1001

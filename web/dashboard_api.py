@@ -105,8 +105,15 @@ class DashboardSocket:
         await self._send_snapshot()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._pump, subscription)
+            nursery.start_soon(self._close_on_shutdown, nursery.cancel_scope)
             await self._read_commands()
             nursery.cancel_scope.cancel()
+
+    async def _close_on_shutdown(self, scope: trio.CancelScope) -> None:
+        """End the connection (1001, going away) as soon as the hub begins to stop."""
+        await self._hub.shutdown.wait()
+        await self._ws.close(1001, "hub shutting down")
+        scope.cancel()
 
     async def _send(self, message: dict[str, Any]) -> None:
         text = encode(message)
