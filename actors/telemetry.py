@@ -54,6 +54,7 @@ class Telemetry:
         self._refresh_interval = refresh_interval
         self._first_load_wait = first_load_wait
         self._pending: list[Invocation] = []
+        self._subscription: Subscription | None = None
         self._wake = trio.Event()
         self._loaded = trio.Event()
         self._fired: set[tuple[str, str, int]] = set()
@@ -65,15 +66,16 @@ class Telemetry:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         store = TelemetryStore(self.path, tz=self._tz, busy_timeout=self._busy_timeout)
         self._stats_version = -1  # a restart reloads the file: its figures must replace ours
-        subscription = self._bus.subscribe("telemetry", 0)  # unbounded: a finished attempt is never dropped
+        if self._subscription is None:
+            # unbounded, and kept across restarts: a finished attempt is never dropped
+            self._subscription = self._bus.subscribe("telemetry", 0)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._record_events, subscription)
+                nursery.start_soon(self._record_events, self._subscription)
                 nursery.start_soon(self._answer_queries, nursery)
                 nursery.start_soon(self._sync_forever, store)
                 task_status.started()
         finally:
-            subscription.close()
             store.close()
 
     def current_stats(self) -> dict[str, Any]:
@@ -91,7 +93,11 @@ class Telemetry:
 
     async def _record_events(self, subscription: Subscription) -> None:
         async for event in subscription:
-            invocation = invocation_for(event, self._tz)
+            try:
+                invocation = invocation_for(event, self._tz)
+            except (AttributeError, TypeError, ValueError, OverflowError) as error:
+                log.error("telemetry cannot record %s: %s", type(event).__name__, error)
+                continue
             if invocation is not None:
                 self._pending.append(invocation)
                 self._wake.set()

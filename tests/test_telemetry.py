@@ -86,6 +86,18 @@ async def test_finished_attempts_are_recorded_once(running_hub):
                                                 .equivalent_claude_cost_usd))
 
 
+async def test_a_malformed_event_is_logged_and_skipped(running_hub, caplog):
+    bad = TaskCompleted(task=None, previous=None, agent_id="alpha",  # type: ignore[arg-type]
+                        result=ExecutionResult(model_used="gpt-4o", tokens_in="many"))  # type: ignore[arg-type]
+    running_hub.bus.publish(bad)
+    running_hub.bus.publish(completed("after-bad", cost=0.1))
+    await wait_until(lambda: count_is(running_hub, 1))
+    assert any("cannot record TaskCompleted" in record.message for record in caplog.records)
+    assert [row[0] for row in rows(running_hub.hub.config.telemetry_path)] == ["after-bad"]
+    assert all(actor["restarts"] == 0 for actor in running_hub.hub.supervisor.status()
+               if actor["name"] == "telemetry")
+
+
 async def test_unknown_model_is_unpriced_through_the_hub(running_hub):
     running_hub.bus.publish(completed("u1", model="totally-unknown-model"))
     running_hub.bus.publish(completed("u2", model="claude-sonnet-4-5", cost=1.0, priced=False))
