@@ -19,13 +19,21 @@ import trio
 
 from . import health
 from .dashboard_tables import AgentRoster, BoardTally
-from .dashboard_views import completion_entry, completion_from_file, costs_json, epoch_ms, tokens_of
+from .dashboard_views import (
+    completion_entry,
+    completion_from_file,
+    costs_json,
+    epoch_ms,
+    finished_attempts,
+    tokens_of,
+)
 from .mailbox import reply
 from .messages import (
     ActorRestarted,
     AgentJoined,
     AgentLeft,
     AgentStateChanged,
+    BoardView,
     BudgetThreshold,
     Event,
     ExecutionEvent,
@@ -48,7 +56,7 @@ from .messages import (
     TelemetryChanged,
     WatcherModeChanged,
 )
-from .throughput import SlidingHour
+from .throughput import HOUR, SlidingHour
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -169,8 +177,8 @@ class DashboardState:
             log.warning("dashboard could not read the board: %s", error)
         else:
             self._board.reset(view, trio.current_time())
-            if first and not self._completions:
-                self._completions.extend(completion_from_file(task) for task in view.done[:RECENT_COMPLETIONS])
+            if first:
+                self._refill_history(view)
             self._seeded = True
             self._dirty.update(SECTIONS)
         try:
@@ -180,6 +188,17 @@ class DashboardState:
             return
         self._agents.reset(agents, trio.current_time(), time.time(), health.AGENT_OFFLINE_WINDOW)
         self._dirty.update(("agents", "health"))
+
+    def _refill_history(self, view: BoardView) -> None:
+        """After a hub start, the recent completions and the last hour's attempts from the files."""
+        if not self._completions:
+            self._completions.extend(completion_from_file(task) for task in view.done[:RECENT_COMPLETIONS])
+        if not len(self._hour):
+            now, wall = trio.current_time(), time.time()
+            tasks = (*view.inbox, *view.assigned, *view.done, *view.dead)
+            for finished_ms, ok, duration_ms, tokens in finished_attempts(tasks, epoch_ms(wall - HOUR)):
+                self._hour.add(now - (wall - finished_ms / 1000), ok=ok, duration_ms=duration_ms,
+                               tokens=tokens)
 
     # ------------------------------------------------------------------ events
 

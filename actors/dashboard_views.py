@@ -7,7 +7,7 @@ except a dead task's ``created_at``, which is the task file's ``created`` text a
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .messages import ExecutionResult, Task, TaskCompleted
 
@@ -61,8 +61,39 @@ def completion_from_file(task: Task) -> dict[str, Any]:
     """A completion rebuilt from a task in done/ (after a restart, when no event is left to tell)."""
     meta = execution_meta(task.fields.get("result"))
     completed = iso_ms(task.fields.get("completed_at")) if task.fields.get("completed_at") else None
-    return _completion(task, task.lane_agent, meta.get("execution_ms"), meta,
+    return _completion(task, task.lane_agent, _file_duration_ms(task, meta), meta,
                        completed if completed is not None else epoch_ms(task.mtime))
+
+
+def _file_duration_ms(task: Task, meta: Mapping[str, Any]) -> int | None:
+    """Assignment to completion as the file records it, else the agent's own execution time."""
+    assigned, completed = task.fields.get("assigned_at"), task.fields.get("completed_at")
+    start = iso_ms(assigned) if assigned else None
+    end = iso_ms(completed) if completed else None
+    if start is not None and end is not None and end >= start:
+        return end - start
+    return meta.get("execution_ms")
+
+
+def finished_attempts(tasks: Iterable[Task], since_ms: int) -> list[tuple[int, bool, int | None, int]]:
+    """Attempts the task files record as done or failed at or after ``since_ms``, oldest first:
+    ``(finished_ms, ok, duration_ms, tokens)``. Lets a restarted hub refill its sliding hour."""
+    found = []
+    for task in tasks:
+        attempts = task.fields.get("attempts")
+        for attempt in attempts if isinstance(attempts, list) else ():
+            if not isinstance(attempt, Mapping) or attempt.get("outcome") not in ("done", "failed"):
+                continue
+            finished = iso_ms(attempt.get("finished_at")) if attempt.get("finished_at") else None
+            if finished is None or finished < since_ms:
+                continue
+            if attempt["outcome"] == "done":
+                meta = execution_meta(task.fields.get("result"))
+                tokens = (meta.get("tokens_in") or 0) + (meta.get("tokens_out") or 0)
+                found.append((finished, True, _file_duration_ms(task, meta), tokens))
+            else:
+                found.append((finished, False, None, 0))
+    return sorted(found, key=lambda attempt: attempt[0])
 
 
 def _completion(task: Task, agent_id: str | None, duration_ms: int | None, meta: dict[str, Any],

@@ -23,6 +23,9 @@ class SlidingHour:
         self._duration_sum = 0
         self._duration_count = 0
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def add(self, now: float, *, ok: bool, duration_ms: int | None = None, tokens: int = 0) -> None:
         self.expire(now)
         self._entries.append((now, ok, duration_ms, tokens))

@@ -7,6 +7,7 @@ at the end drives the whole hub through real task files.
 
 from __future__ import annotations
 
+import datetime
 import time
 from pathlib import Path
 from typing import Any
@@ -317,16 +318,27 @@ async def test_state_over_http_follows_the_board_files(start_hub, board_dir):
         id="c", title="Done one", completed_at="2026-11-20T10:00:00+00:00",
         result={"model_used": "llama3", "tokens_in": 5, "tokens_out": 7, "execution_ms": 40}))
     write_task(board_dir, "inbox/broken.yaml", "title: [unclosed")
+    recent = _iso(time.time() - 600)
+    write_task(board_dir, "done/bot/e.yaml", task_yaml(
+        id="e", title="Done lately", assigned_at=_iso(time.time() - 660), completed_at=recent,
+        result={"tokens_in": 30, "tokens_out": 12},
+        attempts=[{"outcome": "failed", "finished_at": _iso(time.time() - 7200)},
+                  {"outcome": "failed", "finished_at": _iso(time.time() - 900)},
+                  {"outcome": "done", "finished_at": recent}]))
     running = await start_hub()
     response = await running.client.get("/api/dashboard/state")
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     snap = response.json()
-    assert snap["queue"]["by_status"] == {"inbox": 1, "assigned": 0, "done": 1, "dead": 1}
+    assert snap["queue"]["by_status"] == {"inbox": 1, "assigned": 0, "done": 2, "dead": 1}
     assert snap["queue"]["by_priority"]["critical"] == 1
+    # the last hour's attempts, as the files record them (a restarted hub does not start at zero)
+    assert snap["throughput"] == {"completed_last_hour": 1, "failed_last_hour": 1,
+                                  "avg_completion_ms": 60_000, "total_tokens_hour": 42}
     assert snap["dead_letter_tasks"][0]["id"] == "d" and snap["dead_letter_tasks"][0]["last_error"] == "exit 2"
-    assert snap["recent_completions"][0]["task_id"] == "c"  # rebuilt from done/ after a (re)start
-    assert snap["recent_completions"][0]["execution_meta"]["tokens_out"] == 7
-    assert snap["recent_completions"][0]["completed_at"] == 1_795_168_800_000
+    assert [c["task_id"] for c in snap["recent_completions"]] == ["e", "c"]  # rebuilt from done/
+    assert snap["recent_completions"][1]["execution_meta"]["tokens_out"] == 7
+    assert snap["recent_completions"][1]["completed_at"] == 1_795_168_800_000
+    assert snap["recent_completions"][0]["duration_ms"] == 60_000
     assert snap["health"]["status"] == "warning"
     assert snap["health"]["conditions"][0].startswith("invalid_task_files: 1 task file(s)")
 
@@ -380,6 +392,10 @@ async def test_a_real_agent_run_shows_up_in_the_snapshot(start_hub, board_dir):
 
     offline = await wait_until(lambda: _condition(state, "agent_offline"))
     assert "bot-1" in offline
+
+
+def _iso(wall: float) -> str:
+    return datetime.datetime.fromtimestamp(wall, datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 async def _agent_in(state, agent_id: str, wanted: str) -> dict[str, Any] | None:
