@@ -1,8 +1,10 @@
 """Start-up with a big board: 10,000 task files -> time until /api/tasks serves every one of them.
 
 Run: python bench/bench_startup.py [--files 10000] [--runs 3]
-Prints the in-process figure (Hub created -> full /api/tasks answer) for each run, the scan alone,
-and the whole `agentdeck serve` process (interpreter start, imports, scan, first full answer).
+Prints the scan alone, the in-process figure (Hub created -> full /api/tasks answer) and the whole
+`agentdeck serve` process (interpreter start, imports, scan, first full answer), each cold (first
+start on this board: every file parsed) and warm (a restart: the scan cache in WORK/.agentdeck/
+spares the files that did not change).
 """
 
 from __future__ import annotations
@@ -99,20 +101,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agentdeck-bench-") as tmp:
         work = Path(tmp) / "work"
         make_board(work / "collaboration", args.files)
+        time.sleep(2.1)  # a board that existed before the hub starts (see scan_cache's racy window)
+        cache = work / ".agentdeck" / "scan-cache.json"
+
+        def cold(measure, *measure_args) -> float:
+            cache.unlink(missing_ok=True)
+            return measure(*measure_args)
+
         scans = []
         for _ in range(args.runs):
             started = time.perf_counter()
             scan_board(work / "collaboration")
             scans.append(time.perf_counter() - started)
-        runs = [trio.run(in_process, work, args.files) for _ in range(args.runs)]
-        process = [whole_process(work, args.files) for _ in range(args.runs)]
-    print(f"start-up with {args.files} task files ({args.runs} runs, warm page cache)")
-    print(f"  scan_board alone:                 median {statistics.median(scans):.3f} s  max {max(scans):.3f} s")
-    print(f"  hub created -> /api/tasks served:  median {statistics.median(runs):.3f} s  max {max(runs):.3f} s")
-    print(f"  `agentdeck serve` process -> served: median {statistics.median(process):.3f} s  "
-          f"max {max(process):.3f} s")
-    verdict = "OK" if max(runs) < 2.0 else "OVER the 2 s target"
-    print(f"  target < 2 s (in process): {verdict}")
+        figures = {
+            "in process, cold": [cold(trio.run, in_process, work, args.files) for _ in range(args.runs)],
+            "in process, warm": [trio.run(in_process, work, args.files) for _ in range(args.runs)],
+            "process, cold": [cold(whole_process, work, args.files) for _ in range(args.runs)],
+            "process, warm": [whole_process(work, args.files) for _ in range(args.runs)],
+        }
+    print(f"start-up with {args.files} task files ({args.runs} runs each, warm page cache)")
+    print(f"  scan_board alone, no cache        median {statistics.median(scans):.3f} s  max {max(scans):.3f} s")
+    for label, values in figures.items():
+        print(f"  {label + ' -> /api/tasks served':<34}median {statistics.median(values):.3f} s  "
+              f"max {max(values):.3f} s")
+    worst = max(max(values) for values in figures.values())
+    print(f"  target < 2 s: {'OK' if worst < 2.0 else 'over in at least one run (see above)'}")
 
 
 if __name__ == "__main__":
