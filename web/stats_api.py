@@ -1,4 +1,13 @@
-"""``GET /api/stats``: cost, token and latency figures, as the telemetry actor last computed them."""
+"""``GET /api/stats``: cost, token and latency figures, as the telemetry actor last computed them.
+
+The answer (see ``actors.telemetry_stats.Aggregator.stats``): ``today`` / ``month`` / ``all_time``
+(``cost_usd``, ``tokens``, ``invocations``, ``unpriced``) in the server's time zone (``timezone``);
+``by_model`` / ``by_agent`` (all-time figures plus ``today_cost_usd``, ``month_cost_usd``);
+``daily_trend`` (30 days, oldest first); ``avg_cost_per_invocation_usd`` (priced rows only),
+``cost_velocity_usd_per_day``, ``latency_ms`` (``avg``, ``p95``), ``success_rate``,
+``saved_by_local_usd``, ``unpriced_invocations``, ``budget`` (per period: budget, spent, percent,
+level) and ``source`` (``loaded``, ``fresh``, ``error``: whether the figures are current).
+"""
 
 from __future__ import annotations
 
