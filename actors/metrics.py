@@ -33,6 +33,7 @@ from .messages import (
     TaskReclaimed,
     TaskRetried,
 )
+from .protocol import EVENT_TYPES
 from .supervisor import Supervisor
 
 log = logging.getLogger("agentdeck.metrics")
@@ -121,7 +122,9 @@ class Metrics:
             return
         self.events.labels(event.kind).inc()
         if isinstance(event, ExecutionEvent):
-            self.execution_events.labels(event.event_type).inc()
+            # agents name the type: only known names become labels, so none can grow the registry
+            kind = event.event_type if event.event_type in EVENT_TYPES else "other"
+            self.execution_events.labels(kind).inc()
             return
         outcome = OUTCOMES.get(type(event))
         if outcome is None:

@@ -95,3 +95,18 @@ async def test_each_hub_has_its_own_registry(start_hub):
     assert prometheus_client.REGISTRY.get_sample_value("agentdeck_bus_subscribers") is None
     text = (await first.client.get("/metrics")).text
     assert "# TYPE agentdeck_tasks gauge" in text and "# TYPE agentdeck_task_duration_seconds histogram" in text
+
+
+async def test_unknown_execution_event_types_share_one_label(running_hub):
+    from actors.messages import ExecutionEvent
+
+    for n in range(5):
+        running_hub.bus.publish(ExecutionEvent(task_id="t", agent_id="a", generation=1,
+                                               event_type=f"made-up-{n}", text="x"))
+
+    async def counted():
+        samples = await scrape(running_hub)
+        return samples if value(samples, "agentdeck_execution_events_total", event_type="other") == 5 else None
+
+    samples = await wait_until(counted)
+    assert not [key for key in samples if "made-up" in str(key)]
