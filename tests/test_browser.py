@@ -242,6 +242,8 @@ def test_a_shell_task_streams_into_the_open_panel_and_ends_with_its_cost(hub, ui
 
     command = "echo first line; sleep 0.4; echo careful >&2; sleep 0.4; echo last line"
     write_task(board, "inbox/s.yaml", task_yaml(id="shell-1", title="Shell work", shell_command=command))
+    page = ui.open(hub.base_url + "/")
+    expect(card(page, "shell-1", "inbox")).to_be_visible(timeout=WAIT_MS)
     page = ui.open(hub.base_url + "/tasks/shell-1")
     output = page.locator("#detail pre.output")
     expect(output).to_be_visible(timeout=WAIT_MS)
@@ -259,3 +261,41 @@ def test_a_shell_task_streams_into_the_open_panel_and_ends_with_its_cost(hub, ui
     expect(card(page, "shell-1", "done")).to_be_visible()
     expect(page.locator("#agents")).to_contain_text("runner")
     assert ui.not_reloaded() and ui.problems == []
+
+
+def test_patched_lanes_stay_identical_to_a_fresh_render(hub, ui, board):
+    import random
+
+    rng = random.Random(6)
+    for index in range(40):
+        write_task(board, f"inbox/r{index:02}.yaml", task_yaml(id=f"r{index:02}", title=f"task {index}",
+                                                            priority=rng.choice(["high", "medium", "low"])))
+    page = ui.open(hub.base_url + "/")
+    expect(page.locator("#lane-inbox .lane-head .count")).to_have_text("40", timeout=WAIT_MS)
+    alive = set(range(40))
+    (board / "done" / "ann").mkdir(parents=True, exist_ok=True)
+    for step in range(60):
+        index = rng.choice(sorted(alive))
+        action = rng.choice(["edit", "edit", "done", "new"])
+        if action == "edit":
+            write_task(board, f"inbox/r{index:02}.yaml", task_yaml(id=f"r{index:02}", title=f"edited {step}",
+                                                                priority=rng.choice(["critical", "low"])))
+        elif action == "done":
+            os.replace(board / f"inbox/r{index:02}.yaml", board / f"done/ann/r{index:02}.yaml")
+            alive.discard(index)
+        else:
+            new = 100 + step
+            write_task(board, f"inbox/r{new}.yaml", task_yaml(id=f"r{new}", title=f"new {step}"))
+            alive.add(new)
+        page.wait_for_timeout(rng.choice([0, 10, 60, 150]))
+    expected = len(alive)
+    expect(page.locator("#lane-inbox .lane-head .count")).to_have_text(str(expected), timeout=WAIT_MS)
+    page.wait_for_timeout(400)
+    live = page.eval_on_selector_all("#lane-inbox .card", "cs => cs.map(c => c.dataset.taskId + '|' + c.innerText)")
+    live_done = page.eval_on_selector_all("#lane-done .card", "cs => cs.map(c => c.dataset.taskId)")
+    fresh = ui.context.new_page()
+    fresh.goto(hub.base_url + "/")
+    assert live == fresh.eval_on_selector_all("#lane-inbox .card",
+                                              "cs => cs.map(c => c.dataset.taskId + '|' + c.innerText)")
+    assert live_done == fresh.eval_on_selector_all("#lane-done .card", "cs => cs.map(c => c.dataset.taskId)")
+    assert len(live) == expected and ui.problems == []

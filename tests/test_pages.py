@@ -71,7 +71,9 @@ async def test_task_detail_has_its_own_url_and_shows_every_field(running_hub):
     assert 'href="/tasks/dep-1"' in panel.text
     assert "&lt;img src=x" in panel.text and "<img src=x" not in panel.text
     missing = await running_hub.client.get("/tasks/nope")
-    assert missing.status_code == 404 and "Task not found" in missing.text
+    assert missing.status_code == 404 and "Task not found" in missing.text and 'sse-swap="lane-inbox"' in missing.text
+    missing_panel = await running_hub.client.get("/tasks/nope", headers={"HX-Request": "true"})
+    assert missing_panel.status_code == 404 and "<html" not in missing_panel.text
 
 
 async def test_retry_is_refused_cross_site_and_works_from_the_page(running_hub):

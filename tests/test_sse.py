@@ -17,6 +17,11 @@ from web.fragments import MAIN_REGIONS
 ID = re.compile(r"^[0-9a-f]{6}-\d+$")
 
 
+def lane(event: "SSE", name: str) -> bool:
+    """A whole-lane swap or a patch of that lane's cards."""
+    return event.name in (f"lane-{name}", f"patch-lane-{name}")
+
+
 @attrs.define
 class SSE:
     id: str | None
@@ -113,7 +118,7 @@ async def test_a_new_task_file_is_pushed_as_escaped_html(running_hub):
     async with open_stream(running_hub.client) as stream:
         await stream.initial()
         write_task(running_hub.board, "inbox/x.yaml", task_yaml(id="x1", title="<img src=x onerror=alert(1)>"))
-        event = await stream.until(lambda e: e.name == "lane-inbox" and "x1" in e.data)
+        event = await stream.until(lambda e: lane(e, "inbox") and "x1" in e.data)
         assert "&lt;img src=x onerror=alert(1)&gt;" in event.data
         assert "<img" not in event.data
         feed = await stream.until(lambda e: e.name == "activity" and "x1" in e.data, seen=True)
@@ -125,13 +130,13 @@ async def test_a_burst_of_500_changes_is_a_few_swaps(running_hub):
         await stream.initial()
         for index in range(500):
             write_task(running_hub.board, f"inbox/b{index:03}.yaml", task_yaml(id=f"b{index:03}", title=f"burst {index}"))
-        final = await stream.until(lambda e: e.name == "lane-inbox" and 'data-count="500"' in e.data, timeout=10)
-        swaps = [e for e in stream.seen if e.name == "lane-inbox"]
+        final = await stream.until(lambda e: lane(e, "inbox") and 'data-count="500"' in e.data, timeout=10)
+        swaps = [e for e in stream.seen if lane(e, "inbox")]
         assert final is swaps[-1]
         print(f"{len(swaps) - 1} lane swaps for 500 changes")
         assert 1 <= len(swaps) - 1 <= 25, f"{len(swaps) - 1} swaps for 500 changes"
         later = await stream.quiet(0.4)
-        assert not [e for e in later if e.name == "lane-inbox"], "no more swaps once the board is still"
+        assert not [e for e in later if lane(e, "inbox")], "no more swaps once the board is still"
 
 
 async def test_last_event_id_replays_only_what_was_missed(running_hub):
@@ -141,9 +146,9 @@ async def test_last_event_id_replays_only_what_was_missed(running_hub):
             await first.initial()
             last_id = first.seen[-1].id
         write_task(running_hub.board, "inbox/r.yaml", task_yaml(id="r1", title="made while away"))
-        await observer.until(lambda e: e.name == "lane-inbox" and "r1" in e.data)
+        await observer.until(lambda e: lane(e, "inbox") and "r1" in e.data)
         async with open_stream(running_hub.client, headers={"Last-Event-ID": last_id}) as again:
-            replayed = await again.until(lambda e: e.name == "lane-inbox")
+            replayed = await again.until(lambda e: lane(e, "inbox"))
             assert "made while away" in replayed.data
             names = {e.name for e in again.seen}
             assert "agents" not in names and "lane-dead" not in names, f"replay resent {names}"
@@ -162,7 +167,7 @@ async def test_the_page_since_id_replays_changes_made_before_the_stream_opened(r
     write_task(running_hub.board, "inbox/p.yaml", task_yaml(id="p1", title="between page and stream"))
     await trio.sleep(0.3)
     async with open_stream(running_hub.client, events_url) as stream:
-        event = await stream.until(lambda e: e.name == "lane-inbox")
+        event = await stream.until(lambda e: lane(e, "inbox"))
         assert "between page and stream" in event.data
 
 
@@ -182,14 +187,14 @@ async def test_filters_in_the_stream_url_filter_the_lanes(running_hub):
     write_task(running_hub.board, "inbox/h.yaml", task_yaml(id="h1", title="hot", priority="high"))
     write_task(running_hub.board, "inbox/l.yaml", task_yaml(id="l1", title="cold", priority="low"))
     async with open_stream(running_hub.client, "/events?priority=high") as stream:
-        lane = (await stream.initial())["lane-inbox"]
-        if "h1" not in lane.data:
-            lane = await stream.until(lambda e: e.name == "lane-inbox" and "h1" in e.data)
-        assert "l1" not in lane.data
+        seen_lane = (await stream.initial())["lane-inbox"]
+        if "h1" not in seen_lane.data:
+            seen_lane = await stream.until(lambda e: lane(e, "inbox") and "h1" in e.data)
+        assert "l1" not in seen_lane.data
         write_task(running_hub.board, "inbox/l2.yaml", task_yaml(id="l2", title="colder", priority="low"))
         write_task(running_hub.board, "inbox/h2.yaml", task_yaml(id="h2", title="hotter", priority="high"))
-        lane = await stream.until(lambda e: e.name == "lane-inbox" and "h2" in e.data)
-        assert "l2" not in lane.data and "l1" not in lane.data
+        seen_lane = await stream.until(lambda e: lane(e, "inbox") and "h2" in e.data)
+        assert "l2" not in seen_lane.data and "l1" not in seen_lane.data
 
 
 async def test_streams_end_promptly_at_shutdown(start_hub):
@@ -247,3 +252,28 @@ async def test_execution_output_is_coalesced_escaped_and_reset_per_attempt(runni
         running_hub.bus.publish(said(2, "error", "failed"))
         last = await stream.until(lambda e: e.name == out)
         assert "late words" not in last.data and 'class="out out-error">failed<' in last.data
+
+
+async def test_a_change_in_a_long_lane_goes_out_as_a_small_patch(running_hub):
+    for index in range(30):
+        write_task(running_hub.board, f"inbox/k{index:02}.yaml", task_yaml(
+            id=f"k{index:02}", title=f"kept {index}", created=f"2026-01-01T00:00:{index:02}Z"))
+    async with open_stream(running_hub.client) as stream:
+        await stream.initial()
+        await stream.until(lambda e: lane(e, "inbox") and 'data-count="30"' in e.data, seen=True)
+        await stream.quiet(0.3)
+        write_task(running_hub.board, "inbox/k05.yaml", task_yaml(id="k05", title="renamed <b>five</b>",
+                                                                created="2026-01-01T00:00:05Z"))
+        write_task(running_hub.board, "inbox/zz.yaml", task_yaml(id="zz", title="newcomer",
+                                                               created="2026-01-01T00:00:59Z"))
+        (running_hub.board / "inbox/k10.yaml").unlink()
+        seen_text = ""
+        with trio.fail_after(3):
+            while not all(word in seen_text for word in ("renamed", "newcomer", "delete")):
+                event = await stream.until(lambda e: lane(e, "inbox"))
+                assert event.name == "patch-lane-inbox", "a few changes must not resend the lane"
+                assert "kept 20" not in event.data and len(event.data) < 4000
+                seen_text += event.data
+        assert "renamed &lt;b&gt;five&lt;/b&gt;" in seen_text
+        assert 'hx-swap-oob="outerHTML"' in seen_text and 'hx-swap-oob="afterend:#li-' in seen_text
+        assert 'hx-swap-oob="delete"' in seen_text and 'data-count' not in seen_text  # still 30 cards

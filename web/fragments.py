@@ -41,6 +41,8 @@ SNAPSHOT_REGIONS = ("health", "ticker", "agents", "throughput")
 MAIN_REGIONS = (*SNAPSHOT_REGIONS, *BOARD_REGIONS, "costs", "activity")
 GRAPH_REGIONS = ("health", "ticker", "graph")
 FILTERED_REGIONS = frozenset((*LANE_REGIONS, "graph"))
+PATCHED_LANES = ("lane-inbox", "lane-done", "lane-dead")  # flat lists; Assigned (grouped) is swapped whole
+MAX_PATCH_OPS = 40
 LANE_PAGE = 100  # cards drawn per lane; the count is always the full one
 MAX_LANE_LIMIT = 10_000
 
@@ -144,6 +146,19 @@ def output_line(item: Any) -> dict[str, str]:
     return {"kind": kind, "text": text}
 
 
+def fragment_env(app: Any) -> Environment:
+    """One synchronous, autoescaping Jinja environment per app over the app's templates.
+
+    Quart's own environment is in async mode, where every synchronous ``render`` spins up an
+    asyncio loop; regions are rendered many times a second, so they get a plain one.
+    """
+    env = app.extensions.get("agentdeck.fragment_env")
+    if env is None:
+        env = Environment(loader=app.jinja_loader, autoescape=True, auto_reload=False)
+        app.extensions["agentdeck.fragment_env"] = env
+    return env
+
+
 class Renderer:
     """Renders regions from the hub's current data, using one Jinja environment (autoescaping)."""
 
@@ -177,6 +192,16 @@ class Renderer:
         context = self.context(region, data, flt, now, activity)
         template = "lane" if region in LANE_REGIONS else region
         return Markup(self.partial(template, ctx=context, now=now, flt=flt))
+
+    def lane_parts(self, region: str, data: dict[str, Any], flt: BoardFilter) -> "LaneParts":
+        """A flat lane as its pieces (same macros as the lane partial), for patching it in place."""
+        ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, {}, data["now"])
+        macros = self.env.get_template("partials/card.html").module
+        items = tuple((card["hash"], str(macros.lane_item(card, ctx["lane"], flt.key)))
+                      for card in ctx["cards"])
+        return LaneParts(ctx["lane"], (not ctx["cards"], bool(ctx["hidden"]), flt.key), items,
+                         str(macros.lane_head(ctx, "outerHTML")),
+                         str(macros.more_link(ctx, "outerHTML")) if ctx["hidden"] else "")
 
     def context(self, region: str, data: dict[str, Any], flt: BoardFilter, now: float,
                 activity: list[dict]) -> dict[str, Any]:
@@ -219,3 +244,67 @@ def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping
         groups = sorted(by_agent.items()) if lane == "assigned" else []
     return {"lane": lane, "count": len(tasks), "cards": cards, "groups": groups,
             "hidden": len(tasks) - len(shown), "more_query": flt.with_more()}
+
+
+@attrs.frozen
+class LaneParts:
+    lane: str
+    shape: tuple  # what a patch cannot change: empty or not, "show more" or not, the filter
+    items: tuple[tuple[str, str], ...]  # (task hash, <li> markup) in board order
+    head: str
+    more: str
+
+
+def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
+    """Out-of-band swaps turning ``old`` into ``new`` (delete, insert, replace cards), or None when
+    a whole-lane swap is simpler: another shape or too many changes. Cards that changed place are
+    deleted and inserted again; the longest run already in order stays put."""
+    if old.shape != new.shape or old.lane != new.lane:
+        return None
+    old_html, new_html = dict(old.items), dict(new.items)
+    position = {h: index for index, (h, _) in enumerate(old.items)}
+    staying = _longest_increasing([h for h, _ in new.items if h in old_html], position)
+    ops = [f'<li id="li-{new.lane}-{h}" hx-swap-oob="delete"></li>'
+           for h, _ in old.items if h not in staying]
+    previous = None
+    for h, html in new.items:
+        if h not in staying:
+            where = f"afterend:#li-{new.lane}-{previous}" if previous else f"afterbegin:#ul-{new.lane}"
+            ops.append(f'<div hx-swap-oob="{where}">{html}</div>')
+        elif old_html[h] != html:
+            li = f'<li id="li-{new.lane}-{h}"'
+            ops.append(html.replace(li, f'{li} hx-swap-oob="outerHTML"', 1))
+        previous = h
+    if len(ops) > MAX_PATCH_OPS:
+        return None
+    if old.head != new.head:
+        ops.append(new.head)
+    if old.more != new.more:
+        ops.append(new.more)
+    return "".join(ops)
+
+
+def _longest_increasing(items: list[str], position: dict[str, int]) -> set[str]:
+    """The largest set of ``items`` whose old positions already increase (patience sorting)."""
+    tails: list[int] = []  # index into items of the smallest tail of each run length
+    back: list[int] = [-1] * len(items)
+    for index, item in enumerate(items):
+        key = position[item]
+        low, high = 0, len(tails)
+        while low < high:
+            middle = (low + high) // 2
+            if position[items[tails[middle]]] < key:
+                low = middle + 1
+            else:
+                high = middle
+        back[index] = tails[low - 1] if low else -1
+        if low == len(tails):
+            tails.append(index)
+        else:
+            tails[low] = index
+    keep: set[str] = set()
+    cursor = tails[-1] if tails else -1
+    while cursor != -1:
+        keep.add(items[cursor])
+        cursor = back[cursor]
+    return keep

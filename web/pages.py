@@ -14,13 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from markupsafe import Markup
 from quart import Blueprint, current_app, render_template, request
 
 from actors import messages
 from actors.messages import GetTask, Task
 
 from .app import current_hub
-from .fragments import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, output_line
+from .fragments import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, fragment_env, output_line
 from .present import cost_row, execution_meta, present_task, task_hash
 
 CSRF_COOKIE = "agentdeck_csrf"
@@ -30,7 +31,7 @@ pages = Blueprint("pages", __name__)
 
 
 def _renderer() -> Renderer:
-    return Renderer(current_app.jinja_env, current_hub())
+    return Renderer(fragment_env(current_app), current_hub())
 
 
 def _broadcaster():
@@ -47,9 +48,10 @@ def _csrf_token() -> tuple[str, bool]:
 async def _page(template: str, regions: tuple[str, ...], view: str, **extra: Any):
     flt = BoardFilter.from_args(request.args)
     broadcaster = _broadcaster()
-    since = broadcaster.last_id if broadcaster else ""
+    since, sent = broadcaster.page_lanes(flt) if broadcaster else ("", {})
     activity = list(broadcaster.activity) if broadcaster else []
-    rendered = await _renderer().render(regions, flt, activity)
+    rendered = await _renderer().render([r for r in regions if r not in sent], flt, activity)
+    rendered.update({name: Markup(html) for name, html in sent.items() if name in regions})
     token, fresh = _csrf_token()
     board = await _renderer().sources.board(BoardFilter())
     agents = sorted({t.lane_agent or t.agent for lane in (board.assigned, board.done, board.inbox, board.dead)
@@ -128,8 +130,11 @@ async def _get_task(task_id: str) -> Task | None:
 async def task_page(task_id: str):
     task = await _get_task(task_id)
     if task is None:
-        html = await render_template("partials/task_missing.html", task_id=task_id)
-        return html, 404
+        if request.headers.get("HX-Request"):
+            return await render_template("partials/task_missing.html", task_id=task_id), 404
+        response = await _page("index.html", MAIN_REGIONS, "board", missing=task_id)
+        response.status_code = 404
+        return response
     context = await task_context(task)
     if request.headers.get("HX-Request"):
         return await render_template("partials/task_panel.html", d=context)

@@ -30,8 +30,8 @@ from actors.messages import (
 )
 
 from .fragments import (
-    BOARD_REGIONS, FILTERED_REGIONS, GRAPH_REGIONS, LANE_REGIONS, MAIN_REGIONS, SNAPSHOT_REGIONS,
-    BoardFilter, Renderer, output_line,
+    BOARD_REGIONS, FILTERED_REGIONS, GRAPH_REGIONS, LANE_REGIONS, MAIN_REGIONS, PATCHED_LANES,
+    SNAPSHOT_REGIONS, BoardFilter, LaneParts, Renderer, fragment_env, lane_patch, output_line,
 )
 from .present import activity_entry, task_hash
 
@@ -61,7 +61,8 @@ class Client:
     def wants(self, item: Emitted) -> bool:
         if item.key is not None and item.key != self.key:
             return False
-        return item.name in self.regions or item.name.startswith("out-") or item.name == "task-changed"
+        name = item.name.removeprefix("patch-")
+        return name in self.regions or name.startswith("out-") or name == "task-changed"
 
 
 class Broadcaster:
@@ -77,6 +78,7 @@ class Broadcaster:
         self.closed = False
         self.emitted_total = 0
         self._current: dict[tuple[str | None, str], str] = {}
+        self._parts: dict[tuple[str | None, str], LaneParts] = {}
         self._dirty: set[tuple[str | None, str]] = set()
         self._last_flush: dict[str, float] = {}
         self._output: dict[str, list[str]] = {}
@@ -118,6 +120,7 @@ class Broadcaster:
         """Note which regions an event makes stale (cheap; rendering happens in the flush loop)."""
         if isinstance(event, Resync):
             self._current.clear()
+            self._parts.clear()
             self._mark(ALL_REGIONS)
             self._changed_tasks.add("*")
             self._mark_name("task-changed")
@@ -223,7 +226,7 @@ class Broadcaster:
             elif self._wanted(key, name):
                 by_key.setdefault(key, []).append(name)
             else:
-                self._current.pop((key, name), None)
+                self._forget(key, name)
         for key, names in by_key.items():
             flt = self._filter_for(key)
             names.sort(key=lambda name: (name not in LANE_REGIONS, name))
@@ -238,10 +241,31 @@ class Broadcaster:
                 except Exception:  # noqa: BLE001 - one broken region must not stop the others
                     log.exception("rendering %s failed", name)
                     continue
-                if self._current.get((key, name)) != html:
-                    self._current[(key, name)] = html
-                    self._emit(key, name, html)
-                    await trio.sleep(0)
+                if self._current.get((key, name)) == html:
+                    continue
+                self._current[(key, name)] = html
+                self._emit(key, *self._lane_update(key, name, data, flt, html))
+                await trio.sleep(0)
+
+    def _lane_update(self, key: str | None, name: str, data: dict, flt: BoardFilter, html: str) -> tuple[str, str]:
+        """A flat lane goes out as a small patch of its cards when it can; anything else whole."""
+        if name not in PATCHED_LANES:
+            return name, html
+        parts = self.renderer.lane_parts(name, data, flt)
+        previous = self._parts.get((key, name))
+        self._parts[(key, name)] = parts
+        patch = lane_patch(previous, parts) if previous is not None else None
+        return (f"patch-{name}", patch) if patch is not None else (name, html)
+
+    def _forget(self, key: str | None, name: str) -> None:
+        self._current.pop((key, name), None)
+        self._parts.pop((key, name), None)
+
+    def page_lanes(self, flt: BoardFilter) -> tuple[str, dict[str, str]]:
+        """For a page: the last id and the lanes exactly as last sent, so later patches apply."""
+        lanes = {name: self._current[(flt.key, name)] for name in PATCHED_LANES
+                 if (flt.key, name) in self._current}
+        return self.last_id, lanes
 
     def _wanted(self, key: str | None, name: str) -> bool:
         return any(name in c.regions and (key is None or c.key == key) for c in self.clients)
@@ -322,7 +346,7 @@ class Broadcaster:
         if client.key not in self._keys():
             for key, name in list(self._current):
                 if key == client.key and key != "":
-                    del self._current[(key, name)]
+                    self._forget(key, name)
 
 
 def format_event(item: Emitted, epoch: str) -> str:
@@ -362,7 +386,7 @@ async def start_broadcaster() -> None:
     from .app import current_hub
 
     hub = current_hub()
-    renderer = Renderer(current_app.jinja_env, hub)
+    renderer = Renderer(fragment_env(current_app), hub)
     broadcaster = Broadcaster(hub, renderer)
     current_app.extensions["agentdeck.sse"] = broadcaster
     subscription = hub.bus.subscribe("sse", 20_000)
