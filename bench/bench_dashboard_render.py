@@ -167,7 +167,7 @@ def bench_browser(base: str, board: Path, samples: int) -> None:
         summary("file write -> card visible in Chromium", visible)
 
         page.evaluate("""() => { window.__swaps = 0;
-            document.getElementById('lane-inbox').addEventListener('htmx:sseMessage', () => window.__swaps++); }""")
+            document.body.addEventListener('htmx:sseMessage', e => { if (/lane-inbox/.test(e.detail.type)) window.__swaps++; }); }""")
         before = int(page.locator("#lane-inbox .lane-head .count").inner_text())
         started = time.perf_counter()
         for index in range(500):

@@ -298,4 +298,7 @@ def test_patched_lanes_stay_identical_to_a_fresh_render(hub, ui, board):
     assert live == fresh.eval_on_selector_all("#lane-inbox .card",
                                               "cs => cs.map(c => c.dataset.taskId + '|' + c.innerText)")
     assert live_done == fresh.eval_on_selector_all("#lane-done .card", "cs => cs.map(c => c.dataset.taskId)")
+    feed = "items => items.map(i => i.id + '|' + i.innerText)"
+    assert page.eval_on_selector_all("#activity li", feed) == fresh.eval_on_selector_all("#activity li", feed)
+    assert page.locator("#activity li").count() == 50
     assert len(live) == expected and ui.problems == []

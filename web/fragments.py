@@ -42,6 +42,7 @@ MAIN_REGIONS = (*SNAPSHOT_REGIONS, *BOARD_REGIONS, "costs", "activity")
 GRAPH_REGIONS = ("health", "ticker", "graph")
 FILTERED_REGIONS = frozenset((*LANE_REGIONS, "graph"))
 PATCHED_LANES = ("lane-inbox", "lane-done", "lane-dead")  # flat lists; Assigned (grouped) is swapped whole
+PATCHED_REGIONS = (*PATCHED_LANES, "activity")
 MAX_PATCH_OPS = 40
 LANE_PAGE = 100  # cards drawn per lane; the count is always the full one
 MAX_LANE_LIMIT = 10_000
@@ -193,8 +194,12 @@ class Renderer:
         template = "lane" if region in LANE_REGIONS else region
         return Markup(self.partial(template, ctx=context, now=now, flt=flt))
 
-    def lane_parts(self, region: str, data: dict[str, Any], flt: BoardFilter) -> "LaneParts":
-        """A flat lane as its pieces (same macros as the lane partial), for patching it in place."""
+    def parts(self, region: str, data: dict[str, Any], flt: BoardFilter, activity: list[dict]) -> "LaneParts":
+        """A list region as its pieces (the same macros as its partial), for patching it in place."""
+        if region == "activity":
+            macros = self.env.get_template("partials/activity_item.html").module
+            items = tuple((str(e["eid"]), str(macros.feed_item(e))) for e in activity)
+            return LaneParts("activity", (not items,), items, "", "")
         ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, {}, data["now"])
         macros = self.env.get_template("partials/card.html").module
         items = tuple((card["hash"], str(macros.lane_item(card, ctx["lane"], flt.key)))

@@ -30,7 +30,8 @@ from actors.messages import (
 )
 
 from .fragments import (
-    BOARD_REGIONS, FILTERED_REGIONS, GRAPH_REGIONS, LANE_REGIONS, MAIN_REGIONS, PATCHED_LANES,
+    BOARD_REGIONS, FILTERED_REGIONS, GRAPH_REGIONS, LANE_REGIONS, MAIN_REGIONS,
+    PATCHED_REGIONS,
     SNAPSHOT_REGIONS, BoardFilter, LaneParts, Renderer, fragment_env, lane_patch, output_line,
 )
 from .present import activity_entry, task_hash
@@ -84,6 +85,7 @@ class Broadcaster:
         self._output: dict[str, list[str]] = {}
         self._changed_tasks: set[str] = set()
         self._generations: dict[str, int] = {}
+        self._entries = 0
         self._wake = trio.Event()
 
     @property
@@ -130,6 +132,8 @@ class Broadcaster:
             return
         entry = activity_entry(event)
         if entry is not None:
+            self._entries += 1
+            entry["eid"] = self._entries
             self.activity.appendleft(entry)
             self._mark(("activity",))
         task = getattr(event, "task", None)
@@ -244,14 +248,14 @@ class Broadcaster:
                 if self._current.get((key, name)) == html:
                     continue
                 self._current[(key, name)] = html
-                self._emit(key, *self._lane_update(key, name, data, flt, html))
+                self._emit(key, *self._list_update(key, name, data, flt, html))
                 await trio.sleep(0)
 
-    def _lane_update(self, key: str | None, name: str, data: dict, flt: BoardFilter, html: str) -> tuple[str, str]:
-        """A flat lane goes out as a small patch of its cards when it can; anything else whole."""
-        if name not in PATCHED_LANES:
+    def _list_update(self, key: str | None, name: str, data: dict, flt: BoardFilter, html: str) -> tuple[str, str]:
+        """A flat lane or the feed goes out as a small patch of its items when it can; else whole."""
+        if name not in PATCHED_REGIONS:
             return name, html
-        parts = self.renderer.lane_parts(name, data, flt)
+        parts = self.renderer.parts(name, data, flt, list(self.activity))
         previous = self._parts.get((key, name))
         self._parts[(key, name)] = parts
         patch = lane_patch(previous, parts) if previous is not None else None
@@ -262,10 +266,10 @@ class Broadcaster:
         self._parts.pop((key, name), None)
 
     def page_lanes(self, flt: BoardFilter) -> tuple[str, dict[str, str]]:
-        """For a page: the last id and the lanes exactly as last sent, so later patches apply."""
-        lanes = {name: self._current[(flt.key, name)] for name in PATCHED_LANES
-                 if (flt.key, name) in self._current}
-        return self.last_id, lanes
+        """For a page: the last id and the patched regions exactly as last sent, so patches apply."""
+        keys = {name: flt.key if name in FILTERED_REGIONS else None for name in PATCHED_REGIONS}
+        return self.last_id, {name: self._current[(key, name)] for name, key in keys.items()
+                              if (key, name) in self._current}
 
     def _wanted(self, key: str | None, name: str) -> bool:
         return any(name in c.regions and (key is None or c.key == key) for c in self.clients)
