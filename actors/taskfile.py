@@ -12,7 +12,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -229,6 +229,27 @@ def read_task_file(root: Path, relpath: str) -> FileRead:
         return FileRead(relpath, None, InvalidTaskFile(relpath, str(error)))
 
 
+def task_entries(root: Path) -> Iterator[tuple[str, tuple[str, str | None], os.DirEntry]]:
+    """Every file in a lane directory that may be a task: (relpath, (lane, agent), entry)."""
+    lane_dirs = ["inbox", "dead"]
+    for lane in ("assigned", "done"):
+        try:
+            agents = sorted(e.name for e in os.scandir(root / lane) if e.is_dir() and is_safe_name(e.name))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        lane_dirs.extend(f"{lane}/{agent}" for agent in agents)
+    for rel_dir in lane_dirs:
+        try:
+            entries = sorted(os.scandir(root / rel_dir), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            relpath = f"{rel_dir}/{entry.name}"
+            placement = lane_of(relpath)
+            if placement is not None and entry.is_file():
+                yield relpath, placement, entry
+
+
 def scan_board(root: Path, cache_path: Path | None = None) -> list[FileRead]:
     """Every task file under the collaboration root (blocking); empty files count as invalid.
 
@@ -236,47 +257,26 @@ def scan_board(root: Path, cache_path: Path | None = None) -> list[FileRead]:
     """
     cache = ScanCache(cache_path)
     found: list[FileRead] = []
-    for lane in ("inbox", "dead"):
-        found.extend(_read_dir(root, lane, cache))
-    for lane in ("assigned", "done"):
-        lane_dir = root / lane
-        if lane_dir.is_dir():
-            for agent_dir in sorted(lane_dir.iterdir()):
-                if agent_dir.is_dir() and is_safe_name(agent_dir.name):
-                    found.extend(_read_dir(root, f"{lane}/{agent_dir.name}", cache))
-    cache.save()
-    return found
-
-
-def _read_dir(root: Path, rel_dir: str, cache: ScanCache) -> list[FileRead]:
-    directory = root / rel_dir
-    if not directory.is_dir():
-        return []
-    result = []
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        relpath = f"{rel_dir}/{entry.name}"
-        placement = lane_of(relpath)
-        if placement is None or not entry.is_file():
-            continue
+    for relpath, placement, entry in task_entries(root):
         try:
             stat = entry.stat()
             key = file_key(stat)
             fields = cache.fields(relpath, key)
             if fields is not None:
-                task = task_from_fields(relpath, *placement, fields, stat.st_mtime)
-                result.append(FileRead(relpath, task, None))
+                found.append(FileRead(relpath, task_from_fields(relpath, *placement, fields, stat.st_mtime), None))
                 continue
             read = read_task_file(root, relpath)
             if read.task is not None:
                 cache.remember(relpath, key, read.task.fields)
-            result.append(read)
+            found.append(read)
         except Incomplete as error:
-            result.append(FileRead(relpath, None, InvalidTaskFile(relpath, str(error))))
+            found.append(FileRead(relpath, None, InvalidTaskFile(relpath, str(error))))
         except FileNotFoundError:
             continue
         except OSError as error:
-            result.append(FileRead(relpath, None, InvalidTaskFile(relpath, f"unreadable: {error}")))
-    return result
+            found.append(FileRead(relpath, None, InvalidTaskFile(relpath, f"unreadable: {error}")))
+    cache.save()
+    return found
 
 
 def dump_task(fields: dict[str, Any]) -> str:

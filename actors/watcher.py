@@ -26,7 +26,8 @@ from .messages import (
     RescanRequested,
     WatcherModeChanged,
 )
-from .taskfile import Incomplete, is_safe_name, lane_of, read_task_file
+from .scan_cache import FileKey, file_key
+from .taskfile import Incomplete, is_safe_name, lane_of, read_task_file, task_entries
 
 log = logging.getLogger("agentdeck.watcher")
 
@@ -65,10 +66,15 @@ class Watcher:
         async with trio.open_nursery() as nursery:
             stop = trio.Event()
             try:
-                nursery.start_soon(self._watch, stop, nursery)
-                # awatch sets up its notifier synchronously on its first step: let that happen
-                # before scanning, so a change made during the scan is still reported.
-                await trio.sleep(0.001)
+                if self._force_polling:
+                    # the first snapshot is the baseline: take it before the queue scans
+                    baseline = await trio.to_thread.run_sync(self._snapshot)
+                    nursery.start_soon(self._poll, stop, nursery, baseline)
+                else:
+                    nursery.start_soon(self._watch, stop, nursery)
+                    # awatch sets up its notifier synchronously on its first step: let that happen
+                    # before scanning, so a change made during the scan is still reported.
+                    await trio.sleep(0.001)
                 if self._starts:
                     await self._queue.send(RescanRequested("watcher restarted"))
                 self._starts += 1
@@ -79,27 +85,48 @@ class Watcher:
 
     async def _watch(self, stop: trio.Event, nursery: trio.Nursery) -> None:
         try:
-            await self._consume(stop, nursery, polling=self._force_polling)
+            changes = watchfiles.awatch(self.root, stop_event=stop, step=self._step_ms,
+                                        debounce=self._debounce_ms, watch_filter=None)
+            async for batch in changes:
+                await self._handle(batch, nursery)
         except (OSError, RuntimeError) as error:
-            if self._force_polling:
-                raise
             self.mode, self.mode_reason = "polling", f"native watching failed: {error}"
             log.warning("falling back to polling: %s", error)
             self._bus.publish(WatcherModeChanged(mode="polling", reason=self.mode_reason))
-            await self._consume(stop, nursery, polling=True)
+            baseline = await trio.to_thread.run_sync(self._snapshot)
+            await self._queue.send(RescanRequested("watcher fell back to polling"))
+            await self._poll(stop, nursery, baseline)
 
-    async def _consume(self, stop: trio.Event, nursery: trio.Nursery, *, polling: bool) -> None:
-        changes = watchfiles.awatch(
-            self.root,
-            stop_event=stop,
-            step=self._step_ms,
-            debounce=self._debounce_ms,
-            force_polling=polling,
-            poll_delay_ms=self._poll_delay_ms,
-            watch_filter=None,
-        )
-        async for batch in changes:
-            await self._handle(batch, nursery)
+    async def _poll(self, stop: trio.Event, nursery: trio.Nursery, known: dict[str, FileKey]) -> None:
+        """Polling fallback: compare every task file's inode, size, mtime and ctime each round.
+
+        (watchfiles' own poller compares modification times in whole seconds, so a file edited
+        twice within a second looked unchanged.)
+        """
+        delay = self._poll_delay_ms / 1000
+        while not stop.is_set():
+            with trio.move_on_after(delay):
+                await stop.wait()
+            if stop.is_set():
+                return
+            started = trio.current_time()
+            current = await trio.to_thread.run_sync(self._snapshot)
+            # a huge board is polled less often rather than keeping a core busy
+            delay = max(self._poll_delay_ms / 1000, 4 * (trio.current_time() - started))
+            changed = [path for path in known.keys() | current.keys() if known.get(path) != current.get(path)]
+            known = current
+            if changed:
+                await self._handle({(watchfiles.Change.modified, str(self.root / path)) for path in changed},
+                                   nursery)
+
+    def _snapshot(self) -> dict[str, FileKey]:
+        snapshot: dict[str, FileKey] = {}
+        for relpath, _, entry in task_entries(self.root):
+            try:
+                snapshot[relpath] = file_key(entry.stat())
+            except OSError:
+                continue
+        return snapshot
 
     async def _handle(self, batch: set[tuple[watchfiles.Change, str]], nursery: trio.Nursery) -> None:
         paths: dict[str, None] = {}  # ordered and deduplicated

@@ -10,6 +10,7 @@ spares the files that did not change).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import statistics
@@ -29,6 +30,7 @@ from actors.hub import Hub  # noqa: E402
 from actors.taskfile import scan_board  # noqa: E402
 from web.server import run_hub  # noqa: E402
 
+PYCACHE = Path(tempfile.gettempdir()) / "agentdeck-bench-pycache"
 LANES = ("inbox", "assigned/backend-dev", "assigned/frontend-dev", "done/backend-dev", "done/writer", "dead")
 
 
@@ -74,9 +76,14 @@ def whole_process(work: Path, expected: int) -> float:
         port = sock.getsockname()[1]
     exe = shutil.which("agentdeck")
     command = [exe] if exe else [sys.executable, "-m", "web.cli"]
+    # Byte-code caches as on an ordinary install, kept out of the checkout (this machine sets
+    # PYTHONDONTWRITEBYTECODE, which would recompile every module at every start).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     started = time.perf_counter()
     process = subprocess.Popen([*command, "serve", "--work", str(work), "--port", str(port),
-                                "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=env)
     try:
         while True:
             try:
@@ -113,6 +120,7 @@ def main() -> None:
             started = time.perf_counter()
             scan_board(work / "collaboration")
             scans.append(time.perf_counter() - started)
+        whole_process(work, args.files)  # fills the byte-code cache; not counted
         figures = {
             "in process, cold": [cold(trio.run, in_process, work, args.files) for _ in range(args.runs)],
             "in process, warm": [trio.run(in_process, work, args.files) for _ in range(args.runs)],
@@ -122,7 +130,7 @@ def main() -> None:
     print(f"start-up with {args.files} task files ({args.runs} runs each, warm page cache)")
     print(f"  scan_board alone, no cache        median {statistics.median(scans):.3f} s  max {max(scans):.3f} s")
     for label, values in figures.items():
-        print(f"  {label + ' -> /api/tasks served':<34}median {statistics.median(values):.3f} s  "
+        print(f"  {label + ' -> /api/tasks served':<38}median {statistics.median(values):.3f} s  "
               f"max {max(values):.3f} s")
     worst = max(max(values) for values in figures.values())
     print(f"  target < 2 s: {'OK' if worst < 2.0 else 'over in at least one run (see above)'}")

@@ -235,3 +235,20 @@ async def test_removing_an_agent_directory_removes_its_tasks(running_hub: Runnin
     os.rename(board / "done" / "bob", tmp_path / "archived-bob")  # moved out of the board whole
     removed = await wait_for_event(sub, "task.removed")
     assert removed.task.id == "a"
+
+
+async def test_the_polling_fallback_sees_quick_edits_moves_and_deletes(start_hub, board_dir: Path) -> None:
+    write_task(board_dir, "inbox/a.yaml", task_yaml(title="v0"))
+    running = await start_hub(force_polling=True)
+    assert (await running.client.get("/health")).json()["watcher"]["mode"] == "polling"
+    sub = running.subscribe()
+    for version in range(1, 4):  # several edits within one second, same size each time
+        write_task(board_dir, "inbox/a.yaml", task_yaml(title=f"v{version}"))
+        updated = await wait_for_event(sub, "task.updated", timeout=2)
+        assert updated.task.title == f"v{version}"
+    move_task(board_dir, "inbox/a.yaml", "assigned/new-agent/a.yaml")
+    assert [e.kind for e in await board_events(running, sub, quiet=0.4)] == ["task.assigned"]
+    write_task(board_dir, "inbox/b.yaml", task_yaml(title="B"))
+    assert (await wait_for_event(sub, "task.created", timeout=2)).task.id == "b"
+    (board_dir / "assigned" / "new-agent" / "a.yaml").unlink()
+    assert (await wait_for_event(sub, "task.removed", timeout=2)).task.id == "a"
