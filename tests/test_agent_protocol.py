@@ -480,6 +480,43 @@ async def test_killing_the_agent_process_mid_task_loses_no_task(start_hub, board
     assert outcomes == [("victim", "reclaimed"), ("survivor", "done")]
 
 
+CHATTY_AGENT = """
+import json, sys, trio
+from trio_websocket import open_websocket_url
+
+async def main(url, lines):
+    async with open_websocket_url(url) as ws:
+        await ws.send_message(json.dumps({"type": "identify", "agent_id": "chatty", "token": None}))
+        while (assign := json.loads(await ws.get_message()))["type"] != "task_assign":
+            pass
+        task_id = assign["task_id"]
+        await ws.send_message(json.dumps({"type": "task_accepted", "task_id": task_id}))
+        for n in range(lines):
+            await ws.send_message(json.dumps({"type": "task_progress", "task_id": task_id,
+                "execution_event": {"event_type": "stdout", "text": f"line {n}"}}))
+        await ws.send_message(json.dumps({"type": "task_complete", "task_id": task_id,
+            "generation": assign["generation"], "result": {"status": "success", "output": "all"}}))
+
+trio.run(main, sys.argv[1], int(sys.argv[2]))
+"""
+
+
+async def test_frames_sent_just_before_the_agent_closes_are_not_lost(start_hub, board_dir) -> None:
+    """A separate process streams faster than the hub reads, completes, and closes at once: the
+    frames still buffered when the close arrives must reach the queue (the last is the result)."""
+    write_task(board_dir, "inbox/t.yaml", {"id": "t"})
+    running = await start_hub()
+    with running.subscribe("test", buffer=0) as sub:
+        await trio.run_process([sys.executable, "-c", CHATTY_AGENT, ws_url(running.base_url), "300"])
+        completed = await wait_for_event(sub, "task.completed")
+        left = await wait_for_event(sub, "agent.left")
+    assert completed.at <= left.at  # handled before the agent was marked gone
+    assert set(board_files(board_dir)) == {"done/chatty/t.yaml"}
+    assert read(board_dir, "done/chatty/t.yaml")["result"]["output"] == "all"
+    output = await running.hub.ask_output(GetOutput("t"))
+    assert [e.text for e in output] == [f"line {n}" for n in range(300)]
+
+
 async def test_a_second_connection_replaces_the_first(running_hub) -> None:
     async with AgentClient.connect(running_hub.base_url, "a1") as old:
         async with AgentClient.connect(running_hub.base_url, "a1") as new:

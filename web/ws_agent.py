@@ -13,6 +13,7 @@ from .app import current_hub
 agent_ws = Blueprint("agent_ws", __name__)
 
 OUTBOX_SIZE = 256
+DRAIN_SECONDS = 5.0
 
 
 @agent_ws.websocket("/ws")
@@ -29,7 +30,8 @@ async def agent_socket():
             while True:
                 frame = await websocket.receive()
                 # quart gives None for an empty binary frame (b"" or None): it is still a frame
-                reply = await session.handle(frame if frame is not None else b"")
+                with trio.CancelScope(shield=True):  # a frame taken off the socket reaches the queue
+                    reply = await session.handle(frame if frame is not None else b"")
                 for frame in reply.frames:
                     await websocket.send(protocol.encode(frame))
                 if reply.close is not None:
@@ -38,7 +40,29 @@ async def agent_socket():
                     nursery.cancel_scope.cancel()
                     break
     finally:
+        if reason == "socket closed" and not hub.shutdown.is_set():
+            with trio.CancelScope(shield=True), trio.move_on_after(DRAIN_SECONDS):
+                for frame in _left_in_buffer():
+                    await session.handle(frame if frame is not None else b"")
         await session.closed(reason)
+
+
+def _left_in_buffer() -> list[str | bytes]:
+    """Frames that arrived before the client closed but were not read yet.
+
+    On disconnect quart-trio cancels the handler and drops the frames it had buffered (up to 10),
+    so an agent that sends ``task_complete`` and then closes would lose it. Its ``Websocket`` keeps
+    the receive method of a trio memory channel: read what is left there without waiting.
+    """
+    receive = getattr(websocket._get_current_object(), "_receive", None)  # noqa: SLF001
+    channel = getattr(receive, "__self__", None)
+    frames: list[str | bytes] = []
+    while isinstance(channel, trio.MemoryReceiveChannel):
+        try:
+            frames.append(channel.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            break
+    return frames
 
 
 async def _pump(outbox: trio.MemoryReceiveChannel, scope: trio.CancelScope) -> None:
