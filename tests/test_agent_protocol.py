@@ -19,9 +19,12 @@ import pytest
 import trio
 import yaml
 
+from actors.config import HubConfig
+from actors.hub import Hub
 from actors.messages import CancelTask, ExecutionEvent, GetOutput, ListAgents, RetryTask
 from agent_client import AgentClient, accept_next, complete, ws_url
 from conftest import collect_events, wait_for_event, wait_until, write_task
+from web.server import run_hub
 
 
 @pytest.fixture
@@ -433,6 +436,40 @@ async def test_disconnect_grace_reclaims_to_inbox(start_hub, board_dir, fast_tic
     assert files["inbox/t.yaml"]["status"] == "queued"
     assert files["inbox/t.yaml"]["reclaimed_reason"] == "agent disconnected"
     assert await agent_state(running.hub, "a1") == "offline"
+    async with AgentClient.connect(running.base_url, "a2") as a2:
+        assert (await accept_next(a2, task_id="t"))["generation"] == assign["generation"] + 2
+
+
+async def hold_a_task_then_stop_the_hub(work_dir: Path) -> dict[str, Any]:
+    """A first hub assigns the task to a1 and stops (its agent's socket with it); the assignment."""
+    hub = Hub(HubConfig(work_dir=work_dir, port=0, fsync=False))
+    async with trio.open_nursery() as nursery:
+        [base_url] = [a for a in await nursery.start(run_hub, hub) if a.startswith("http://")]
+        async with AgentClient.connect(base_url, "a1") as a1:
+            assign = await accept_next(a1)
+            hub.stop()
+    return assign
+
+
+async def test_after_a_hub_restart_the_returning_agent_keeps_its_task(start_hub, work_dir, board_dir) -> None:
+    write_task(board_dir, "inbox/t.yaml", {"id": "t"})
+    assign = await hold_a_task_then_stop_the_hub(work_dir)
+    running = await start_hub()
+    async with AgentClient.connect(running.base_url, "a1") as a1:
+        await a1.send("state_report", task_id="t", generation=assign["generation"])
+        assert (await a1.expect("state_report_ack"))["action"] == "continue"
+        assert (await complete(a1, assign))["status"] == "complete"
+    assert set(board_files(board_dir)) == {"done/a1/t.yaml"}
+
+
+async def test_after_a_hub_restart_a_task_whose_agent_stays_away_is_reclaimed(
+        start_hub, work_dir, board_dir, fast_ticks) -> None:
+    write_task(board_dir, "inbox/t.yaml", {"id": "t"})
+    assign = await hold_a_task_then_stop_the_hub(work_dir)
+    running = await start_hub(reconnect_grace=0.3)
+    with running.subscribe("test", buffer=0) as sub:
+        reclaimed = await wait_for_event(sub, "task.reclaimed")
+    assert (reclaimed.agent_id, reclaimed.reason) == ("a1", "agent did not reconnect")
     async with AgentClient.connect(running.base_url, "a2") as a2:
         assert (await accept_next(a2, task_id="t"))["generation"] == assign["generation"] + 2
 
