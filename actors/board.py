@@ -7,7 +7,6 @@ directly, without files).
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Iterable
 
 from .messages import (
@@ -164,11 +163,16 @@ class Board:
 
     @staticmethod
     def _match_departure(task: Task, departed: dict[str, Task]) -> Task | None:
-        name = PurePosixPath(task.path).name
+        """The departed task this one is a move of: same id first, else same file name."""
+        if not departed:
+            return None
         for path, old in departed.items():
-            if old.id == task.id or PurePosixPath(path).name == name:
-                del departed[path]
-                return old
+            if old.id == task.id:
+                return departed.pop(path)
+        name = task.path.rpartition("/")[2]
+        for path in departed:
+            if path.rpartition("/")[2] == name:
+                return departed.pop(path)
         return None
 
     def _promote_conflict(self, task_id: str) -> list[Event]:
