@@ -52,6 +52,13 @@ async def agent_state(hub, agent_id: str) -> str | None:
     return agents[agent_id]["state"] if agent_id in agents else None
 
 
+async def api_shows(running, agent_id: str, state: str, task_id: str | None) -> bool:
+    """The HTTP API (the dashboard's state) shows the agent in ``state`` holding ``task_id``."""
+    answer = (await running.client.get("/api/dashboard/state")).json()
+    return any((a["agent_id"], a["state"], a["current_task_id"]) == (agent_id, state, task_id)
+               for a in answer.get("agents") or [])
+
+
 async def state_is(hub, agent_id: str, state: str) -> bool:
     return await agent_state(hub, agent_id) == state
 
@@ -130,6 +137,7 @@ async def test_agent_state_machine_is_visible(running_hub, board_dir) -> None:
             await a1.send("task_accepted", task_id="t")
             await a1.expect("task_ack", status="accepted")
             assert await agent_state(hub, "a1") == "working"
+            await wait_until(lambda: api_shows(running_hub, "a1", "working", "t"))
             await complete(a1, assign)
             assert await agent_state(hub, "a1") == "idle"
             await a1.send("ping")
@@ -138,6 +146,27 @@ async def test_agent_state_machine_is_visible(running_hub, board_dir) -> None:
         await wait_until(lambda: state_is(hub, "a1", "offline"), timeout=3)
         states = [e.state for e in await collect_events(sub, quiet=0.1) if e.kind == "agent.state_changed"]
     assert states == ["idle", "assigned", "working", "idle", "offline"]
+
+
+async def test_task_assign_carries_the_optional_fields_and_an_explicit_tier(start_hub, board_dir) -> None:
+    extras = {"repo": "git@example.org:team/app.git", "branch": "fix/login",
+              "file_hints": ["app/login.py"], "success_criteria": ["tests pass"],
+              "verification_steps": ["pytest -q"]}
+    write_task(board_dir, "inbox/t.yaml", {"id": "t", "title": "Fix login", "complexity": "complex",
+                                           "shell_command": "make fix", **extras})
+    running = await start_hub()
+    async with AgentClient.connect(running.base_url, "a1",
+                                   ollama_url="http://127.0.0.1:11434") as a1:
+        assign = await a1.expect("task_assign")
+    assert {key: assign[key] for key in extras} == extras
+    assert assign["description"] == "Fix login"
+    assert (assign["complexity"]["effective_tier"], assign["complexity"]["source"]) == ("complex", "explicit")
+    assert assign["complexity"]["inferred_tier"] == "trivial"
+    routing = assign["routing_decision"]
+    assert (routing["target_type"], routing["estimated_cost_tier"], routing["fallback_used"]) == (
+        "claude", "api", False)
+    written = read(board_dir, "assigned/a1/t.yaml")
+    assert written["routing_decision"] == routing and written["branch"] == "fix/login"
 
 
 async def test_priority_first_then_oldest_and_a_new_urgent_task_jumps_the_queue(start_hub, board_dir) -> None:
