@@ -49,6 +49,7 @@ class Emitted:
     key: str | None  # the filter key of a filtered region, None for what every browser gets
     name: str
     data: str
+    text: str  # the whole SSE event, formatted once for every browser
 
 
 class Client:
@@ -249,7 +250,6 @@ class Broadcaster:
                     continue
                 self._current[(key, name)] = html
                 self._emit(key, *self._list_update(key, name, data, flt, html))
-                await trio.sleep(0)
 
     def _list_update(self, key: str | None, name: str, data: dict, flt: BoardFilter, html: str) -> tuple[str, str]:
         """A flat lane or the feed goes out as a small patch of its items when it can; else whole."""
@@ -283,7 +283,7 @@ class Broadcaster:
     def _emit(self, key: str | None, name: str, data: str) -> None:
         self.seq += 1
         self.emitted_total += 1
-        item = Emitted(self.seq, key, name, data)
+        item = self._item(key, name, data)
         self.buffer.append(item)
         for client in tuple(self.clients):
             if client.wants(item) and not client.lagging:
@@ -291,6 +291,9 @@ class Broadcaster:
                     client.send.send_nowait(item)
                 except trio.WouldBlock:
                     client.lagging = True
+
+    def _item(self, key: str | None, name: str, data: str) -> Emitted:
+        return Emitted(self.seq, key, name, data, format_event(f"{self.epoch}-{self.seq}", name, data))
 
     # ------------------------------------------------------------------ clients
 
@@ -333,7 +336,7 @@ class Broadcaster:
             key = client.key if name in FILTERED_REGIONS else None
             html = self._current.get((key, name))
             if html is not None:
-                items.append(Emitted(self.seq, key, name, html))
+                items.append(self._item(key, name, html))
         self._ensure_cached(client)
         return items
 
@@ -353,31 +356,38 @@ class Broadcaster:
                     self._forget(key, name)
 
 
-def format_event(item: Emitted, epoch: str) -> str:
-    lines = [f"id: {epoch}-{item.seq}", f"event: {item.name}"]
-    lines.extend(f"data: {line}" for line in item.data.replace("\r", "").split("\n"))
+def format_event(event_id: str, name: str, data: str) -> str:
+    lines = [f"id: {event_id}", f"event: {name}"]
+    lines.extend(f"data: {line}" for line in data.replace("\r", "").split("\n"))
     return "\n".join(lines) + "\n\n"
 
 
 async def stream(broadcaster: Broadcaster, client: Client, since: str | None) -> AsyncIterator[str]:
+    """One browser's events; whatever is queued goes out as one write (one flush, one chunk)."""
     counter = getattr(broadcaster.hub, "stream_clients", None)
     with counter.track("sse") if counter is not None else contextlib.nullcontext():
         first = broadcaster.connect(client, since)
         try:
-            yield "retry: 1000\n\n"
-            for item in first:
-                yield format_event(item, broadcaster.epoch)
+            yield "retry: 1000\n\n" + "".join(item.text for item in first)
             while True:
                 if client.lagging:
-                    for item in broadcaster.catch_up(client):
-                        yield format_event(item, broadcaster.epoch)
+                    yield "".join(item.text for item in broadcaster.catch_up(client))
                 item = None
                 with trio.move_on_after(KEEPALIVE_S):
                     try:
                         item = await client.receive.receive()
                     except (trio.EndOfChannel, trio.ClosedResourceError):
                         return
-                yield format_event(item, broadcaster.epoch) if item is not None else ": keepalive\n\n"
+                if item is None:
+                    yield ": keepalive\n\n"
+                    continue
+                texts = [item.text]
+                while len(texts) < 256:
+                    try:
+                        texts.append(client.receive.receive_nowait().text)
+                    except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                        break
+                yield "".join(texts)
         finally:
             broadcaster.disconnect(client)
 
