@@ -43,6 +43,7 @@ from .messages import (
 from .taskfile import Incomplete, dump_task, parse_task, read_task_file, scan_board
 
 TICK_SECONDS = 1.0
+TOUCHED_SECONDS = 60.0  # how long a file the queue wrote is re-read when the watcher reports it
 
 log = logging.getLogger("agentdeck.queue")
 
@@ -59,6 +60,7 @@ class TaskQueue:
         self._board = Board()
         self._coordinator = Coordinator(config, self._board, bus, self._write)
         self._view: BoardView | None = None
+        self._touched: dict[str, float] = {}  # paths the queue wrote to or moved from, and when
         self.repairs: list[str] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -97,6 +99,8 @@ class TaskQueue:
             log.info("rescanning the board: %s", message.reason)
             await self._rescan()
         elif isinstance(message, Tick):
+            now = trio.current_time()
+            self._touched = {p: t for p, t in self._touched.items() if now - t < TOUCHED_SECONDS}
             await self._coordinator.check_deadlines()
         elif isinstance(message, Request):
             try:
@@ -107,25 +111,30 @@ class TaskQueue:
         else:
             log.warning("queue ignored an unexpected message %r", type(message).__name__)
 
-    async def _without_stale_echoes(self, changes: tuple) -> list:
-        """Each changed file as it is now, not as the watcher read it a moment ago.
+    async def _without_stale_echoes(self, changes: tuple) -> tuple:
+        """The watcher's changes, with files the queue wrote lately as they are now.
 
         The queue may have written a file since the watcher read it: applied late, that reading
         would undo the queue's own write (an old generation over a new one, a copy of a task that
         moved on, or a task "gone" from the lane it was just moved back to). The queue is the only
-        writer, so the disk now is at least as new as the board. A file caught half written keeps
-        the watcher's reading; the watcher reports it again once complete.
+        writer, so the disk now is at least as new as the board. Other files (people's edits, a
+        bulk copy) are applied as read, without a second read.
         """
-        return await trio.to_thread.run_sync(self._as_on_disk_now, changes)
+        if not any(change.path in self._touched for change in changes):
+            return changes
+        return tuple(await trio.to_thread.run_sync(self._as_on_disk_now, changes))
 
     def _as_on_disk_now(self, changes: tuple) -> list:
         fresh: list[FileRead | FileGone] = []
         for change in changes:
+            if change.path not in self._touched:
+                fresh.append(change)
+                continue
             try:
                 fresh.append(read_task_file(self.root, change.path))
             except FileNotFoundError:
                 fresh.append(FileGone(change.path))
-            except (Incomplete, OSError):
+            except (Incomplete, OSError):  # caught half written: the watcher reports it again
                 fresh.append(change)
         return fresh
 
@@ -175,6 +184,8 @@ class TaskQueue:
             log.error("could not write %s -> %s: %s", task.path, dst, error)
             self._bus.publish(BoardWriteFailed(task_id=task.id, error=str(error)))
             return None
+        now = trio.current_time()
+        self._touched[task.path] = self._touched[dst] = now
         written = parse_task(dst, text.encode("utf-8"), time.time())
         self._board.replace(written, task.path)
         return written

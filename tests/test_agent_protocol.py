@@ -299,6 +299,19 @@ async def test_failures_retry_then_dead_letter(start_hub, board_dir, override, a
     assert [a["outcome"] for a in files["dead/t.yaml"]["attempts"]] == ["failed"] * attempts
 
 
+async def test_rapid_retries_are_never_mistaken_for_stale(start_hub, board_dir) -> None:
+    """The watcher reports each move a moment late; applied as read, an old report of the task's
+    file undid the queue's newer write and the agent's next report was acked stale."""
+    write_task(board_dir, "inbox/t.yaml", {"id": "t", "max_retries": 100})
+    running = await start_hub()
+    async with AgentClient.connect(running.base_url, "a1") as a1:
+        for attempt in range(1, 21):
+            assign = await accept_next(a1, task_id="t")
+            assert assign["generation"] == attempt
+            await a1.send("task_failed", task_id="t", generation=attempt, error=f"try {attempt}")
+            assert (await a1.expect("task_ack", task_id="t"))["status"] == "retried"
+
+
 async def test_the_hub_default_max_retries_is_configurable(start_hub, board_dir) -> None:
     write_task(board_dir, "inbox/t.yaml", {"id": "t"})
     running = await start_hub(max_retries=0)
