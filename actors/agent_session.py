@@ -27,6 +27,8 @@ log = logging.getLogger("agentdeck.session")
 MAX_VIOLATIONS = 10
 VIOLATION_WINDOW = 60.0
 POLICY_VIOLATION = 1008
+RATE_LIMIT_PER_SECOND = 500.0  # sustained frames per connection
+RATE_LIMIT_BURST = 1000.0  # frames a connection may send at once before the rate applies
 
 
 @attrs.frozen
@@ -45,6 +47,25 @@ def frame_too_large(frame: str | bytes) -> bool:
         return True
     return isinstance(frame, str) and len(frame) * 4 > limit and \
         len(frame.encode("utf-8", "surrogatepass")) > limit
+
+
+class RateLimit:
+    """A token bucket: ``burst`` frames at once, then ``rate`` per second; trio's clock, so tests
+    can drive it. A flood from one agent ends its connection before it can starve the others."""
+
+    def __init__(self, rate: float = RATE_LIMIT_PER_SECOND, burst: float = RATE_LIMIT_BURST) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = burst
+        self._at: float | None = None
+
+    def allow(self, now: float) -> bool:
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
 
 class SessionFactory:
@@ -82,11 +103,18 @@ class AgentSession:
         self.connection_id = connection_id
         self.agent_id: str | None = None
         self._violations: collections.deque[float] = collections.deque()
+        self._rate = RateLimit()
 
     async def handle(self, frame: str | bytes) -> Reply:
         if frame_too_large(frame):
             return Reply((protocol.error_message("frame_too_large", limit=protocol.MAX_FRAME_BYTES),),
                          close=POLICY_VIOLATION, reason="frame too large")
+        if not self._rate.allow(trio.current_time()):
+            log.warning("connection %d (%s) flooded the hub: closed", self.connection_id,
+                        self.agent_id or "not identified")
+            return Reply((protocol.error_message("rate_limited", limit_per_second=self._rate.rate,
+                                                 burst=self._rate.burst),),
+                         close=POLICY_VIOLATION, reason="rate limited")
         try:
             message = protocol.decode(frame)
         except protocol.ProtocolError as error:

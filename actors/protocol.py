@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from .taskfile import is_safe_name
+from .taskfile import MAX_TASK_ID, is_safe_name
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
@@ -63,7 +63,7 @@ def opt(name: str, *kinds: str, **options: Any) -> Field:
 
 
 def _task_id() -> Field:
-    return req("task_id", "string", max_length=MAX_ID)
+    return req("task_id", "string", max_length=MAX_TASK_ID)
 
 
 EXECUTION_EVENT = (

@@ -21,6 +21,7 @@ from .scan_cache import ScanCache, file_key
 
 MAX_TASK_FILE_BYTES = 1024 * 1024
 MAX_ALIASES = 20
+MAX_TASK_ID = 256  # characters; agents must be able to name the task back (protocol task_id)
 TASK_SUFFIXES = (".yaml", ".yml")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
@@ -191,6 +192,8 @@ def task_from_fields(relpath: str, lane: str, lane_agent: str | None, fields: di
     """A Task from a file's parsed (JSON-safe) fields; missing ones get placeholders."""
     stem = relpath.rpartition("/")[2].rpartition(".")[0]
     task_id = _text(fields.get("id")).strip() or stem
+    if len(task_id) > MAX_TASK_ID:
+        raise ValueError(f"id is {len(task_id)} characters, over the {MAX_TASK_ID} character limit")
     agent = fields.get("agent") or fields.get("assign_to")
     created = fields.get("created", fields.get("created_at"))
     default_status = {"inbox": "new", "assigned": "assigned", "done": "done", "dead": "dead"}[lane]
