@@ -37,6 +37,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--budget-daily", type=float, default=None, help="daily budget in USD")
     serve.add_argument("--budget-monthly", type=float, default=None, help="monthly budget in USD")
     serve.add_argument("--poll", action="store_true", help="poll the board instead of inotify")
+    serve.add_argument("--reconnect-grace", type=float, default=30.0, metavar="SECONDS",
+                       help="how long a disconnected agent keeps its task (default 30)")
     serve.add_argument("--log-level", default="INFO")
 
 
@@ -129,7 +131,8 @@ def serve_command(args: argparse.Namespace) -> int:
     config = HubConfig(work_dir=work, host=args.host, port=args.port,
                        telemetry_db=args.telemetry_db, budget_daily=args.budget_daily,
                        budget_monthly=args.budget_monthly, force_polling=args.poll,
-                       demo=args.demo, log_level=args.log_level)
+                       demo=args.demo, log_level=args.log_level,
+                       reconnect_grace=args.reconnect_grace)
     if args.demo:
         log.info("demo board copied to %s", work)
     if TokenStore.in_state_dir(config.state_dir).is_empty():
