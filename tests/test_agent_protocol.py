@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import yaml
@@ -124,6 +125,37 @@ async def test_two_agents_do_ten_tasks_and_every_file_ends_done(start_hub, board
     kinds = Counter(event.kind for event in events)
     assert (kinds["task.assigned"], kinds["task.completed"], kinds["execution_event"]) == (10, 10, 10)
     assert kinds["task.progress"] == 10 and kinds["agent.joined"] == 2
+
+
+@pytest.mark.parametrize(("sent", "cost", "equivalent", "priced"), [
+    ({"model_used": "claude-sonnet-4-5", "tokens_in": 1000, "tokens_out": 500}, "positive", None, True),
+    ({"model_used": "llama3.2:latest", "tokens_in": 1000, "tokens_out": 500}, 0.0, "positive", True),
+    ({"model_used": "mystery-model-x", "tokens_in": 1000, "tokens_out": 500}, None, None, False),
+    ({"model_used": "mystery-model-x", "tokens_in": 10, "estimated_cost_usd": 0.25}, 0.25, None, True),
+    ({"model_used": None}, 0.0, None, True),  # a shell step ran no model
+])
+async def test_the_hub_prices_what_the_agent_did_not(start_hub, board_dir, sent, cost, equivalent,
+                                                     priced) -> None:
+    write_task(board_dir, "inbox/t.yaml", {"id": "t"})
+    running = await start_hub()
+    with running.subscribe("test", buffer=0) as sub:
+        async with AgentClient.connect(running.base_url, "a1") as a1:
+            assign = await accept_next(a1)
+            assert (await complete(a1, assign, **sent))["status"] == "complete"
+        event = await wait_for_event(sub, "task.completed")
+    stored = read(board_dir, "done/a1/t.yaml")["result"]
+
+    def check(value: Any, expected: Any) -> None:
+        if expected == "positive":
+            assert isinstance(value, float) and value > 0
+        else:
+            assert value == expected and (expected is None or isinstance(value, float))
+
+    for result in (stored, attrs.asdict(event.result)):
+        check(result["estimated_cost_usd"], cost)  # never a silent 0.0 for an unknown model
+        check(result["equivalent_claude_cost_usd"], equivalent)
+        assert result["priced"] is priced
+    assert event.result.model_used == sent["model_used"] and event.duration_ms is not None
 
 
 async def test_agent_state_machine_is_visible(running_hub, board_dir) -> None:
@@ -656,3 +688,26 @@ async def _output(hub, count: int):
 
 async def test_output_of_an_unknown_task_is_empty(running_hub) -> None:
     assert await running_hub.hub.ask_output(GetOutput("nope")) == ()
+
+
+async def test_the_output_log_keeps_the_last_256_kib_of_a_task(start_hub, board_dir) -> None:
+    write_task(board_dir, "inbox/t.yaml", {"id": "t"})
+    running = await start_hub()
+    chunk = "x" * 1023 + "\n"
+    async with AgentClient.connect(running.base_url, "a1") as a1:
+        await accept_next(a1)
+        for n in range(300):  # ~300 KiB in 1 KiB lines
+            await a1.send("task_progress", task_id="t",
+                          execution_event={"event_type": "stdout", "text": f"{n:04d}{chunk[4:]}"})
+        await a1.send("ping")
+        await a1.expect("pong")
+        kept = await wait_until(lambda: _output_ending_with(running.hub, "0299"))
+    size = sum(len(e.text.encode()) for e in kept)
+    assert 240 * 1024 < size <= 256 * 1024
+    numbers = [int(e.text[:4]) for e in kept]
+    assert numbers == list(range(numbers[0], 300)) and numbers[0] > 0  # the oldest went first
+
+
+async def _output_ending_with(hub, prefix: str):
+    events = await hub.ask_output(GetOutput("t"))
+    return events if events and events[-1].text.startswith(prefix) else None
