@@ -31,7 +31,7 @@ from actors.messages import (
 )
 
 from . import charts
-from .present import present_task, task_hash  # noqa: F401 - task_hash re-exported
+from .present import iso, present_task, stamp_seconds, task_hash  # noqa: F401 - task_hash re-exported
 
 log = logging.getLogger("agentdeck.fragments")
 
@@ -220,7 +220,9 @@ class Renderer:
         if region == "ticker":
             return {"costs": snapshot.get("costs"), "available": bool(snapshot)}
         if region == "agents":
-            return {"agents": snapshot.get("agents"), "available": bool(snapshot)}
+            agents = [{**a, "since": iso(stamp_seconds(a.get("connected_at")))}
+                      for a in snapshot.get("agents") or [] if isinstance(a, Mapping)]
+            return {"agents": agents, "available": bool(snapshot)}
         if region == "throughput":
             return {"throughput": snapshot.get("throughput"),
                     "recent": (snapshot.get("recent_completions") or [])[:10],

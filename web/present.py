@@ -36,6 +36,12 @@ def parse_time(value: Any) -> float | None:
     return parsed.timestamp()
 
 
+def stamp_seconds(value: Any) -> float | None:
+    """A time as epoch seconds, whether given as ISO text, seconds or milliseconds."""
+    seconds = parse_time(value)
+    return seconds / 1000 if seconds is not None and seconds > 1e11 else seconds
+
+
 def age_text(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 60:
@@ -48,7 +54,7 @@ def age_text(seconds: float) -> str:
 
 
 def iso(ts: float | None) -> str:
-    if ts is None:
+    if not ts:
         return ""
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
 
