@@ -58,8 +58,11 @@ class AgentClient:
         await self.ws.send_message(frame)
 
     async def identify(self, *, token: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Identify and expect ``identified``, which must be the first frame the hub sends."""
         await self.send("identify", agent_id=self.agent_id, token=token, **fields)
-        return await self.expect("identified", agent_id=self.agent_id)
+        identified = await self.expect("identified", agent_id=self.agent_id)
+        assert not self.pending, f"{self.agent_id}: {self.pending} arrived before identified"
+        return identified
 
     # ------------------------------------------------------------------ receiving
 

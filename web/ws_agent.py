@@ -25,8 +25,8 @@ async def agent_socket():
     await websocket.accept()
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_pump, outbox_receive, nursery.cancel_scope)
             nursery.start_soon(_close_on_shutdown, hub.shutdown, nursery.cancel_scope)
+            pumping = False
             while True:
                 frame = await websocket.receive()
                 # quart gives None for an empty binary frame (b"" or None): it is still a frame
@@ -34,6 +34,11 @@ async def agent_socket():
                     reply = await session.handle(frame if frame is not None else b"")
                 for frame in reply.frames:
                     await websocket.send(protocol.encode(frame))
+                if not pumping and session.agent_id is not None:
+                    # the queue may assign a task the moment the agent joins: it waits in the
+                    # outbox until `identified` is out, so an agent always hears that first
+                    nursery.start_soon(_pump, outbox_receive, nursery.cancel_scope)
+                    pumping = True
                 if reply.close is not None:
                     reason = reply.reason
                     await websocket.close(reply.close, reply.reason)
