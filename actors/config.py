@@ -23,6 +23,7 @@ class HubConfig:
     accept_timeout: float = 60.0
     stuck_timeout: float = 600.0
     reconnect_grace: float = 30.0
+    deadline_check: float = 1.0  # seconds between checks of the three deadlines above
     ollama_model: str = "llama3.2:latest"
     claude_model: str = "claude-sonnet-4-5"
 

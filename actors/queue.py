@@ -42,7 +42,6 @@ from .messages import (
 )
 from .taskfile import Incomplete, dump_task, parse_task, read_task_file, scan_board
 
-TICK_SECONDS = 1.0
 TOUCHED_SECONDS = 60.0  # how long a file the queue wrote is re-read when the watcher reports it
 
 log = logging.getLogger("agentdeck.queue")
@@ -57,6 +56,7 @@ class TaskQueue:
         self._bus = bus
         self._mailbox = mailbox
         self._ticks = ticks
+        self._tick_seconds = config.deadline_check
         self._board = Board()
         self._coordinator = Coordinator(config, self._board, bus, self._write)
         self._view: BoardView | None = None
@@ -77,7 +77,7 @@ class TaskQueue:
 
     async def _tick(self) -> None:
         while True:
-            await trio.sleep(TICK_SECONDS)
+            await trio.sleep(self._tick_seconds)
             try:
                 self._ticks.send_nowait(Tick())
             except trio.WouldBlock:

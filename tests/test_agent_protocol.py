@@ -28,10 +28,7 @@ from conftest import collect_events, wait_for_event, wait_until, write_task
 from web.server import run_hub
 
 
-@pytest.fixture
-def fast_ticks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Check deadlines every 50 ms instead of every second, so tiny timeouts fire promptly."""
-    monkeypatch.setattr("actors.queue.TICK_SECONDS", 0.05)
+FAST = {"deadline_check": 0.05}  # check deadlines every 50 ms, so tiny timeouts fire promptly
 
 
 def board_files(board: Path) -> dict[str, dict[str, Any]]:
@@ -441,9 +438,9 @@ async def test_reconnect_with_state_report_keeps_the_task(start_hub, board_dir) 
     assert set(board_files(board_dir)) == {"done/a1/t.yaml"}
 
 
-async def test_a_state_report_for_another_generation_is_told_to_abort(start_hub, board_dir, fast_ticks) -> None:
+async def test_a_state_report_for_another_generation_is_told_to_abort(start_hub, board_dir) -> None:
     write_task(board_dir, "inbox/t.yaml", {"id": "t"})
-    running = await start_hub(reconnect_grace=0.3)
+    running = await start_hub(reconnect_grace=0.3, **FAST)
     with running.subscribe("test", buffer=0) as sub:
         async with AgentClient.connect(running.base_url, "a1") as a1:
             assign = await accept_next(a1)
@@ -459,9 +456,9 @@ async def test_a_state_report_for_another_generation_is_told_to_abort(start_hub,
 # ---------------------------------------------------------------------------------- deadlines
 
 
-async def test_accept_timeout_reclaims_with_a_new_generation(start_hub, board_dir, fast_ticks) -> None:
+async def test_accept_timeout_reclaims_with_a_new_generation(start_hub, board_dir) -> None:
     write_task(board_dir, "inbox/t.yaml", {"id": "t"})
-    running = await start_hub(accept_timeout=0.2)
+    running = await start_hub(accept_timeout=0.2, **FAST)
     with running.subscribe("test", buffer=0) as sub:
         async with AgentClient.connect(running.base_url, "a1") as a1:
             first = await a1.expect("task_assign")
@@ -476,9 +473,9 @@ async def test_accept_timeout_reclaims_with_a_new_generation(start_hub, board_di
     assert set(board_files(board_dir)) == {"done/a1/t.yaml"}
 
 
-async def test_stuck_sweep_reclaims_only_without_progress(start_hub, board_dir, fast_ticks) -> None:
+async def test_stuck_sweep_reclaims_only_without_progress(start_hub, board_dir) -> None:
     write_task(board_dir, "inbox/t.yaml", {"id": "t"})
-    running = await start_hub(stuck_timeout=0.4)
+    running = await start_hub(stuck_timeout=0.4, **FAST)
     with running.subscribe("test", buffer=0) as sub:
         async with AgentClient.connect(running.base_url, "a1") as a1:
             assign = await accept_next(a1)
@@ -493,9 +490,9 @@ async def test_stuck_sweep_reclaims_only_without_progress(start_hub, board_dir, 
     assert reclaimed.task.generation == assign["generation"] + 1 and reclaimed.agent_id == "a1"
 
 
-async def test_disconnect_grace_reclaims_to_inbox(start_hub, board_dir, fast_ticks) -> None:
+async def test_disconnect_grace_reclaims_to_inbox(start_hub, board_dir) -> None:
     write_task(board_dir, "inbox/t.yaml", {"id": "t"})
-    running = await start_hub(reconnect_grace=0.3)
+    running = await start_hub(reconnect_grace=0.3, **FAST)
     with running.subscribe("test", buffer=0) as sub:
         async with AgentClient.connect(running.base_url, "a1") as a1:
             assign = await accept_next(a1)
@@ -537,10 +534,10 @@ async def test_after_a_hub_restart_the_returning_agent_keeps_its_task(start_hub,
 
 
 async def test_after_a_hub_restart_a_task_whose_agent_stays_away_is_reclaimed(
-        start_hub, work_dir, board_dir, fast_ticks) -> None:
+        start_hub, work_dir, board_dir) -> None:
     write_task(board_dir, "inbox/t.yaml", {"id": "t"})
     assign = await hold_a_task_then_stop_the_hub(work_dir)
-    running = await start_hub(reconnect_grace=0.3)
+    running = await start_hub(reconnect_grace=0.3, **FAST)
     with running.subscribe("test", buffer=0) as sub:
         reclaimed = await wait_for_event(sub, "task.reclaimed")
     assert (reclaimed.agent_id, reclaimed.reason) == ("a1", "agent did not reconnect")
@@ -567,9 +564,9 @@ trio.run(main, sys.argv[1], sys.argv[2])
 """
 
 
-async def test_killing_the_agent_process_mid_task_loses_no_task(start_hub, board_dir, fast_ticks) -> None:
+async def test_killing_the_agent_process_mid_task_loses_no_task(start_hub, board_dir) -> None:
     write_task(board_dir, "inbox/t.yaml", {"id": "t", "shell_command": "sleep 100"})
-    running = await start_hub(reconnect_grace=0.3)
+    running = await start_hub(reconnect_grace=0.3, **FAST)
     with running.subscribe("test", buffer=0) as sub:
         process = await trio.lowlevel.open_process(
             [sys.executable, "-c", KILLABLE_AGENT, ws_url(running.base_url), "victim"])
