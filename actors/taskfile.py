@@ -23,7 +23,7 @@ MAX_TASK_FILE_BYTES = 1024 * 1024
 MAX_ALIASES = 20
 MAX_TASK_ID = 256  # characters; agents must be able to name the task back (protocol task_id)
 TASK_SUFFIXES = (".yaml", ".yml")
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # use fullmatch: "$" also matches before a newline
 
 _PRIORITY_WORDS = {
     "critical": "critical", "urgent": "critical", "p0": "critical",
@@ -58,7 +58,7 @@ class Incomplete(Exception):
 
 def is_safe_name(name: str) -> bool:
     """An agent or task name that may become one path component under work/."""
-    return bool(SAFE_NAME.match(name)) and name not in (".", "..")
+    return bool(SAFE_NAME.fullmatch(name)) and name not in (".", "..")
 
 
 def lane_of(relpath: str) -> tuple[str, str | None] | None:

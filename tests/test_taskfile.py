@@ -63,7 +63,7 @@ def test_paths_outside_the_lanes_are_not_tasks(relpath: str) -> None:
 
 def test_safe_names() -> None:
     assert is_safe_name("backend-dev_2.x")
-    for bad in ("", ".", "..", "a/b", "a b", "x" * 129, "a\x00b", "é"):
+    for bad in ("", ".", "..", "a/b", "a b", "x" * 129, "a\x00b", "é", "agent\n", "agent\r\n", "\nagent"):
         assert not is_safe_name(bad), bad
 
 
