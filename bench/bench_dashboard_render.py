@@ -132,11 +132,35 @@ async def _sse_clients(base: str, clients: int, board: Path, samples: int, prefi
     return latencies
 
 
+SINK = """
+import sys, trio, httpx
+async def main(base, n):
+    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(30, read=None),
+                                 limits=httpx.Limits(max_connections=n + 10)) as http:
+        async def one():
+            async with http.stream("GET", "/events") as response:
+                async for _ in response.aiter_raw():
+                    pass
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(one)
+trio.run(main, sys.argv[1], int(sys.argv[2]))
+"""
+
+
 def bench_sse(base: str, board: Path, samples: int, clients: int) -> None:
     one = trio.run(_sse_clients, base, 1, board, samples, "probe-a")
     summary("file write -> SSE event, 1 client", one)
+    sink = subprocess.Popen([sys.executable, "-c", SINK, base, str(clients - 1)])
+    try:
+        time.sleep(3)
+        watched = trio.run(_sse_clients, base, 1, board, samples, "probe-s")
+        summary(f"  same, 1 client while {clients - 1} others stream", watched)
+    finally:
+        sink.terminate()
+        sink.wait(10)
     many = trio.run(_sse_clients, base, clients, board, samples, "probe-b")
-    summary(f"file write -> SSE event, each of {clients} clients", many)
+    summary(f"  same, every one of {clients} clients in one process", many)
 
 
 def bench_browser(base: str, board: Path, samples: int) -> None:

@@ -52,6 +52,14 @@ class Emitted:
     text: str  # the whole SSE event, formatted once for every browser
 
 
+@attrs.define
+class _Output:
+    """New output of one task since the last flush; ``reset`` set when a new attempt began."""
+
+    reset: int | None = None
+    lines: list[dict[str, str]] = attrs.field(factory=list)
+
+
 class Client:
     def __init__(self, flt: BoardFilter, regions: frozenset[str]) -> None:
         self.flt = flt
@@ -83,7 +91,7 @@ class Broadcaster:
         self._parts: dict[tuple[str | None, str], LaneParts] = {}
         self._dirty: set[tuple[str | None, str]] = set()
         self._last_flush: dict[str, float] = {}
-        self._output: dict[str, list[str]] = {}
+        self._output: dict[str, _Output] = {}
         self._changed_tasks: set[str] = set()
         self._generations: dict[str, int] = {}
         self._entries = 0
@@ -182,20 +190,29 @@ class Broadcaster:
         self._generations[task_id] = generation
         if len(self._generations) > 20_000:
             self._generations.pop(next(iter(self._generations)))
-        h = task_hash(task_id)
-        clear = self.renderer.partial("output_reset", hash=h, generation=generation)
-        self._output[h] = [clear]
-        self._mark_name(f"out-{h}")
+        if self.clients:
+            h = task_hash(task_id)
+            self._output[h] = _Output(reset=generation)
+            self._mark_name(f"out-{h}")
 
     def _absorb_output(self, event: ExecutionEvent) -> None:
+        """Keep a running attempt's new output until the next flush; rendered once, then."""
         known = self._generations.get(event.task_id)
         if known is not None and event.generation < known:
             return
         if known is None or event.generation > known:
             self._new_attempt(event.task_id, event.generation)
+        if not self.clients:
+            return  # nobody to show it to; a panel opened later asks the execution log
         h = task_hash(event.task_id)
-        self._output.setdefault(h, []).append(self.renderer.partial("output_line", line=output_line(event)))
+        self._output.setdefault(h, _Output()).lines.append(output_line(event))
         self._mark_name(f"out-{h}")
+
+    def _render_output(self, h: str) -> str:
+        pending = self._output.pop(h, None)
+        if pending is None:
+            return ""
+        return self.renderer.partial("output_chunk", hash=h, reset=pending.reset, lines=pending.lines)
 
     # ------------------------------------------------------------------ flushing
 
@@ -224,7 +241,7 @@ class Broadcaster:
         by_key: dict[str | None, list[str]] = {}
         for key, name in items:
             if name.startswith("out-"):
-                self._emit(None, name, "".join(self._output.pop(name[4:], [])))
+                self._emit(None, name, self._render_output(name[4:]))
             elif name == "task-changed":
                 self._emit(None, name, " ".join(sorted(self._changed_tasks)))
                 self._changed_tasks.clear()
