@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import aclosing
 from pathlib import Path
 
 import trio
@@ -31,6 +32,7 @@ from .taskfile import Incomplete, is_safe_name, lane_of, read_task_file, task_en
 
 log = logging.getLogger("agentdeck.watcher")
 
+ROOT_RECHECK_SECONDS = 0.2
 REREAD_DELAYS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
 
 
@@ -58,6 +60,7 @@ class Watcher:
         self._rereading: set[str] = set()
         self._logged_invalid: dict[str, str] = {}  # path -> the error last logged for it
         self._starts = 0
+        self._root_lost = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -85,10 +88,13 @@ class Watcher:
 
     async def _watch(self, stop: trio.Event, nursery: trio.Nursery) -> None:
         try:
-            changes = watchfiles.awatch(self.root, stop_event=stop, step=self._step_ms,
-                                        debounce=self._debounce_ms, watch_filter=None)
-            async for batch in changes:
-                await self._handle(batch, nursery)
+            while not await self._watch_until_root_gone(stop, nursery):
+                log.warning("the board directory %s was removed; watching again once it is back", self.root)
+                while not self.root.is_dir():
+                    with trio.move_on_after(ROOT_RECHECK_SECONDS):
+                        await stop.wait()
+                    if stop.is_set():
+                        return
         except (OSError, RuntimeError) as error:
             self.mode, self.mode_reason = "polling", f"native watching failed: {error}"
             log.warning("falling back to polling: %s", error)
@@ -96,6 +102,23 @@ class Watcher:
             baseline = await trio.to_thread.run_sync(self._snapshot)
             await self._queue.send(RescanRequested("watcher fell back to polling"))
             await self._poll(stop, nursery, baseline)
+
+    async def _watch_until_root_gone(self, stop: trio.Event, nursery: trio.Nursery) -> bool:
+        """Native watching; returns False when the board directory itself was removed (its
+        notifications die with it), True when stopped."""
+        root = str(self.root)
+        async with aclosing(watchfiles.awatch(self.root, stop_event=stop, step=self._step_ms,
+                                              debounce=self._debounce_ms, watch_filter=None)) as changes:
+            if self._root_lost:
+                # runs once awatch has set its notifier up (synchronously, on its first step)
+                self._root_lost = False
+                nursery.start_soon(self._queue.send, RescanRequested("the board directory came back"))
+            async for batch in changes:
+                await self._handle(batch, nursery)
+                if any(change == watchfiles.Change.deleted and raw == root for change, raw in batch):
+                    self._root_lost = True
+                    return False
+        return True
 
     async def _poll(self, stop: trio.Event, nursery: trio.Nursery, known: dict[str, FileKey]) -> None:
         """Polling fallback: compare every task file's inode, size, mtime and ctime each round.

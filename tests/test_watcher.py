@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import trio
@@ -252,3 +253,20 @@ async def test_the_polling_fallback_sees_quick_edits_moves_and_deletes(start_hub
     assert (await wait_for_event(sub, "task.created", timeout=2)).task.id == "b"
     (board_dir / "assigned" / "new-agent" / "a.yaml").unlink()
     assert (await wait_for_event(sub, "task.removed", timeout=2)).task.id == "a"
+
+
+async def test_a_board_directory_removed_and_restored_is_watched_again(running_hub: RunningHub,
+                                                                      tmp_path: Path) -> None:
+    board, sub = running_hub.board, running_hub.subscribe()
+    write_task(board, "inbox/a.yaml", task_yaml(title="A"))
+    await wait_for_event(sub, "task.created")
+    backup = tmp_path / "backup"
+    shutil.copytree(board, backup)
+    shutil.rmtree(board)
+    assert (await wait_for_event(sub, "task.removed")).task.id == "a"
+    write_task(backup, "inbox/b.yaml", task_yaml(title="B, restored with the backup"))
+    os.rename(backup, board)  # the whole board comes back at once
+    created = {(await wait_for_event(sub, "task.created")).task.id for _ in range(2)}
+    assert created == {"a", "b"}
+    write_task(board, "inbox/c.yaml", task_yaml(title="C"))  # and it is watched again
+    assert (await wait_for_event(sub, "task.created")).task.id == "c"
