@@ -8,6 +8,7 @@ from typing import AsyncIterator
 
 import attrs
 import httpx
+import pytest
 import trio
 
 from actors.messages import Resync
@@ -277,3 +278,24 @@ async def test_a_change_in_a_long_lane_goes_out_as_a_small_patch(running_hub):
         assert "renamed &lt;b&gt;five&lt;/b&gt;" in seen_text
         assert 'hx-swap-oob="outerHTML"' in seen_text and 'hx-swap-oob="afterend:#li-' in seen_text
         assert 'hx-swap-oob="delete"' in seen_text and 'data-count' not in seen_text  # still 30 cards
+
+
+async def test_a_browser_that_cannot_keep_up_gets_a_resync_not_a_backlog(running_hub):
+    from web.app import create_app
+    from web.fragments import BoardFilter, Renderer, fragment_env
+    from web.sse import CLIENT_BUFFER, Broadcaster, Client
+
+    broadcaster = Broadcaster(running_hub.hub, Renderer(fragment_env(create_app(running_hub.hub)), running_hub.hub))
+    slow = Client(BoardFilter(), frozenset(MAIN_REGIONS))
+    assert broadcaster.connect(slow, None) == []  # nothing rendered yet: regions are queued for rendering
+    broadcaster._current[(None, "agents")] = "<p>agents as last sent</p>"
+    for index in range(CLIENT_BUFFER + 50):
+        broadcaster._emit(None, "activity", f"<p>{index}</p>")
+    assert slow.lagging
+    caught_up = broadcaster.catch_up(slow)
+    assert not slow.lagging
+    assert [item.name for item in caught_up] == ["agents"] and caught_up[0].data == "<p>agents as last sent</p>"
+    with pytest.raises(trio.WouldBlock):
+        slow.receive.receive_nowait()  # the backlog was dropped
+    broadcaster._emit(None, "activity", "<p>fresh</p>")
+    assert slow.receive.receive_nowait().data == "<p>fresh</p>"
