@@ -24,8 +24,11 @@ TASK_KINDS = ("task.created", "task.updated", "task.moved", "task.assigned", "ta
               "task.removed", "task.invalid", "task.conflict")
 
 
-async def board_events(hub: RunningHub, sub, quiet: float = 0.25) -> list:
-    return [e for e in await collect_events(sub, quiet=quiet) if e.kind in TASK_KINDS]
+async def board_events(hub: RunningHub, sub, quiet: float = 0.25, *, expect: bool = True) -> list:
+    """The board events a change caused: the first one (waited for patiently when ``expect``),
+    then every other one until none came for ``quiet`` seconds."""
+    events = [await wait_for_event(sub, lambda e: e.kind in TASK_KINDS)] if expect else []
+    return events + [e for e in await collect_events(sub, quiet=quiet) if e.kind in TASK_KINDS]
 
 
 async def test_create_modify_delete(running_hub: RunningHub) -> None:
@@ -41,7 +44,7 @@ async def test_create_modify_delete(running_hub: RunningHub) -> None:
     (board / "inbox" / "a.yaml").unlink()
     removed = await wait_for_event(sub, "task.removed")
     assert removed.task.id == "a"
-    assert await board_events(running_hub, sub) == []
+    assert await board_events(running_hub, sub, expect=False) == []
 
 
 async def test_moves_between_lanes_are_one_event_each(running_hub: RunningHub) -> None:
@@ -136,7 +139,7 @@ async def test_invalid_yaml_is_listed_and_logged_once(running_hub: RunningHub, c
     assert "invalid YAML" in listed[0]["error"]
 
     write_task(board, "inbox/bad.yaml", b"title: [never closed\n")  # saved again, same error
-    assert await board_events(running_hub, sub, quiet=0.8) == []
+    assert await board_events(running_hub, sub, quiet=0.8, expect=False) == []
     logged = [r for r in caplog.records if "inbox/bad.yaml" in r.getMessage()]
     assert len(logged) == 1
 
@@ -161,7 +164,7 @@ async def test_non_task_files_are_ignored(running_hub: RunningHub) -> None:
     write_task(board, "inbox/.hidden.yaml", b"title: no\n")
     write_task(board, "inbox/nested/deep.yaml", b"title: no\n")
     write_task(board, "README.yaml", b"title: no\n")
-    assert await board_events(running_hub, sub) == []
+    assert await board_events(running_hub, sub, expect=False) == []
 
 
 async def test_a_1000_file_board_starts_complete_and_moves_stay_moves(start_hub, board_dir: Path) -> None:
