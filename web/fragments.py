@@ -8,6 +8,7 @@ Missing data sources (an actor not built or not answering) render as honest empt
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from typing import Any, Iterable, Mapping
@@ -163,9 +164,31 @@ def fragment_env(app: Any) -> Environment:
 class Renderer:
     """Renders regions from the hub's current data, using one Jinja environment (autoescaping)."""
 
-    def __init__(self, env: Environment, hub: Any) -> None:
+    def __init__(self, env: Environment, hub: Any, card_cache: int = 0) -> None:
         self.env = env
         self.sources = Sources(hub)
+        self._cards: collections.OrderedDict[tuple, str] = collections.OrderedDict()
+        self._card_cache = card_cache
+
+    def lane_item(self, card: dict[str, Any], lane: str, q: str) -> str:
+        """One card's ``<li>`` (the card.html macro), remembered while the card reads the same."""
+        key = (lane, q, repr(card))
+        html = self._cards.get(key)
+        if html is None:
+            html = str(self.env.get_template("partials/card.html").module.lane_item(card, lane, q))
+            if self._card_cache:
+                self._cards[key] = html
+                if len(self._cards) > self._card_cache:
+                    self._cards.popitem(last=False)
+        else:
+            self._cards.move_to_end(key)
+        return html
+
+    def lane(self, region: str, data: dict[str, Any], flt: BoardFilter) -> dict[str, Any]:
+        ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, data.get("snapshot") or {},
+                           data["now"])
+        ctx["li"] = {card["hash"]: Markup(self.lane_item(card, ctx["lane"], flt.key)) for card in ctx["cards"]}
+        return ctx
 
     def partial(self, name: str, **context: Any) -> str:
         return self.env.get_template(f"partials/{name}.html").render(**context)
@@ -200,10 +223,9 @@ class Renderer:
             macros = self.env.get_template("partials/activity_item.html").module
             items = tuple((str(e["eid"]), str(macros.feed_item(e))) for e in activity)
             return LaneParts("activity", (not items,), items, "", "")
-        ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, {}, data["now"])
+        ctx = self.lane(region, data, flt)
         macros = self.env.get_template("partials/card.html").module
-        items = tuple((card["hash"], str(macros.lane_item(card, ctx["lane"], flt.key)))
-                      for card in ctx["cards"])
+        items = tuple((card["hash"], str(ctx["li"][card["hash"]])) for card in ctx["cards"])
         return LaneParts(ctx["lane"], (not ctx["cards"], bool(ctx["hidden"]), flt.key), items,
                          str(macros.lane_head(ctx, "outerHTML")),
                          str(macros.more_link(ctx, "outerHTML")) if ctx["hidden"] else "")
@@ -212,7 +234,7 @@ class Renderer:
                 activity: list[dict]) -> dict[str, Any]:
         snapshot = data.get("snapshot") or {}
         if region in LANE_REGIONS:
-            return lane_context(region.removeprefix("lane-"), data["board"], flt, snapshot, now)
+            return self.lane(region, data, flt)
         if region == "invalid":
             return {"invalid": data["board"].invalid}
         if region == "health":

@@ -255,7 +255,9 @@ class Broadcaster:
             try:
                 data = await self.renderer.gather(names, flt)
             except Exception:  # noqa: BLE001 - a failing source must not end everyone's stream
-                log.exception("reading data for %s failed", names)
+                log.exception("reading data for %s failed; trying again", names)
+                self._dirty.update((key, name) for name in names)
+                await trio.sleep(self.window)
                 continue
             for name in names:
                 try:
@@ -417,7 +419,7 @@ async def start_broadcaster() -> None:
     from .app import current_hub
 
     hub = current_hub()
-    renderer = Renderer(fragment_env(current_app), hub)
+    renderer = Renderer(fragment_env(current_app), hub, card_cache=5000)
     broadcaster = Broadcaster(hub, renderer)
     current_app.extensions["agentdeck.sse"] = broadcaster
     subscription = hub.bus.subscribe("sse", 20_000)
