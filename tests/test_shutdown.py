@@ -135,3 +135,35 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     output = (result.stdout + result.stderr).decode()
     assert "cannot serve" in output and "Traceback" not in output, output
+
+
+def test_the_quick_start_demo_serves_the_demo_board_and_stops_cleanly(tmp_path: Path, free_port: int) -> None:
+    exe = shutil.which("agentdeck")
+    command = [exe] if exe else [sys.executable, "-m", "web.cli"]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the scratch copy of the board lands here
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([*command, "serve", "--demo", "--port", str(free_port)], stdout=out,
+                                   stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    body = httpx.get(f"http://127.0.0.1:{free_port}/api/tasks", timeout=1).json()
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.05)
+            demo = Path(__file__).resolve().parent.parent / "work" / "collaboration"
+            on_disk = len(list(demo.rglob("*.yaml")))
+            listed = (len(body["inbox"]) + len(body["dead"]) + sum(map(len, body["assigned"].values()))
+                      + sum(map(len, body["done"].values())))
+            assert listed == on_disk and body["invalid"] == []
+            assert stop(process, signal.SIGINT, log) < SHUTDOWN_LIMIT_S
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    copies = list(tmp_path.glob("agentdeck-demo-*/collaboration"))
+    assert len(copies) == 1  # the demo ran on a scratch copy, not on the repository's board
+    assert "Traceback" not in log.read_text()
