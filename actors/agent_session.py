@@ -27,6 +27,7 @@ log = logging.getLogger("agentdeck.session")
 MAX_VIOLATIONS = 10
 VIOLATION_WINDOW = 60.0
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 RATE_LIMIT_PER_SECOND = 500.0  # sustained frames per connection
 RATE_LIMIT_BURST = 1000.0  # frames a connection may send at once before the rate applies
 
@@ -151,10 +152,15 @@ class AgentSession:
                 log.warning("agent %r refused: %s", agent_id, verdict)
                 return Reply((protocol.error_message(verdict),), close=POLICY_VIOLATION, reason=verdict)
         capabilities = tuple(str(c) for c in (message.get("capabilities") or ()))
-        await ask(self._queue, AgentConnect(
-            agent_id=agent_id, connection_id=self.connection_id, name=str(message.get("name") or ""),
-            capabilities=capabilities, ollama_url=message.get("ollama_url"), outbox=self._outbox))
-        self.agent_id = agent_id
+        self.agent_id = agent_id  # from here on, closing this session tells the queue
+        try:
+            await ask(self._queue, AgentConnect(
+                agent_id=agent_id, connection_id=self.connection_id,
+                name=str(message.get("name") or ""), capabilities=capabilities,
+                ollama_url=message.get("ollama_url"), outbox=self._outbox))
+        except ActorUnavailable:
+            return Reply((protocol.error_message("hub_busy", detail="try again later"),),
+                         close=TRY_AGAIN_LATER, reason="hub busy")
         log.info("agent %s identified (connection %d)", agent_id, self.connection_id)
         return Reply((protocol.identified(agent_id),))
 

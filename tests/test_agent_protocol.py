@@ -51,10 +51,14 @@ async def agent_state(hub, agent_id: str) -> str | None:
 
 
 async def api_shows(running, agent_id: str, state: str, task_id: str | None) -> bool:
-    """The HTTP API (the dashboard's state) shows the agent in ``state`` holding ``task_id``."""
-    answer = (await running.client.get("/api/dashboard/state")).json()
-    return any((a["agent_id"], a["state"], a["current_task_id"]) == (agent_id, state, task_id)
-               for a in answer.get("agents") or [])
+    """Both HTTP views of agents (the dashboard's state and /api/agents) show the agent in
+    ``state`` holding ``task_id``."""
+    for route in ("/api/dashboard/state", "/api/agents"):
+        answer = (await running.client.get(route)).json()
+        if not any((a["agent_id"], a["state"], a["current_task_id"]) == (agent_id, state, task_id)
+                   for a in answer.get("agents") or []):
+            return False
+    return True
 
 
 async def state_is(hub, agent_id: str, state: str) -> bool:

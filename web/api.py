@@ -7,7 +7,7 @@ import time
 from quart import Blueprint, jsonify, request
 
 from actors.mailbox import ActorUnavailable
-from actors.messages import LANES, PRIORITIES, GetTask, ListTasks
+from actors.messages import LANES, PRIORITIES, GetTask, ListAgents, ListTasks
 
 from .app import current_hub
 from .serialize import board_json, task_detail
@@ -65,3 +65,9 @@ async def get_task(task_id: str):
     except KeyError:
         return jsonify(error="not_found", message=f"no task with id {task_id!r}"), 404
     return jsonify(task_detail(task))
+
+
+@api.get("/api/agents")
+async def list_agents():
+    agents = await current_hub().ask_queue(ListAgents())
+    return jsonify(agents=agents, timestamp=time.time())
