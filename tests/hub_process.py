@@ -46,6 +46,11 @@ class HubProcess:
         return self.base_url.replace("http://", "ws://", 1) + "/ws"
 
     def start(self, timeout: float = 20.0) -> str:
+        """Spawn the hub and wait until it serves; returns its base URL."""
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def spawn(self) -> None:
         self.starts += 1
         out = self.logs / f"stdout-{self.starts}.txt"
         err = self.logs / f"stderr-{self.starts}.txt"
@@ -54,6 +59,11 @@ class HubProcess:
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             self.proc = subprocess.Popen(command, cwd=REPO, stdout=stdout, stderr=stderr,
                                          env=_child_env(self.env))
+
+    def wait_ready(self, timeout: float = 20.0) -> str:
+        assert self.proc is not None
+        out = self.logs / f"stdout-{self.starts}.txt"
+        err = self.logs / f"stderr-{self.starts}.txt"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = ADDRESS.search(out.read_text("utf-8", "replace"))
@@ -119,7 +129,16 @@ class AgentProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
+    def pause(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
+        self.resume()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

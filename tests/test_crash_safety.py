@@ -1,0 +1,213 @@
+"""kill -9 the real hub at random moments while reference agents work through hundreds of tasks.
+
+After every restart (agents frozen with SIGSTOP, so nothing moves while we look) the board must be
+whole: every task file present exactly once, parseable, in a lane that agrees with its status, no
+temp files, an empty journal, and the hub's API agreeing with the disk. Along the way some agents
+are killed mid-task; their tasks must be reclaimed and finished by another agent. The run ends with
+every task done, and telemetry.db intact with no completion counted twice.
+
+The kill schedule comes from a seeded RNG: the seed is printed, and ``AGENTDECK_CRASH_SEED=N``
+replays it (``AGENTDECK_CRASH_KILLS`` raises the number of kills for a longer run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import re
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actors.board_store import TMP_SUFFIX
+from actors.taskfile import parse_task
+from hub_process import AgentProcess, HubProcess
+
+TASKS = 300
+SLOW_EVERY = 25  # every 25th task sleeps, so an agent can be caught (and killed) in the middle
+MIN_KILLS = int(os.environ.get("AGENTDECK_CRASH_KILLS", "50"))
+AGENTS = 4
+AGENT_KILLS = 3
+GRACE = 2.0
+TIME_LIMIT = 300.0
+STATUS_OF_LANE = {"inbox": {None, "new", "queued"}, "assigned": {"assigned"}, "done": {"done"},
+                  "dead": {"dead"}}
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIME_LIMIT + 60)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def task_name(number: int) -> str:
+    return f"t-{number:03d}"
+
+
+def is_slow(task_id: str) -> bool:
+    return int(task_id[2:]) % SLOW_EVERY == 0
+
+
+def seed_board(board: Path) -> None:
+    for lane in ("inbox", "assigned", "done", "dead"):
+        (board / lane).mkdir(parents=True, exist_ok=True)
+    for number in range(TASKS):
+        name = task_name(number)
+        command = f"sleep 1.5; echo {number}" if is_slow(name) else f"echo {number}"
+        (board / "inbox" / f"{name}.yaml").write_text(yaml.safe_dump(
+            {"id": name, "title": f"task {number}", "shell_command": command,
+             "complexity": "trivial", "created": f"2026-01-01T00:00:{number % 60:02d}Z"}))
+
+
+def snapshot(board: Path) -> dict[str, tuple[str, str | None, dict]]:
+    """task id -> (lane, lane agent, fields), failing on any duplicate, stray or unreadable file."""
+    found: dict[str, tuple[str, str | None, dict]] = {}
+    for path in sorted(board.rglob("*")):
+        if path.is_dir():
+            continue
+        rel = path.relative_to(board).as_posix()
+        assert path.suffix == ".yaml", f"stray file on the board: {rel}"
+        data = path.read_bytes()
+        task = parse_task(rel, data, 0.0)  # raises on anything unparseable or misplaced
+        fields = yaml.safe_load(data)
+        assert path.stem == task.id, f"{rel} holds task {task.id}"
+        assert task.id not in found, f"{task.id} twice: {found[task.id][:2]} and {rel}"
+        status = fields.get("status")
+        assert status in STATUS_OF_LANE[task.lane], f"{rel} has status {status!r}"
+        found[task.id] = (task.lane, task.lane_agent, fields)
+    return found
+
+
+def check_whole(work: Path, hub: HubProcess) -> dict[str, tuple[str, str | None, dict]]:
+    board = work / "collaboration"
+    tasks = snapshot(board)
+    assert sorted(tasks) == [task_name(n) for n in range(TASKS)], "a task went missing"
+    leftovers = [p.as_posix() for p in work.rglob(f"*{TMP_SUFFIX}")]
+    assert leftovers == [], f"temp files left behind: {leftovers}"
+    journal = work / ".agentdeck" / "journal"
+    assert not journal.exists() or list(journal.iterdir()) == [], "journal not empty after recovery"
+    listed = hub.get("/api/tasks").json()
+    assert listed["invalid"] == []
+    seen: dict[str, str] = {}
+    for lane in ("inbox", "dead"):
+        seen.update({t["id"]: lane for t in listed[lane]})
+    for lane in ("assigned", "done"):
+        for agent_tasks in listed[lane].values():
+            seen.update({t["id"]: lane for t in agent_tasks})
+    assert seen == {task_id: lane for task_id, (lane, _, _) in tasks.items()}, "API and disk disagree"
+    return tasks
+
+
+def done_count(board: Path) -> int:
+    return len(list(board.glob("done/*/*.yaml")))
+
+
+def recent_slow_assignment(board: Path, alive: dict[str, AgentProcess]) -> tuple[str, str] | None:
+    """A slow task an agent started less than a second ago: killing that agent now is mid-task.
+    (Read while the hub works, so a file may vanish under us: that is not an error here.)"""
+    now = dt.datetime.now(dt.timezone.utc)
+    for path in board.glob("assigned/*/t-*.yaml"):
+        agent = path.parent.name
+        if agent not in alive or not is_slow(path.stem):
+            continue
+        try:
+            fields = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            continue
+        started = dt.datetime.fromisoformat(str(fields["assigned_at"]))
+        if (now - started).total_seconds() < 1.0:
+            return path.stem, agent
+    return None
+
+
+def telemetry_figures(db: Path) -> tuple[str, int, list]:
+    with sqlite3.connect(db) as connection:
+        integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        completions = connection.execute(
+            "SELECT count(*) FROM invocations WHERE status = 'success'").fetchone()[0]
+        doubles = connection.execute(
+            "SELECT task_id, count(*) FROM invocations WHERE status = 'success' "
+            "GROUP BY task_id HAVING count(*) > 1").fetchall()
+    return integrity, completions, doubles
+
+
+def test_kill_9_at_random_moments_loses_no_task(tmp_path: Path) -> None:
+    seed = int(os.environ.get("AGENTDECK_CRASH_SEED", random.SystemRandom().randrange(2**31)))
+    print(f"\ncrash test seed {seed} (replay: AGENTDECK_CRASH_SEED={seed})")
+    rng = random.Random(seed)
+    work = tmp_path / "work"
+    board = work / "collaboration"
+    seed_board(board)
+    logs = tmp_path / "logs"
+    hub = HubProcess(work, port=free_port(), args=("--reconnect-grace", str(GRACE)), logs=logs)
+    hub.start()
+    alive = {f"a{i}": AgentProcess(hub.ws_url, f"a{i}", logs) for i in range(AGENTS)}
+    gone: list[AgentProcess] = []
+    killed_mid_task: dict[str, str] = {}  # task id -> the agent killed while running it
+    kills = early_kills = 0
+    started = time.monotonic()
+    try:
+        while True:
+            if kills >= MIN_KILLS:
+                break
+            time.sleep(rng.uniform(0.05, 0.6))
+            if len(killed_mid_task) < AGENT_KILLS:
+                victim = recent_slow_assignment(board, alive)
+                if victim is not None:
+                    task_id, agent_id = victim
+                    alive[agent_id].kill()
+                    gone.append(alive.pop(agent_id))
+                    killed_mid_task[task_id] = agent_id
+                    fresh = f"r{len(killed_mid_task)}"
+                    alive[fresh] = AgentProcess(hub.ws_url, fresh, logs)
+            hub.kill()
+            for agent in alive.values():
+                agent.pause()
+            kills += 1
+            if rng.random() < 0.15:  # sometimes again while it starts up (recovery half done)
+                hub.spawn()
+                time.sleep(rng.uniform(0.0, 0.7))
+                hub.kill()
+                kills += 1
+                early_kills += 1
+            hub.start()
+            try:
+                check_whole(work, hub)
+            except AssertionError as error:
+                raise AssertionError(f"seed {seed}, after kill {kills}: {error}") from None
+            for agent in alive.values():
+                agent.resume()
+        done_at_last_kill = done_count(board)
+        while done_count(board) < TASKS:  # no more kills: the rest must simply get done
+            assert time.monotonic() - started < TIME_LIMIT, \
+                f"seed {seed}: only {done_count(board)} of {TASKS} done after {kills} kills"
+            time.sleep(0.2)
+        final = check_whole(work, hub)
+    finally:
+        for agent in [*alive.values(), *gone]:
+            agent.stop()
+        hub.stop()
+
+    assert all(lane == "done" for lane, _, _ in final.values())
+    assert len(killed_mid_task) >= 1, f"seed {seed}: never caught an agent mid-task"
+    for task_id, agent_id in killed_mid_task.items():
+        lane, finisher, fields = final[task_id]
+        assert finisher != agent_id, f"{task_id} was finished by the agent killed while running it"
+        outcomes = [(a.get("agent"), a["outcome"]) for a in fields["attempts"]]
+        assert (agent_id, "reclaimed") in outcomes, outcomes
+    repairs = len(re.findall(r"recovery: ", hub.log_text()))
+    integrity, completions, doubles = telemetry_figures(work / ".agentdeck" / "telemetry.db")
+    assert integrity == "ok"
+    assert doubles == [], f"completions counted twice: {doubles}"
+    assert completions <= TASKS
+    print(f"kills {kills} (during start-up {early_kills}), done when the kills stopped {done_at_last_kill}, "
+          f"repairs logged {repairs}, agents killed "
+          f"mid-task {len(killed_mid_task)}, telemetry completions {completions}/{TASKS}, "
+          f"{time.monotonic() - started:.0f} s")
