@@ -283,7 +283,7 @@ async def test_a_change_in_a_long_lane_goes_out_as_a_small_patch(running_hub):
 async def test_a_browser_that_cannot_keep_up_gets_a_resync_not_a_backlog(running_hub):
     from web.app import create_app
     from web.fragments import BoardFilter, Renderer, fragment_env
-    from web.sse import CLIENT_BUFFER, Broadcaster, Client
+    from web.broadcaster import CLIENT_BUFFER, Broadcaster, Client
 
     broadcaster = Broadcaster(running_hub.hub, Renderer(fragment_env(create_app(running_hub.hub)), running_hub.hub))
     slow = Client(BoardFilter(), frozenset(MAIN_REGIONS))
