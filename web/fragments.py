@@ -126,10 +126,7 @@ class Sources:
         return await self._ask("ask_telemetry", GetStats())
 
     async def output(self, task_id: str) -> list | None:
-        for method in ("ask_execution_log", "ask_output", "ask_execlog"):
-            if hasattr(self.hub, method):
-                return await self._ask(method, GetOutput(task_id))
-        return None
+        return await self._ask("ask_output", GetOutput(task_id))
 
 
 def output_line(item: Any) -> dict[str, str]:
