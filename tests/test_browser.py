@@ -261,6 +261,9 @@ def test_a_shell_task_streams_into_the_open_panel_and_ends_with_its_cost(hub, ui
     expect(card(page, "shell-1", "done")).to_be_visible()
     expect(page.locator("#agents")).to_contain_text("runner")
     assert ui.not_reloaded() and ui.problems == []
+    page.goto(hub.base_url + "/tasks/shell-1")  # opened afterwards: the earlier output is there
+    expect(page.locator("#detail pre.output .out-stderr")).to_have_text("careful")
+    expect(page.locator("#detail pre.output")).to_contain_text("last line")
 
 
 def test_patched_lanes_stay_identical_to_a_fresh_render(hub, ui, board):
