@@ -15,7 +15,7 @@ from actors.messages import BoardView, Task
 from .present import task_hash
 
 CHART_W, CHART_H, CHART_PAD = 600, 150, 24
-NODE_W, NODE_H, COL_GAP, ROW_GAP = 200, 40, 70, 14
+NODE_W, NODE_H, COL_GAP, ROW_GAP = 250, 40, 60, 14
 MAX_GRAPH_NODES = 400
 
 
