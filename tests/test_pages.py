@@ -204,3 +204,27 @@ async def test_budget_use_shows_in_the_header_when_a_budget_is_set(start_hub):
     assert ticker.count("$0.00") == 3
     plain = await (await start_hub()).client.get("/")
     assert "budget" not in re.search(r'<div id="ticker"[^>]*>(.*?)</dl>', plain.text, re.S).group(1)
+
+
+async def test_cost_panel_fills_in_once_an_agent_has_finished_work(running_hub, nursery):
+    from actors.reference_agent import AgentSettings, ReferenceAgent
+    from agent_client import ws_url
+
+    empty = _region((await running_hub.client.get("/")).text, "costs")
+    assert empty.count("No data yet") == 2 and "<svg" not in empty
+    write_task(running_hub.board, "inbox/echo.yaml", task_yaml(id="echo", title="echo", shell_command="echo hi"))
+    agent = ReferenceAgent(AgentSettings(hub_url=ws_url(running_hub.base_url), agent_id="worker",
+                                         backoff_min=0.05, backoff_max=0.2, identify_timeout=2.0))
+    await nursery.start(agent.run)
+
+    async def costs_with_data() -> str | None:
+        region = _region((await running_hub.client.get("/")).text, "costs")
+        return region if '<svg class="chart"' in region else None
+
+    costs = await wait_until(costs_with_data)
+    assert re.search(r"<td><span class=\"swatch s0\"></span>none <span class=\"muted\">100%</span></td>"
+                     r"<td class=\"num\">1</td>", costs)
+    assert "Success</dt><dd>100%" in costs
+    assert 'class="bar"' in costs and "<title>" in costs
+    done = _region((await running_hub.client.get("/")).text, "lane-done")
+    assert 'data-task-id="echo"' in done and ">shell<" in done
