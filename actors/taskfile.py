@@ -64,13 +64,24 @@ def is_safe_name(name: str) -> bool:
 def lane_of(relpath: str) -> tuple[str, str | None] | None:
     """Lane and lane agent of a path relative to the collaboration root, or None if no task."""
     parts = relpath.split("/")  # board paths are always posix and normalised
-    if not parts[-1].endswith(TASK_SUFFIXES) or parts[-1].startswith("."):
+    if not parts[-1].endswith(TASK_SUFFIXES) or parts[-1].startswith(".") or not _is_utf8(relpath):
         return None
     if parts[0] in ("inbox", "dead") and len(parts) == 2:
         return parts[0], None
     if parts[0] in ("assigned", "done") and len(parts) == 3 and is_safe_name(parts[1]):
         return parts[0], parts[1]
     return None
+
+
+def _is_utf8(name: str) -> bool:
+    """False for a name the OS gave us with undecodable bytes (surrogate escapes)."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def normalize_priority(value: Any) -> str:

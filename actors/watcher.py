@@ -33,6 +33,7 @@ from .taskfile import Incomplete, is_safe_name, lane_of, read_task_file, task_en
 log = logging.getLogger("agentdeck.watcher")
 
 ROOT_RECHECK_SECONDS = 0.2
+UNDECODABLE_PAUSE_SECONDS = 0.05
 REREAD_DELAYS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
 
 
@@ -60,7 +61,7 @@ class Watcher:
         self._rereading: set[str] = set()
         self._logged_invalid: dict[str, str] = {}  # path -> the error last logged for it
         self._starts = 0
-        self._root_lost = False
+        self._rescan_reason = ""  # set when changes may have been missed: rescan once watching
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -87,21 +88,37 @@ class Watcher:
                 stop.set()
 
     async def _watch(self, stop: trio.Event, nursery: trio.Nursery) -> None:
-        try:
-            while not await self._watch_until_root_gone(stop, nursery):
-                log.warning("the board directory %s was removed; watching again once it is back", self.root)
-                while not self.root.is_dir():
-                    with trio.move_on_after(ROOT_RECHECK_SECONDS):
-                        await stop.wait()
-                    if stop.is_set():
-                        return
-        except (OSError, RuntimeError) as error:
-            self.mode, self.mode_reason = "polling", f"native watching failed: {error}"
-            log.warning("falling back to polling: %s", error)
-            self._bus.publish(WatcherModeChanged(mode="polling", reason=self.mode_reason))
-            baseline = await trio.to_thread.run_sync(self._snapshot)
-            await self._queue.send(RescanRequested("watcher fell back to polling"))
-            await self._poll(stop, nursery, baseline)
+        while not stop.is_set():
+            try:
+                if await self._watch_until_root_gone(stop, nursery):
+                    return
+            except Exception as error:  # noqa: BLE001 - awatch's errors come inside exception groups
+                cause = _innermost(error)
+                if not isinstance(cause, (OSError, RuntimeError)):
+                    raise
+                if "decode path" not in str(cause):
+                    await self._fall_back_to_polling(stop, nursery, cause)
+                    return
+                # a file name that is not UTF-8: the batch it was in is lost, so rescan and go on
+                log.warning("ignoring a file whose name is not valid UTF-8: %s", cause)
+                self._rescan_reason = "changes lost to a file name that is not valid UTF-8"
+                await trio.sleep(UNDECODABLE_PAUSE_SECONDS)
+                continue
+            log.warning("the board directory %s was removed; watching again once it is back", self.root)
+            self._rescan_reason = "the board directory came back"
+            while not self.root.is_dir():
+                with trio.move_on_after(ROOT_RECHECK_SECONDS):
+                    await stop.wait()
+                if stop.is_set():
+                    return
+
+    async def _fall_back_to_polling(self, stop: trio.Event, nursery: trio.Nursery, error: Exception) -> None:
+        self.mode, self.mode_reason = "polling", f"native watching failed: {error}"
+        log.warning("falling back to polling: %s", error)
+        self._bus.publish(WatcherModeChanged(mode="polling", reason=self.mode_reason))
+        baseline = await trio.to_thread.run_sync(self._snapshot)
+        await self._queue.send(RescanRequested("watcher fell back to polling"))
+        await self._poll(stop, nursery, baseline)
 
     async def _watch_until_root_gone(self, stop: trio.Event, nursery: trio.Nursery) -> bool:
         """Native watching; returns False when the board directory itself was removed (its
@@ -109,14 +126,13 @@ class Watcher:
         root = str(self.root)
         async with aclosing(watchfiles.awatch(self.root, stop_event=stop, step=self._step_ms,
                                               debounce=self._debounce_ms, watch_filter=None)) as changes:
-            if self._root_lost:
+            if self._rescan_reason:
                 # runs once awatch has set its notifier up (synchronously, on its first step)
-                self._root_lost = False
-                nursery.start_soon(self._queue.send, RescanRequested("the board directory came back"))
+                nursery.start_soon(self._queue.send, RescanRequested(self._rescan_reason))
+                self._rescan_reason = ""
             async for batch in changes:
                 await self._handle(batch, nursery)
                 if any(change == watchfiles.Change.deleted and raw == root for change, raw in batch):
-                    self._root_lost = True
                     return False
         return True
 
@@ -262,3 +278,10 @@ def _is_lane_dir(relpath: str) -> bool:
     if len(parts) == 1:
         return parts[0] in LANES
     return len(parts) == 2 and parts[0] in ("assigned", "done") and is_safe_name(parts[1])
+
+
+def _innermost(error: BaseException) -> BaseException:
+    """The error itself, out of the single-exception groups that trio nurseries wrap it in."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error

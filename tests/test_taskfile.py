@@ -55,6 +55,7 @@ def test_lane_comes_from_the_path(relpath: str, expected: tuple[str, str | None]
         "assigned/../inbox/a.yaml",
         "assigned/../../etc/a.yaml",
         "done/bad name!/a.yaml",
+        "inbox/caf\udcff.yaml",  # a name with bytes that are not UTF-8, as os.listdir gives it
     ],
 )
 def test_paths_outside_the_lanes_are_not_tasks(relpath: str) -> None:

@@ -273,3 +273,25 @@ async def test_a_board_directory_removed_and_restored_is_watched_again(running_h
     assert created == {"a", "b"}
     write_task(board, "inbox/c.yaml", task_yaml(title="C"))  # and it is watched again
     assert (await wait_for_event(sub, "task.created")).task.id == "c"
+
+
+async def test_file_names_that_are_not_utf8_are_ignored_without_losing_other_changes(
+        start_hub, board_dir: Path) -> None:
+    inbox = os.fsencode(board_dir / "inbox")
+    with open(inbox + b"/at-start-\xff.yaml", "wb") as handle:
+        handle.write(b"title: latin-1 name\n")
+    write_task(board_dir, "inbox/ok-ünïcödé.yaml", task_yaml(title="a proper UTF-8 name"))
+    running = await start_hub()
+    sub = running.subscribe()
+    body = (await running.client.get("/api/tasks")).json()
+    assert [t["title"] for t in body["inbox"]] == ["a proper UTF-8 name"] and body["invalid"] == []
+
+    with open(inbox + b"/later-\xfe.yaml", "wb") as handle:  # in the same batch as a good file
+        handle.write(b"title: also ignored\n")
+    write_task(board_dir, "inbox/good.yaml", task_yaml(title="not lost"))
+    assert (await wait_for_event(sub, "task.created")).task.id == "good"
+    write_task(board_dir, "inbox/after.yaml", task_yaml(title="still watched"))
+    assert (await wait_for_event(sub, "task.created")).task.id == "after"
+    health = (await running.client.get("/health")).json()
+    assert health["watcher"]["mode"] == "native"
+    assert all(actor["restarts"] == 0 for actor in health["actors"]), health["actors"]
