@@ -9,6 +9,7 @@ from quart import Blueprint, websocket
 from actors import protocol
 
 from .app import current_hub
+from .dashboard_api import _same_origin
 
 agent_ws = Blueprint("agent_ws", __name__)
 
@@ -18,6 +19,10 @@ DRAIN_SECONDS = 5.0
 
 @agent_ws.websocket("/ws")
 async def agent_socket():
+    if not _same_origin(websocket.headers):
+        # agents are programs and send no Origin; a web page must not pose as one (it would be
+        # handed tasks, and with no tokens configured it would be accepted)
+        return "cross-origin agent sockets are refused", 403
     hub = current_hub()
     outbox_send, outbox_receive = trio.open_memory_channel[dict](OUTBOX_SIZE)
     session = hub.sessions.open(outbox_send)
