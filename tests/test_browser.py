@@ -7,6 +7,7 @@ and asserts what a person would see, without reloading unless the test is about 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,14 @@ def test_patched_lanes_stay_identical_to_a_fresh_render(hub, ui, board):
     assert page.eval_on_selector_all("#activity li", feed) == fresh.eval_on_selector_all("#activity li", feed)
     assert page.locator("#activity li").count() == 50
     assert len(live) == expected and ui.problems == []
+
+
+def test_the_stream_url_follows_the_last_applied_event(hub, ui, board):
+    page = ui.open(hub.base_url + "/")
+    first = page.get_attribute("#live", "sse-connect")
+    write_task(board, "inbox/n.yaml", task_yaml(id="n1", title="next"))
+    expect(card(page, "n1")).to_be_visible(timeout=WAIT_MS)
+    later = page.get_attribute("#live", "sse-connect")
+    epoch, seq = re.search(r"since=([0-9a-f]+)-(\d+)", first).groups()
+    epoch2, seq2 = re.search(r"since=([0-9a-f]+)-(\d+)", later).groups()
+    assert epoch2 == epoch and int(seq2) > int(seq)

@@ -58,6 +58,16 @@
     if (evt.target.closest("#refresh")) window.location.reload();
   });
 
+  /* If the SSE extension has to rebuild the connection, it resumes after the last event applied
+     (patches only apply to the page state they were made for), not from the page's first id. */
+  document.body.addEventListener("htmx:sseMessage", function (evt) {
+    var id = evt.detail && evt.detail.lastEventId;
+    var source = evt.target.closest && evt.target.closest("[sse-connect]");
+    if (!id || !source) return;
+    var url = source.getAttribute("sse-connect").replace(/([?&])since=[^&]*/, "$1since=" + encodeURIComponent(id));
+    source.setAttribute("sse-connect", url);
+  });
+
   /* ---------------------------------------------------------------- execution output */
   function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 24; }
   document.body.addEventListener("htmx:sseBeforeMessage", function (evt) {
