@@ -8,6 +8,7 @@ at most a little memory and a clear error.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import math
 import os
 import re
@@ -23,6 +24,7 @@ MAX_TASK_FILE_BYTES = 1024 * 1024
 MAX_ALIASES = 20
 MAX_TASK_ID = 256  # characters; agents must be able to name the task back (protocol task_id)
 TASK_SUFFIXES = (".yaml", ".yml")
+SYMLINK_REFUSED = "a symbolic link: not followed, task files must be real files under the board"
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # use fullmatch: "$" also matches before a newline
 
 _PRIORITY_WORDS = {
@@ -228,8 +230,20 @@ def task_from_fields(relpath: str, lane: str, lane_agent: str | None, fields: di
 
 
 def read_task_file(root: Path, relpath: str) -> FileRead:
-    """Read and parse one file (blocking). Raises Incomplete for an empty file, FileNotFoundError."""
-    with open(os.path.join(root, relpath), "rb") as handle:
+    """Read and parse one file (blocking). Raises Incomplete for an empty file, FileNotFoundError.
+
+    Symbolic links are not followed (a link could show any file of the machine on the board).
+    """
+    agent_dir = relpath.rpartition("/")[0]
+    if agent_dir.count("/") and os.path.islink(os.path.join(root, agent_dir)):
+        return FileRead(relpath, None, InvalidTaskFile(relpath, f"{agent_dir} is {SYMLINK_REFUSED}"))
+    try:
+        fd = os.open(os.path.join(root, relpath), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        return FileRead(relpath, None, InvalidTaskFile(relpath, f"the file is {SYMLINK_REFUSED}"))
+    with open(fd, "rb") as handle:
         stat = os.fstat(handle.fileno())
         if stat.st_size > MAX_TASK_FILE_BYTES:
             error = f"file is {stat.st_size} bytes, over the {MAX_TASK_FILE_BYTES} byte limit"
@@ -260,7 +274,7 @@ def task_entries(root: Path) -> Iterator[tuple[str, tuple[str, str | None], os.D
         for entry in entries:
             relpath = f"{rel_dir}/{entry.name}"
             placement = lane_of(relpath)
-            if placement is not None and entry.is_file():
+            if placement is not None and (entry.is_file() or entry.is_symlink()):
                 yield relpath, placement, entry
 
 
@@ -273,7 +287,7 @@ def scan_board(root: Path, cache_path: Path | None = None) -> list[FileRead]:
     found: list[FileRead] = []
     for relpath, placement, entry in task_entries(root):
         try:
-            stat = entry.stat()
+            stat = entry.stat(follow_symlinks=False)
             key = file_key(stat)
             fields = cache.fields(relpath, key)
             if fields is not None:

@@ -162,7 +162,7 @@ class Watcher:
         snapshot: dict[str, FileKey] = {}
         for relpath, _, entry in task_entries(self.root):
             try:
-                snapshot[relpath] = file_key(entry.stat())
+                snapshot[relpath] = file_key(entry.stat(follow_symlinks=False))
             except OSError:
                 continue
         return snapshot

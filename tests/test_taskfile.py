@@ -368,3 +368,19 @@ def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path: Path, no_racy_window
     cache.write_bytes(content)
     assert scan_board(board, cache)[0].task.title == "A"
     assert set(cached_entries(cache)) == {"inbox/a.yaml"}
+
+
+def test_symbolic_links_are_listed_as_invalid_and_never_followed(tmp_path: Path) -> None:
+    board, outside = tmp_path / "board", tmp_path / "outside"
+    write_task(outside, "secret.yaml", task_yaml(title="a secret outside the board"))
+    write_task(board, "inbox/real.yaml", task_yaml(title="real"))
+    (board / "inbox" / "link.yaml").symlink_to(outside / "secret.yaml")
+    (board / "inbox" / "dangling.yaml").symlink_to(outside / "missing.yaml")
+    (board / "assigned").mkdir()
+    (board / "assigned" / "evil").symlink_to(outside)
+    reads = {r.path: r for r in scan_board(board)}
+    assert reads["inbox/real.yaml"].task.title == "real"
+    for path in ("inbox/link.yaml", "inbox/dangling.yaml", "assigned/evil/secret.yaml"):
+        assert reads[path].task is None and "symbolic link" in reads[path].invalid.error, path
+    assert all("secret" not in str(r.task) for r in reads.values())
+    assert read_task_file(board, "assigned/evil/secret.yaml").invalid.error.startswith("assigned/evil is")
