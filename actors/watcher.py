@@ -92,10 +92,8 @@ class Watcher:
             try:
                 if await self._watch_until_root_gone(stop, nursery):
                     return
-            except Exception as error:  # noqa: BLE001 - awatch's errors come inside exception groups
-                cause = _innermost(error)
-                if not isinstance(cause, (OSError, RuntimeError)):
-                    raise
+            except _NativeWatchFailed as failure:
+                cause = failure.cause
                 if "decode path" not in str(cause):
                     await self._fall_back_to_polling(stop, nursery, cause)
                     return
@@ -112,7 +110,7 @@ class Watcher:
                 if stop.is_set():
                     return
 
-    async def _fall_back_to_polling(self, stop: trio.Event, nursery: trio.Nursery, error: Exception) -> None:
+    async def _fall_back_to_polling(self, stop: trio.Event, nursery: trio.Nursery, error: BaseException) -> None:
         self.mode, self.mode_reason = "polling", f"native watching failed: {error}"
         log.warning("falling back to polling: %s", error)
         self._bus.publish(WatcherModeChanged(mode="polling", reason=self.mode_reason))
@@ -130,11 +128,16 @@ class Watcher:
                 # runs once awatch has set its notifier up (synchronously, on its first step)
                 nursery.start_soon(self._queue.send, RescanRequested(self._rescan_reason))
                 self._rescan_reason = ""
-            async for batch in changes:
-                await self._handle(batch, nursery)
+            while True:
+                try:
+                    batch = await changes.__anext__()
+                except StopAsyncIteration:
+                    return True
+                except Exception as error:  # noqa: BLE001 - awatch's errors come inside exception groups
+                    raise _NativeWatchFailed(_innermost(error)) from error
+                await self._handle(batch, nursery)  # an error of our own crashes the actor (supervised)
                 if any(change == watchfiles.Change.deleted and raw == root for change, raw in batch):
                     return False
-        return True
 
     async def _poll(self, stop: trio.Event, nursery: trio.Nursery, known: dict[str, FileKey]) -> None:
         """Polling fallback: compare every task file's inode, size, mtime and ctime each round.
@@ -187,7 +190,11 @@ class Watcher:
             await self._queue.send(RescanRequested("a lane directory was removed or renamed"))
         if not paths and not new_dirs:
             return
-        results, retry = await trio.to_thread.run_sync(self._read_all, list(paths), new_dirs)
+        if new_dirs:
+            # a file moved into a directory made a moment ago can land before the directory is watched
+            found = await trio.to_thread.run_sync(self._task_files_in, new_dirs)
+            paths.update(dict.fromkeys(found))
+        results, retry = await trio.to_thread.run_sync(self._read_all, list(paths))
         for outcome in results:
             self._log_invalid(outcome)
         if results:
@@ -197,14 +204,10 @@ class Watcher:
                 self._rereading.add(relpath)
                 nursery.start_soon(self._reread, relpath)
 
-    def _read_all(self, paths: list[str], new_dirs: list[str]) -> tuple[list[FileRead | FileGone], list[str]]:
-        known = set(paths)
-        for rel_dir in new_dirs:
-            # a file moved into a directory made a moment ago can land before the directory is watched
-            for relpath in self._task_files_under(rel_dir):
-                if relpath not in known:
-                    known.add(relpath)
-                    paths.append(relpath)
+    def _task_files_in(self, new_dirs: list[str]) -> list[str]:
+        return [relpath for rel_dir in new_dirs for relpath in self._task_files_under(rel_dir)]
+
+    def _read_all(self, paths: list[str]) -> tuple[list[FileRead | FileGone], list[str]]:
         results: list[FileRead | FileGone] = []
         retry: list[str] = []
         for relpath in paths:
@@ -278,6 +281,14 @@ def _is_lane_dir(relpath: str) -> bool:
     if len(parts) == 1:
         return parts[0] in LANES
     return len(parts) == 2 and parts[0] in ("assigned", "done") and is_safe_name(parts[1])
+
+
+class _NativeWatchFailed(Exception):
+    """watchfiles itself failed (not our handling of a batch): fall back to polling, or rescan."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _innermost(error: BaseException) -> BaseException:
