@@ -37,7 +37,7 @@ class Stream:
         self._receive = receive
         self.seen: list[SSE] = []
 
-    async def next(self, timeout: float = 3.0) -> SSE:
+    async def next(self, timeout: float = 5.0) -> SSE:
         with trio.fail_after(timeout):
             try:
                 event = await self._receive.receive()
@@ -46,7 +46,7 @@ class Stream:
         self.seen.append(event)
         return event
 
-    async def until(self, predicate, timeout: float = 3.0, *, seen: bool = False) -> SSE:
+    async def until(self, predicate, timeout: float = 5.0, *, seen: bool = False) -> SSE:
         """The next event matching ``predicate`` (or, with ``seen``, one already read)."""
         if seen:
             for event in self.seen:
@@ -58,7 +58,7 @@ class Stream:
                 if predicate(event):
                     return event
 
-    async def initial(self, regions=MAIN_REGIONS, timeout: float = 3.0) -> dict[str, SSE]:
+    async def initial(self, regions=MAIN_REGIONS, timeout: float = 5.0) -> dict[str, SSE]:
         got: dict[str, SSE] = {}
         with trio.fail_after(timeout):
             while not set(regions) <= set(got):
