@@ -143,6 +143,8 @@ def serve_command(args: argparse.Namespace) -> int:
         log.warning("no agent tokens configured: agents on this machine are accepted without one")
     try:
         trio.run(run_until_signalled, config)
+    except KeyboardInterrupt:  # a signal that arrived in the last instant of shutting down
+        return 0
     except (OSError, ExceptionGroup) as error:
         cause = _os_error_in(error)
         if cause is None:
@@ -177,10 +179,9 @@ async def run_until_signalled(config: HubConfig) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as outer:
             async def stop_on_signal() -> None:
-                async for signum in signals:
+                async for signum in signals:  # a second Ctrl-C while stopping changes nothing
                     log.info("received %s, shutting down", signal.Signals(signum).name)
                     hub.stop()
-                    return
 
             outer.start_soon(stop_on_signal)
             async with trio.open_nursery() as inner:

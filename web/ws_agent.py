@@ -26,11 +26,11 @@ async def agent_socket():
     hub = current_hub()
     outbox_send, outbox_receive = trio.open_memory_channel[dict](OUTBOX_SIZE)
     session = hub.sessions.open(outbox_send)
-    reason = "socket closed"
+    ending = _Ending()
     await websocket.accept()
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_close_on_shutdown, hub.shutdown, nursery.cancel_scope)
+            nursery.start_soon(_end_on_shutdown, hub.shutdown, ending, nursery.cancel_scope)
             pumping = False
             while True:
                 frame = await websocket.receive()
@@ -42,19 +42,33 @@ async def agent_socket():
                 if not pumping and session.agent_id is not None:
                     # the queue may assign a task the moment the agent joins: it waits in the
                     # outbox until `identified` is out, so an agent always hears that first
-                    nursery.start_soon(_pump, outbox_receive, nursery.cancel_scope)
+                    nursery.start_soon(_pump, outbox_receive, ending, nursery.cancel_scope)
                     pumping = True
                 if reply.close is not None:
-                    reason = reply.reason
-                    await websocket.close(reply.close, reply.reason)
+                    ending.set(reply.close, reply.reason)
                     nursery.cancel_scope.cancel()
                     break
+        # every send is over (the nursery is done): only now may the socket be closed
+        if ending.code is not None:
+            await websocket.close(ending.code, ending.reason)
     finally:
-        if reason == "socket closed" and not hub.shutdown.is_set():
+        if ending.code is None and not hub.shutdown.is_set():
             with trio.CancelScope(shield=True), trio.move_on_after(DRAIN_SECONDS):
                 for frame in _left_in_buffer():
                     await session.handle(frame if frame is not None else b"")
-        await session.closed(reason)
+        await session.closed(ending.reason)
+
+
+class _Ending:
+    """Why this side ends the connection (close code and reason), decided once."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+        self.reason = "socket closed"
+
+    def set(self, code: int, reason: str) -> None:
+        if self.code is None:
+            self.code, self.reason = code, reason
 
 
 def _left_in_buffer() -> list[str | bytes]:
@@ -75,17 +89,17 @@ def _left_in_buffer() -> list[str | bytes]:
     return frames
 
 
-async def _pump(outbox: trio.MemoryReceiveChannel, scope: trio.CancelScope) -> None:
+async def _pump(outbox: trio.MemoryReceiveChannel, ending: _Ending, scope: trio.CancelScope) -> None:
     """Frames the queue sends (assignments, reassignments) go out as they come; when the queue
     closes the outbox (another connection took over this agent) the connection ends."""
     async for frame in outbox:
         await websocket.send(protocol.encode(frame))
-    await websocket.close(1000, "replaced by a newer connection")
+    ending.set(1000, "replaced by a newer connection")
     scope.cancel()
 
 
-async def _close_on_shutdown(shutdown: trio.Event, scope: trio.CancelScope) -> None:
+async def _end_on_shutdown(shutdown: trio.Event, ending: _Ending, scope: trio.CancelScope) -> None:
     """End the connection cleanly (1001, going away) as soon as the hub begins to stop."""
     await shutdown.wait()
-    await websocket.close(1001, "hub shutting down")
+    ending.set(1001, "hub shutting down")
     scope.cancel()
