@@ -13,8 +13,6 @@ import re
 from decimal import Decimal
 
 import attrs
-from genai_prices import Usage, calc_price
-from genai_prices.data_snapshot import get_snapshot
 
 NO_MODEL_NAMES = frozenset({"", "none", "shell"})
 LOCAL_PREFIXES = ("ollama/", "ollama:", "ollama_chat/", "local/", "lmstudio/")
@@ -77,8 +75,9 @@ def is_known_model(model: str | None) -> bool:
 
 
 def _cost(resolution: _Resolution, tokens_in: int, tokens_out: int) -> float:
-    usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
-    result = calc_price(usage, model_ref=resolution.model_ref, provider_id=resolution.provider_id)
+    genai_prices = _genai_prices()
+    usage = genai_prices.Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+    result = genai_prices.calc_price(usage, model_ref=resolution.model_ref, provider_id=resolution.provider_id)
     return float(Decimal(result.total_price))
 
 
@@ -108,14 +107,24 @@ def _resolve(name: str) -> _Resolution:
     return _Resolution("unknown")
 
 
+def _genai_prices():
+    """The price library, imported on first use: it costs a tenth of a second of hub start-up."""
+    import genai_prices
+
+    return genai_prices
+
+
 @functools.lru_cache(maxsize=1)
 def _api_provider_ids() -> frozenset[str]:
+    from genai_prices.data_snapshot import get_snapshot
+
     return frozenset(provider.id.lower() for provider in get_snapshot().providers)
 
 
 def _lookup(model_ref: str, provider_id: str | None) -> _Resolution | None:
     try:
-        result = calc_price(Usage(input_tokens=0, output_tokens=0), model_ref=model_ref,
+        genai_prices = _genai_prices()
+        result = genai_prices.calc_price(genai_prices.Usage(input_tokens=0, output_tokens=0), model_ref=model_ref,
                             provider_id=provider_id)
     except (LookupError, ValueError):
         return None

@@ -16,7 +16,6 @@ import trio
 from actors.config import HubConfig
 from actors.auth import TokenStore, valid_agent_id
 from actors.hub import Hub, is_loopback
-from actors.reference_agent import AgentRefused, AgentSettings, run_agent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_BOARD = REPO_ROOT / "work" / "collaboration"
@@ -88,6 +87,8 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def agent_command(args: argparse.Namespace) -> int:
+    from actors.reference_agent import AgentRefused, AgentSettings, run_agent
+
 
     if not valid_agent_id(args.agent_id):
         print(f"agentdeck: invalid agent id {args.agent_id!r}", file=sys.stderr)
@@ -165,8 +166,10 @@ def _os_error_in(error: BaseException) -> OSError | None:
     return None
 
 
-def demo_agents(address: str, work_dir: Path) -> list[AgentSettings]:
+def demo_agents(address: str, work_dir: Path) -> list:
     """Two local reference agents for ``serve --demo``, so a first run shows work flowing."""
+    from actors.reference_agent import AgentSettings
+
     hub_url = address.replace("http://", "ws://", 1) + "/ws"
     return [AgentSettings(hub_url=hub_url, agent_id=name, name=name, capabilities=("shell",),
                           work_dir=str(work_dir)) for name in ("demo-agent-1", "demo-agent-2")]
@@ -189,6 +192,8 @@ async def run_until_signalled(config: HubConfig) -> None:
                 for address in addresses:
                     print(f"agentdeck: dashboard at {address}/", flush=True)
                 if config.demo:
+                    from actors.reference_agent import run_agent
+
                     for agent in demo_agents(addresses[0], config.work_dir):
                         outer.start_soon(run_agent, agent)
             outer.cancel_scope.cancel()
