@@ -43,6 +43,8 @@ from .messages import (
 from .taskfile import Incomplete, dump_task, parse_task, read_task_file, scan_board
 
 TOUCHED_SECONDS = 60.0  # how long a file the queue wrote is re-read when the watcher reports it
+CHANGE_BACKLOG = 10_000  # messages that change something, waiting to be applied in order
+READS = (ListTasks, GetTask, ListAgents)  # answered from the board at once, never behind changes
 
 log = logging.getLogger("agentdeck.queue")
 
@@ -69,11 +71,25 @@ class TaskQueue:
         self._coordinator.adopt_assigned()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._tick)
+            changes_in, changes_out = trio.open_memory_channel[Any](CHANGE_BACKLOG)
+            nursery.start_soon(self._apply_in_order, changes_out)
             task_status.started()
-            async for message in self._mailbox:
-                await self._handle(message)
-                if self._worth_scheduling(message):
-                    await self._coordinator.schedule(list(self.view().inbox))
+            async with changes_in:
+                async for message in self._mailbox:
+                    if isinstance(message, Request) and isinstance(message.body, READS):
+                        # answered at once from the board as it is between two changes: a query
+                        # never waits behind a backlog of fsynced moves
+                        await self._handle(message)
+                    else:
+                        await changes_in.send(message)
+
+    async def _apply_in_order(self, messages: trio.MemoryReceiveChannel) -> None:
+        async for message in messages:
+            await self._handle(message)
+            if self._worth_scheduling(message) and any(
+                    agent.state == "idle" and agent.connected
+                    for agent in self._coordinator.agents.values()):
+                await self._coordinator.schedule(list(self.view().inbox))
 
     async def _tick(self) -> None:
         while True:
@@ -87,7 +103,7 @@ class TaskQueue:
     def _worth_scheduling(message: Any) -> bool:
         if isinstance(message, Request):
             body = message.body
-            return not isinstance(body, (ListTasks, GetTask, ListAgents)) and not (
+            return not isinstance(body, READS) and not (
                 isinstance(body, AgentSaid) and body.message.get("type") == "task_progress")
         return True
 

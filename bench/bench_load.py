@@ -3,7 +3,8 @@
     python bench/bench_load.py [--agents 200] [--dashboards 200] [--duration 30] [--tasks 3000]
 
 A hub runs as a child process (loopback, a temp work dir seeded with ``--tasks`` shell tasks).
-``--agents`` protocol agents take tasks, stream a few execution events each and complete them;
+``--agents`` protocol agents take tasks, work ``--task-seconds`` on each (an execution event every
+0.5 s) and complete them;
 ``--dashboards`` clients hold ``/events`` (SSE) open and read everything. Meanwhile one probe times
 ``GET /api/dashboard/state`` (the snapshot) and ``GET /`` (the page) every 100 ms. Printed: latency
 percentiles, tasks completed, events streamed, and every error seen (there should be none).
@@ -39,7 +40,7 @@ class Tally:
         self.latency: dict[str, list[float]] = {"/api/dashboard/state": [], "/": []}
 
 
-async def agent(url: str, agent_id: str, until: float, tally: Tally) -> None:
+async def agent(url: str, agent_id: str, until: float, tally: Tally, work_seconds: float) -> None:
     try:
         async with open_websocket_url(url) as ws:
             await ws.send_message(json.dumps({"type": "identify", "agent_id": agent_id, "token": None}))
@@ -52,8 +53,9 @@ async def agent(url: str, agent_id: str, until: float, tally: Tally) -> None:
                         continue
                     task_id, generation = message["task_id"], message["generation"]
                     await ws.send_message(json.dumps({"type": "task_accepted", "task_id": task_id}))
-                    for line in range(3):
-                        await trio.sleep(0.05)
+                    lines = max(1, int(work_seconds / 0.5))
+                    for line in range(lines):  # one execution event every 0.5 s of "work"
+                        await trio.sleep(work_seconds / lines)
                         await ws.send_message(json.dumps({
                             "type": "task_progress", "task_id": task_id,
                             "execution_event": {"event_type": "stdout", "text": f"{task_id} line {line}"}}))
@@ -61,7 +63,7 @@ async def agent(url: str, agent_id: str, until: float, tally: Tally) -> None:
                     await ws.send_message(json.dumps({
                         "type": "task_complete", "task_id": task_id, "generation": generation,
                         "result": {"status": "success", "output": "ok", "model_used": "shell",
-                                   "tokens_in": 0, "tokens_out": 0, "execution_ms": 150}}))
+                                   "tokens_in": 0, "tokens_out": 0, "execution_ms": int(work_seconds * 1000)}}))
                     tally.completed += 1
     except Exception as error:  # noqa: BLE001 - counted and printed, the bench goes on
         tally.errors.append(f"{agent_id}: {type(error).__name__}: {error}")
@@ -110,7 +112,8 @@ async def load(hub: HubProcess, args: argparse.Namespace) -> Tally:
             for index in range(args.dashboards):
                 nursery.start_soon(dashboard, client, hub.base_url, until, tally)
             for index in range(args.agents):
-                nursery.start_soon(agent, hub.ws_url, f"load-{index:03d}", until, tally)
+                nursery.start_soon(agent, hub.ws_url, f"load-{index:03d}", until, tally,
+                                   args.task_seconds)
             await trio.sleep(min(5.0, args.duration / 4))  # everyone connected and busy
             await probe(hub.base_url, until, tally)
     return tally
@@ -131,6 +134,8 @@ def main() -> None:
     parser.add_argument("--dashboards", type=int, default=200)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--tasks", type=int, default=3000)
+    parser.add_argument("--task-seconds", type=float, default=5.0,
+                        help="how long each task's work lasts (an event every 0.5 s meanwhile)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agentdeck-load-") as tmp:
         work = Path(tmp) / "work"
@@ -148,8 +153,8 @@ def main() -> None:
             health = hub.get("/health").json()
         finally:
             hub.stop()
-    print(f"{args.agents} agents, {args.dashboards} SSE dashboards, {args.duration:.0f} s, "
-          f"{args.tasks} tasks on the board")
+    print(f"{args.agents} agents ({args.task_seconds:g} s per task), {args.dashboards} SSE dashboards, "
+          f"{args.duration:.0f} s, {args.tasks} tasks on the board")
     for path, times in tally.latency.items():
         print(f"GET {path:22} idle: {percentiles(tally.idle.latency[path])}")
         print(f"GET {path:22} load: {percentiles(times)}")
