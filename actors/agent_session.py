@@ -28,8 +28,8 @@ MAX_VIOLATIONS = 10
 VIOLATION_WINDOW = 60.0
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
-RATE_LIMIT_PER_SECOND = 500.0  # sustained frames per connection
-RATE_LIMIT_BURST = 1000.0  # frames a connection may send at once before the rate applies
+RATE_LIMIT_PER_SECOND = float(protocol.MAX_FRAMES_PER_SECOND)
+RATE_LIMIT_BURST = float(protocol.FRAME_BURST)
 
 
 @attrs.frozen

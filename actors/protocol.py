@@ -19,6 +19,8 @@ from .taskfile import MAX_TASK_ID, is_safe_name
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
+MAX_FRAMES_PER_SECOND = 500  # sustained, per connection; more ends it with rate_limited + 1008
+FRAME_BURST = 1000  # frames a connection may send at once before the rate applies
 MAX_ID = 256
 MAX_SHORT = 1024
 MAX_TEXT = MAX_FRAME_BYTES
@@ -298,12 +300,13 @@ def schemas_json() -> dict[str, Any]:
         "protocol_version": PROTOCOL_VERSION,
         "transport": "JSON text frames on /ws; first message must be identify",
         "limits": {"max_frame_bytes": MAX_FRAME_BYTES, "max_violations_per_minute": 10,
+                   "max_frames_per_second": MAX_FRAMES_PER_SECOND, "frame_burst": FRAME_BURST,
                    "close_code_on_abuse": 1008},
         "known_types": list(KNOWN_TYPES),
         "agent_to_hub": agent_to_hub,
         "hub_to_agent": {kind: {"fields": list(fields)} for kind, fields in HUB_MESSAGES.items()},
         "errors": ["invalid_json", "unknown_message_type", "validation_failed", "not_identified",
-                   "invalid_token", "token_agent_mismatch"],
+                   "invalid_token", "token_agent_mismatch", "frame_too_large", "rate_limited"],
     }
 
 

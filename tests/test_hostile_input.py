@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from actors import protocol
-from actors.agent_session import RATE_LIMIT_BURST
+from actors.agent_session import RATE_LIMIT_BURST, RateLimit
 from actors.taskfile import MAX_TASK_FILE_BYTES, MAX_TASK_ID, SAFE_NAME, Incomplete, parse_task
 from agent_client import AgentClient, accept_next, complete
 from conftest import task_yaml, wait_until, write_task
@@ -304,6 +304,16 @@ def test_a_flooding_agent_is_rate_limited_and_others_are_not_delayed(hub_proc: H
     latencies = trio.run(go)
     assert latencies and max(latencies) < 1.0, latencies
     assert_still_serving(hub_proc)
+
+
+def test_the_rate_limit_is_a_burst_then_a_steady_rate() -> None:
+    limit = RateLimit(rate=500, burst=1000)
+    assert all(limit.allow(0.0) for _ in range(1000))
+    assert not limit.allow(0.0)
+    assert sum(limit.allow(1.0) for _ in range(600)) == 500  # one second refills 500
+    assert all(limit.allow(1.0 + i / 400) for i in range(1, 4000))  # 400/s forever is fine
+    served = protocol.schemas_json()["limits"]
+    assert (served["max_frames_per_second"], served["frame_burst"]) == (500, 1000)
 
 
 def test_steady_traffic_under_the_limit_is_never_cut(hub_proc: HubProcess) -> None:
