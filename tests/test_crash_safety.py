@@ -130,6 +130,7 @@ def recent_slow_assignment(board: Path, alive: dict[str, AgentProcess]) -> tuple
 def telemetry_figures(db: Path) -> tuple[str, int, list]:
     with sqlite3.connect(db) as connection:
         integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         completions = connection.execute(
             "SELECT count(*) FROM invocations WHERE status = 'success'").fetchone()[0]
         doubles = connection.execute(
