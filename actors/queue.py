@@ -62,6 +62,8 @@ class TaskQueue:
         self._board = Board()
         self._coordinator = Coordinator(config, self._board, bus, self._write)
         self._view: BoardView | None = None
+        # changes waiting to be applied in order; kept here so a restart of the actor keeps them
+        self._changes_in, self._changes_out = trio.open_memory_channel[Any](CHANGE_BACKLOG)
         self._touched: dict[str, float] = {}  # paths the queue wrote to or moved from, and when
         self.repairs: list[str] = []
 
@@ -71,17 +73,15 @@ class TaskQueue:
         self._coordinator.adopt_assigned()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._tick)
-            changes_in, changes_out = trio.open_memory_channel[Any](CHANGE_BACKLOG)
-            nursery.start_soon(self._apply_in_order, changes_out)
+            nursery.start_soon(self._apply_in_order, self._changes_out)
             task_status.started()
-            async with changes_in:
-                async for message in self._mailbox:
-                    if isinstance(message, Request) and isinstance(message.body, READS):
-                        # answered at once from the board as it is between two changes: a query
-                        # never waits behind a backlog of fsynced moves
-                        await self._handle(message)
-                    else:
-                        await changes_in.send(message)
+            async for message in self._mailbox:
+                if isinstance(message, Request) and isinstance(message.body, READS):
+                    # answered at once from the board as it is between two changes: a query
+                    # never waits behind a backlog of fsynced moves
+                    await self._handle(message)
+                else:
+                    await self._changes_in.send(message)
 
     async def _apply_in_order(self, messages: trio.MemoryReceiveChannel) -> None:
         async for message in messages:
