@@ -325,8 +325,10 @@ class ExecutionEvent(Event):
 
 
 @attrs.frozen
-class TaskRetried(Event):
-    kind: ClassVar[str] = "task.retried"
+class TaskFailed(Event):
+    """An attempt failed; the task either goes back for another try or into the dead letter."""
+
+    kind: ClassVar[str] = "task.failed"
     task: Task
     agent_id: str | None
     error: str
@@ -335,13 +337,13 @@ class TaskRetried(Event):
 
 
 @attrs.frozen
-class TaskDeadLettered(Event):
+class TaskRetried(TaskFailed):
+    kind: ClassVar[str] = "task.retried"
+
+
+@attrs.frozen
+class TaskDeadLettered(TaskFailed):
     kind: ClassVar[str] = "task.dead_letter"
-    task: Task
-    agent_id: str | None
-    error: str
-    retry_count: int
-    result: ExecutionResult | None = None
 
 
 @attrs.frozen
