@@ -1,0 +1,32 @@
+"""The command line: what `agentdeck serve` refuses before it binds anything, and token handling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def agentdeck(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "web.cli", *args], cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_serve_refuses_a_public_address_without_agent_tokens(tmp_path: Path) -> None:
+    result = agentdeck("serve", "--work", str(tmp_path), "--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "refusing to bind 0.0.0.0 without agent tokens" in result.stderr
+    assert "agentdeck token add" in result.stderr
+
+
+def test_tokens_are_printed_once_and_listed_without_the_secret(tmp_path: Path) -> None:
+    added = agentdeck("token", "--work", str(tmp_path), "add", "builder-1", cwd=tmp_path)
+    assert added.returncode == 0
+    token = added.stdout.strip().splitlines()[-1].split()[-1]
+    assert len(token) >= 32
+    listed = agentdeck("token", "--work", str(tmp_path), "list", cwd=tmp_path)
+    assert "builder-1" in listed.stdout and token not in listed.stdout
+    stored = (tmp_path / ".agentdeck" / "tokens.json").read_text()
+    assert token not in stored and "sha256:" in stored
+    revoked = agentdeck("token", "--work", str(tmp_path), "revoke", "builder-1", cwd=tmp_path)
+    assert revoked.returncode == 0
