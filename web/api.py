@@ -9,7 +9,7 @@ from quart import Blueprint, jsonify, request
 from actors.mailbox import ActorUnavailable
 from actors.messages import LANES, PRIORITIES, GetTask, ListAgents, ListTasks
 
-from .app import current_hub
+from .context import current_hub
 from .serialize import board_json, task_detail
 
 api = Blueprint("api", __name__)

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quart import current_app, jsonify
+from quart import jsonify
 from quart_trio import QuartTrio
 
 from actors.hub import Hub
+
+from .api import api
+from .context import attach_hub
+from .dashboard_api import dashboard_api
+from .exports import exports
+from .metrics_api import metrics_api
+from .pages import pages
+from .schemas_api import schemas_api
+from .sse import sse
+from .stats_api import stats_api
+from .ws_agent import agent_ws
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,31 +33,10 @@ def create_app(hub: Hub) -> QuartTrio:
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json.sort_keys = False
-    app.extensions["agentdeck.hub"] = hub
-
-    from .api import api
-    from .ws_agent import agent_ws
-
-    app.register_blueprint(api)
-    app.register_blueprint(agent_ws)
-    from .schemas_api import schemas_api
-
-    app.register_blueprint(schemas_api)
-    from .dashboard_api import dashboard_api
-    from .metrics_api import metrics_api
-
-    app.register_blueprint(dashboard_api)
-    app.register_blueprint(metrics_api)
-    from .stats_api import stats_api
-
-    app.register_blueprint(stats_api)
-    from .exports import exports
-    from .pages import pages
-    from .sse import sse
-
-    app.register_blueprint(pages)
-    app.register_blueprint(sse)
-    app.register_blueprint(exports)
+    attach_hub(app, hub)
+    for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, sse,
+                      exports):
+        app.register_blueprint(blueprint)
 
     @app.errorhandler(404)
     async def not_found(error):  # noqa: ANN001
@@ -57,7 +47,3 @@ def create_app(hub: Hub) -> QuartTrio:
         return jsonify(error="method_not_allowed"), 405
 
     return app
-
-
-def current_hub() -> Hub:
-    return current_app.extensions["agentdeck.hub"]

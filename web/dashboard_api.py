@@ -36,7 +36,7 @@ from actors.messages import (
     RetryTask,
 )
 
-from .app import current_hub
+from .context import current_hub
 from .serialize import event_json
 
 log = logging.getLogger("agentdeck.dashboard_ws")

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from quart import Blueprint, current_app, request
 
-from .app import current_hub
+from .context import current_hub
 from .fragments import BoardFilter, Sources
 from .present import cost_row, execution_meta
 from .serialize import task_summary

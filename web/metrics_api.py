@@ -8,7 +8,7 @@ from quart import Blueprint, jsonify
 from actors.mailbox import ActorUnavailable
 from actors.messages import GetMetrics
 
-from .app import current_hub
+from .context import current_hub
 
 metrics_api = Blueprint("metrics_api", __name__)
 

@@ -20,7 +20,7 @@ from quart import Blueprint, current_app, render_template, request
 from actors import messages
 from actors.messages import GetTask, Task
 
-from .app import current_hub
+from .context import current_hub
 from .fragments import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, fragment_env, output_line
 from .present import cost_row, execution_meta, present_task, task_hash
 

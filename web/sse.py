@@ -15,6 +15,7 @@ import trio
 from quart import Blueprint, current_app, request
 
 from .broadcaster import Broadcaster, Client
+from .context import current_hub
 from .fragments import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, fragment_env
 
 KEEPALIVE_S = 15.0
@@ -55,8 +56,6 @@ sse = Blueprint("sse", __name__)
 
 @sse.before_app_serving
 async def start_broadcaster() -> None:
-    from .app import current_hub
-
     hub = current_hub()
     renderer = Renderer(fragment_env(current_app), hub, card_cache=5000)
     broadcaster = Broadcaster(hub, renderer)

@@ -16,7 +16,7 @@ from quart import Blueprint, jsonify
 from actors.mailbox import ActorUnavailable
 from actors.messages import GetStats
 
-from .app import current_hub
+from .context import current_hub
 
 stats_api = Blueprint("stats_api", __name__)
 

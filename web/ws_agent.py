@@ -8,7 +8,7 @@ from quart import Blueprint, websocket
 
 from actors import protocol
 
-from .app import current_hub
+from .context import current_hub
 from .dashboard_api import _same_origin
 
 agent_ws = Blueprint("agent_ws", __name__)
