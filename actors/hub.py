@@ -64,7 +64,7 @@ class Hub:
         self.metrics_mailbox, metrics_inbox = trio.open_memory_channel[Any](100)
         self.metrics = Metrics(self.bus, self.supervisor, metrics_inbox, self.ask_dashboard)
         self.telemetry_mailbox, telemetry_inbox = trio.open_memory_channel[Any](1000)
-        self.telemetry = Telemetry(config, self.bus, telemetry_inbox)
+        self.telemetry = Telemetry(config, self.bus, telemetry_inbox, ask_queue=self.ask_queue)
         self.stream_clients = self.metrics.stream_clients  # SSE / dashboard WS handlers count themselves
 
     async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:

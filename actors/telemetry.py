@@ -5,6 +5,11 @@ It records every finished attempt it sees on the bus (``TaskCompleted`` with a r
 ``PRAGMA data_version`` to notice rows other processes insert, keeps one cached stats dict that every
 ``GetStats`` is answered from (no query per viewer), and raises ``BudgetThreshold`` once per period.
 When the file is locked, rows wait in memory and the last figures keep being served until it frees.
+
+Rows still in memory die with the process on a ``kill -9``; the task files do not. So at every
+start the actor asks the queue for the board and adds the rows its files record but the database
+lacks (``telemetry_rows.rows_from_board``), keyed exactly as the live rows are: nothing is lost and
+nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import math
 import sqlite3
 from datetime import datetime, timezone, tzinfo
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import attrs
 import trio
@@ -21,9 +26,8 @@ import trio
 from .bus import EventBus, Subscription
 from .config import HubConfig
 from .mailbox import reply
-from .messages import (BudgetThreshold, Event, ExecutionResult, GetStats, Request, TaskCompleted,
-                       TaskDeadLettered, TaskRetried, TelemetryChanged)
-from .pricing import price_invocation
+from .messages import BoardView, BudgetThreshold, GetStats, ListTasks, Request, TelemetryChanged
+from .telemetry_rows import invocation_for, rows_from_board
 from .telemetry_stats import CRITICAL_PERCENT, WARNING_PERCENT, Aggregator
 from .telemetry_store import Invocation, TelemetryStore
 
@@ -33,6 +37,7 @@ log = logging.getLogger("agentdeck.telemetry")
 @attrs.frozen
 class SyncOutcome:
     inserted: int
+    backfilled: int
     added: int
     external: bool
     version: int
@@ -43,7 +48,8 @@ class SyncOutcome:
 class Telemetry:
     def __init__(self, config: HubConfig, bus: EventBus, inbox: trio.MemoryReceiveChannel, *,
                  tz: tzinfo | None = None, busy_timeout: float = 5.0, poll_interval: float = 0.3,
-                 refresh_interval: float = 10.0, first_load_wait: float = 2.0) -> None:
+                 refresh_interval: float = 10.0, first_load_wait: float = 2.0,
+                 ask_queue: Callable[[Any], Awaitable[Any]] | None = None) -> None:
         self.path = config.telemetry_path
         self.budgets = {"daily": config.budget_daily, "monthly": config.budget_monthly}
         self._bus = bus
@@ -54,6 +60,8 @@ class Telemetry:
         self._refresh_interval = refresh_interval
         self._first_load_wait = first_load_wait
         self._pending: list[Invocation] = []
+        self._ask_queue = ask_queue
+        self._board: BoardView | None = None  # a board still to reconcile the file with
         self._subscription: Subscription | None = None
         self._wake = trio.Event()
         self._loaded = trio.Event()
@@ -74,6 +82,8 @@ class Telemetry:
                 nursery.start_soon(self._record_events, self._subscription)
                 nursery.start_soon(self._answer_queries, nursery)
                 nursery.start_soon(self._sync_forever, store)
+                if self._ask_queue is not None:
+                    nursery.start_soon(self._fetch_board)
                 task_status.started()
         finally:
             store.close()
@@ -102,6 +112,20 @@ class Telemetry:
                 self._pending.append(invocation)
                 self._wake.set()
 
+    async def _fetch_board(self) -> None:
+        """Ask the queue for the board once; the next sync round backfills from it."""
+        while True:
+            try:
+                view = await self._ask_queue(ListTasks())
+            except Exception as error:  # the queue is busy or restarting: ask again
+                log.info("telemetry reconciliation waits for the board: %s", error)
+                await trio.sleep(1.0)
+                continue
+            if isinstance(view, BoardView):
+                self._board = view
+                self._wake.set()
+            return
+
     async def _answer_queries(self, nursery: trio.Nursery) -> None:
         async for request in self._inbox:
             if not isinstance(request, Request):
@@ -122,30 +146,35 @@ class Telemetry:
 
     async def _sync_forever(self, store: TelemetryStore) -> None:
         while True:
-            batch = tuple(self._pending)
+            batch, board = tuple(self._pending), self._board
             try:
-                outcome = await trio.to_thread.run_sync(self._sync_once, store, batch)
+                outcome = await trio.to_thread.run_sync(self._sync_once, store, batch, board)
             except sqlite3.Error as error:
                 self._note_error(error)
             else:
                 del self._pending[:len(batch)]
+                if self._board is board:
+                    self._board = None
                 self._apply(outcome)
             with trio.move_on_after(self._poll_interval):
                 await self._wake.wait()
             self._wake = trio.Event()
 
-    def _sync_once(self, store: TelemetryStore, batch: tuple[Invocation, ...]) -> SyncOutcome:
-        """Runs in a worker thread: open, write ``batch``, fold new rows, refresh the figures."""
+    def _sync_once(self, store: TelemetryStore, batch: tuple[Invocation, ...],
+                   board: BoardView | None = None) -> SyncOutcome:
+        """Runs in a worker thread: open, write ``batch`` (then what ``board`` records and the file
+        lacks), fold new rows, refresh the figures."""
         store.open()
         inserted = store.record(batch) if batch else 0
-        added, external = store.refresh(wrote=bool(inserted))
+        backfilled = store.backfill(rows_from_board(board, self._tz)) if board is not None else 0
+        added, external = store.refresh(wrote=bool(inserted or backfilled))
         now = datetime.now(timezone.utc).astimezone(self._tz)
         stats = None
         version = store.aggregator.version
         if self._stats is None or version != self._stats_version or self._stale(now):
             stats = store.stats(now, self.budgets)
         alerts = self._claim_alerts(store, stats or self._stats or {}, now)
-        return SyncOutcome(inserted, added, external, version, stats, alerts)
+        return SyncOutcome(inserted, backfilled, added, external, version, stats, alerts)
 
     def _stale(self, now: datetime) -> bool:
         return now.timestamp() - self._stats_at >= self._refresh_interval
@@ -180,6 +209,9 @@ class Telemetry:
             self._stats_version = outcome.version
             self._stats_at = datetime.now(timezone.utc).timestamp()
         self._loaded.set()
+        if outcome.backfilled:
+            log.warning("telemetry: %d finished attempt(s) recorded in the task files were missing "
+                        "from %s (lost in a crash?): added", outcome.backfilled, self.path)
         if outcome.added:
             self._bus.publish(TelemetryChanged(source="external" if outcome.external else "hub"))
         for alert in outcome.alerts:
@@ -194,35 +226,3 @@ class Telemetry:
                         "figures", message, len(self._pending))
         self.error = message
 
-
-def invocation_for(event: Event, tz: tzinfo | None = None) -> Invocation | None:
-    """The row a finished attempt becomes; None for events that are not one."""
-    if isinstance(event, TaskCompleted):
-        if event.result is None:
-            return None
-        result, status = event.result, event.result.status or "success"
-        latency = result.execution_ms if result.execution_ms is not None else event.duration_ms
-    elif isinstance(event, (TaskRetried, TaskDeadLettered)):
-        result = event.result or ExecutionResult(status="error", error=event.error)
-        status, latency = "error", result.execution_ms
-    else:
-        return None
-    cost, priced, equivalent = _price(result)
-    return Invocation(
-        timestamp=datetime.fromtimestamp(event.at, timezone.utc).astimezone(tz),
-        model=result.model_used, tokens_in=max(result.tokens_in, 0),
-        tokens_out=max(result.tokens_out, 0), cost=cost, latency_ms=latency, status=status,
-        agent=event.agent_id or event.task.agent, task_id=event.task.id,
-        generation=event.task.generation, equivalent_claude_cost=equivalent, priced=priced)
-
-
-def _price(result: ExecutionResult) -> tuple[float | None, bool, float | None]:
-    """(cost, priced, equivalent Claude cost): the agent's own figures first, else genai-prices."""
-    if not result.priced:
-        return None, False, None
-    price = price_invocation(result.model_used, result.tokens_in, result.tokens_out)
-    equivalent = (result.equivalent_claude_cost_usd if result.equivalent_claude_cost_usd is not None
-                  else price.equivalent_claude_cost_usd)
-    if result.estimated_cost_usd is not None:
-        return result.estimated_cost_usd, True, equivalent
-    return price.cost_usd, price.priced, equivalent

@@ -110,6 +110,9 @@ INSERT OR IGNORE INTO invocations (timestamp, tool, model, tokens, cost, latency
     task_id, generation, tokens_in, tokens_out, equivalent_claude_cost, priced)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+HAS_COMPLETION = """
+SELECT 1 FROM invocations WHERE task_id = ? AND generation = ? AND status = ?
+"""
 ADD_DAILY = """
 INSERT INTO daily_costs (date, total_cost, total_tokens, invocation_count) VALUES (?, ?, ?, 1)
 ON CONFLICT(date) DO UPDATE SET total_cost = coalesce(total_cost, 0) + excluded.total_cost,
@@ -206,6 +209,25 @@ class TelemetryStore:
             _end_transaction(db, "ROLLBACK")
             raise
         return inserted
+
+    def backfill(self, candidates: Iterable[Invocation]) -> int:
+        """Insert the rows among ``candidates`` the file lacks, in one transaction; returns how many.
+
+        The lookups (one index probe per completion key, in a read snapshot) take no write lock, so
+        a board whose rows are all present costs no write at all; ``record`` then skips any key
+        written meanwhile, so a row is never counted twice.
+        """
+        unique: dict[tuple[str | None, int | None, str], Invocation] = {}
+        for inv in candidates:
+            unique.setdefault((inv.task_id, inv.generation, inv.status), inv)
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            missing = [inv for key, inv in unique.items()
+                       if db.execute(HAS_COMPLETION, key).fetchone() is None]
+        finally:
+            _end_transaction(db, "COMMIT")
+        return self.record(missing) if missing else 0
 
     def claim_alert(self, period: str, period_key: str, level: int, fired_at: datetime) -> bool:
         """Mark a budget alert as fired; False when it already was (by this or an earlier run)."""
