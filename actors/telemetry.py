@@ -8,7 +8,7 @@ When the file is locked, rows wait in memory and the last figures keep being ser
 
 Rows still in memory die with the process on a ``kill -9``; the task files do not. So at every
 start the actor asks the queue for the board and adds the rows its files record but the database
-lacks (``telemetry_rows.rows_from_board``), keyed exactly as the live rows are: nothing is lost and
+lacks (``telemetry_rows.attempts_on_board``), keyed exactly as the live rows are: nothing is lost and
 nothing is counted twice.
 """
 
@@ -27,7 +27,7 @@ from .bus import EventBus, Subscription
 from .config import HubConfig
 from .mailbox import reply
 from .messages import BoardView, BudgetThreshold, GetStats, ListTasks, Request, TelemetryChanged
-from .telemetry_rows import invocation_for, rows_from_board
+from .telemetry_rows import attempts_on_board, invocation_for
 from .telemetry_stats import CRITICAL_PERCENT, WARNING_PERCENT, Aggregator
 from .telemetry_store import Invocation, TelemetryStore
 
@@ -166,7 +166,7 @@ class Telemetry:
         lacks), fold new rows, refresh the figures."""
         store.open()
         inserted = store.record(batch) if batch else 0
-        backfilled = store.backfill(rows_from_board(board, self._tz)) if board is not None else 0
+        backfilled = store.backfill(attempts_on_board(board, self._tz)) if board is not None else 0
         added, external = store.refresh(wrote=bool(inserted or backfilled))
         now = datetime.now(timezone.utc).astimezone(self._tz)
         stats = None

@@ -3,8 +3,9 @@
 Both paths live here because they must agree on the row's key, ``(task_id, generation, status)``,
 which the store's unique index uses to count every attempt once. The hub writes rows from bus events
 a moment after the task file is written, so a ``kill -9`` in between loses the row but not the file;
-at start-up the telemetry actor rebuilds the missing rows from the board (``rows_from_board``) and the
-index drops those it already has.
+at start-up the telemetry actor rebuilds the rows the database lacks from the board. Pricing a row
+costs far more than probing the index for its key, so the board is read as keys, each with the
+function that builds its row (``attempts_on_board``): only the missing ones are built.
 
 The keys match because the coordinator publishes each event with the task as written:
 - a completion is ``TaskCompleted(task=<the done file>)``: key ``(id, generation, result.status or
@@ -22,7 +23,8 @@ marks (the board reports them without a result), so they get no row on either pa
 from __future__ import annotations
 
 from datetime import datetime, timezone, tzinfo
-from typing import Any, Iterable, Mapping
+from functools import partial
+from typing import Any, Callable, Mapping
 
 from .messages import (BoardView, Event, ExecutionResult, Task, TaskCompleted, TaskDeadLettered,
                        TaskRetried)
@@ -46,28 +48,32 @@ def invocation_for(event: Event, tz: tzinfo | None = None) -> Invocation | None:
                 event.agent_id or event.task.agent, event.task, event.task.generation, tz)
 
 
-def rows_from_board(view: BoardView, tz: tzinfo | None = None) -> list[Invocation]:
-    """Every row the hub wrote (or should have written) for the attempts recorded in the task files."""
-    rows: list[Invocation] = []
+Key = tuple[str, int, str]  # (task_id, generation, status): the store's unique completion key
+RowBuilder = Callable[[], Invocation]
+
+
+def attempts_on_board(view: BoardView, tz: tzinfo | None = None) -> dict[Key, RowBuilder]:
+    """The key of every row the hub wrote (or should have written) for the attempts the task files
+    record, each with the function that builds that row."""
+    found: dict[Key, RowBuilder] = {}
     for task in (*view.inbox, *view.assigned, *view.done, *view.dead):
-        rows.extend(_failed_attempts(task, tz))
-        if task.lane == "done":
-            row = _completion(task, tz)
-            if row is not None:
-                rows.append(row)
+        for attempt in _attempts(task):
+            generation = _int(attempt.get("generation"))
+            if attempt.get("outcome") == "failed" and generation is not None:
+                found.setdefault((task.id, generation, "error"),
+                                 partial(_failed_attempt, task, attempt, generation, tz))
+        stored = task.fields.get("result")
+        if task.lane == "done" and isinstance(stored, Mapping) and any(
+                attempt.get("outcome") == "done" and attempt.get("generation") == task.generation
+                for attempt in _attempts(task)):
+            found.setdefault((task.id, task.generation, str(stored.get("status") or "success")),
+                             partial(_completion, task, stored, tz))
         elif task.lane == "dead" and task.fields.get("failed_at") is not None:
-            rows.append(_row(ExecutionResult(status="error"), "error", None,
-                             _instant(task.fields.get("failed_at"), task), task.lane_agent or task.agent,
-                             task, task.generation, tz))
-    return rows
+            found.setdefault((task.id, task.generation, "error"), partial(_cancel, task, tz))
+    return found
 
 
-def _completion(task: Task, tz: tzinfo | None) -> Invocation | None:
-    stored = task.fields.get("result")
-    if not isinstance(stored, Mapping) or not any(
-            attempt.get("outcome") == "done" and attempt.get("generation") == task.generation
-            for attempt in _attempts(task)):
-        return None
+def _completion(task: Task, stored: Mapping[str, Any], tz: tzinfo | None) -> Invocation:
     result = ExecutionResult(
         status=str(stored.get("status") or "success"), model_used=_text(stored.get("model_used")),
         tokens_in=_int(stored.get("tokens_in")) or 0, tokens_out=_int(stored.get("tokens_out")) or 0,
@@ -78,14 +84,17 @@ def _completion(task: Task, tz: tzinfo | None) -> Invocation | None:
                 task.lane_agent or task.agent, task, task.generation, tz)
 
 
-def _failed_attempts(task: Task, tz: tzinfo | None) -> Iterable[Invocation]:
-    for attempt in _attempts(task):
-        generation = attempt.get("generation")
-        if attempt.get("outcome") != "failed" or _int(generation) is None:
-            continue
-        yield _row(ExecutionResult(status="error", error=_text(attempt.get("error"))), "error", None,
-                   _instant(attempt.get("finished_at"), task), _text(attempt.get("agent")) or task.agent,
-                   task, _int(generation), tz)
+def _failed_attempt(task: Task, attempt: Mapping[str, Any], generation: int, tz: tzinfo | None
+                    ) -> Invocation:
+    return _row(ExecutionResult(status="error", error=_text(attempt.get("error"))), "error", None,
+                _instant(attempt.get("finished_at"), task), _text(attempt.get("agent")) or task.agent,
+                task, generation, tz)
+
+
+def _cancel(task: Task, tz: tzinfo | None) -> Invocation:
+    """A dead file with ``failed_at`` and no failed attempt of its generation: cancelled."""
+    return _row(ExecutionResult(status="error"), "error", None, _instant(task.fields.get("failed_at"), task),
+                task.lane_agent or task.agent, task, task.generation, tz)
 
 
 def _row(result: ExecutionResult, status: str, latency: int | None, at: datetime, agent: str | None,

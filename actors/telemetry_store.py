@@ -17,7 +17,7 @@ import logging
 import sqlite3
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import attrs
 
@@ -210,24 +210,21 @@ class TelemetryStore:
             raise
         return inserted
 
-    def backfill(self, candidates: Iterable[Invocation]) -> int:
-        """Insert the rows among ``candidates`` the file lacks, in one transaction; returns how many.
+    def backfill(self, candidates: Mapping[tuple[str, int, str], Callable[[], Invocation]]) -> int:
+        """Insert the rows whose ``(task_id, generation, status)`` key the file lacks, built by
+        their function, in one transaction; returns how many.
 
-        The lookups (one index probe per completion key, in a read snapshot) take no write lock, so
-        a board whose rows are all present costs no write at all; ``record`` then skips any key
-        written meanwhile, so a row is never counted twice.
+        The lookups (one index probe per key, in a read snapshot) take no write lock, so a board
+        whose rows are all present costs no write at all; ``record`` skips any key written
+        meanwhile, so a row is never counted twice.
         """
-        unique: dict[tuple[str | None, int | None, str], Invocation] = {}
-        for inv in candidates:
-            unique.setdefault((inv.task_id, inv.generation, inv.status), inv)
         db = self.db
         db.execute("BEGIN")
         try:
-            missing = [inv for key, inv in unique.items()
-                       if db.execute(HAS_COMPLETION, key).fetchone() is None]
+            missing = [key for key in candidates if db.execute(HAS_COMPLETION, key).fetchone() is None]
         finally:
             _end_transaction(db, "COMMIT")
-        return self.record(missing) if missing else 0
+        return self.record([candidates[key]() for key in missing]) if missing else 0
 
     def claim_alert(self, period: str, period_key: str, level: int, fired_at: datetime) -> bool:
         """Mark a budget alert as fired; False when it already was (by this or an earlier run)."""
