@@ -35,6 +35,7 @@ class Tally:
         self.completed = 0
         self.progress = 0
         self.sse_bytes = 0
+        self.sse_reads = 0
         self.sse_open = 0
         self.errors: list[str] = []
         self.latency: dict[str, list[float]] = {"/api/dashboard/state": [], "/": []}
@@ -80,6 +81,7 @@ async def dashboard(client: httpx.AsyncClient, base_url: str, until: float, tall
                 async with contextlib.aclosing(response.aiter_bytes()) as chunks:
                     async for chunk in chunks:
                         tally.sse_bytes += len(chunk)
+                        tally.sse_reads += 1
     except Exception as error:  # noqa: BLE001
         tally.errors.append(f"/events: {type(error).__name__}: {error}")
 
@@ -160,7 +162,9 @@ def main() -> None:
         print(f"GET {path:22} load: {percentiles(times)}")
     print(f"tasks completed {tally.completed} ({tally.completed / args.duration:.0f}/s), "
           f"execution events {tally.progress}, SSE streams opened {tally.sse_open}, "
-          f"SSE bytes {tally.sse_bytes}")
+          f"SSE bytes {tally.sse_bytes} ({tally.sse_bytes / args.duration / max(1, tally.sse_open) / 1024:.1f} "
+          f"KiB/s per stream) in {tally.sse_reads} reads ({tally.sse_reads / args.duration / max(1, tally.sse_open):.1f}"
+          f"/s per stream)")
     print(f"hub RSS at the end {rss / 1024:.0f} MiB; health {health.get('status')}; "
           f"actor restarts {sum(a.get('restarts', 0) for a in health.get('actors', []))}")
     print(f"errors: {len(tally.errors)}")

@@ -267,45 +267,84 @@ def test_a_shell_task_streams_into_the_open_panel_and_ends_with_its_cost(hub, ui
     expect(page.locator("#detail pre.output")).to_contain_text("last line")
 
 
+CARDS = """cs => cs.map(c => {
+    const copy = c.cloneNode(true);
+    copy.querySelectorAll('.card-age').forEach(t => t.remove());  // ages tick in the page itself
+    return (c.closest('ul') || {}).id + '|' + c.dataset.taskId + '|' + copy.textContent;
+})"""
+ITEMS = "items => items.map(i => (i.closest('ul, ol') || {}).id + '|' + i.id + '|' + i.textContent)"
+HEADS = "hs => hs.map(h => h.id + '|' + h.textContent)"
+
+
 def test_patched_lanes_stay_identical_to_a_fresh_render(hub, ui, board):
+    """Random edits, moves between lanes and between agents' groups, agents coming, working and
+    leaving: the patched page ends up showing exactly what a freshly loaded page shows."""
     import random
 
+    from actors.messages import AgentJoined, AgentLeft, AgentStateChanged
+
     rng = random.Random(6)
+    names = ["ann", "bob", "cy", "dee"]
+    where: dict[str, str] = {}  # task id -> lane directory it is in
     for index in range(40):
         write_task(board, f"inbox/r{index:02}.yaml", task_yaml(id=f"r{index:02}", title=f"task {index}",
                                                             priority=rng.choice(["high", "medium", "low"])))
+        where[f"r{index:02}"] = "inbox"
+    for name in names:
+        (board / "done" / name).mkdir(parents=True, exist_ok=True)
+        (board / "assigned" / name).mkdir(parents=True, exist_ok=True)
     page = ui.open(hub.base_url + "/")
     expect(page.locator("#lane-inbox .lane-head .count")).to_have_text("40", timeout=WAIT_MS)
-    alive = set(range(40))
-    (board / "done" / "ann").mkdir(parents=True, exist_ok=True)
-    for step in range(60):
-        index = rng.choice(sorted(alive))
-        action = rng.choice(["edit", "edit", "done", "new"])
+    online: set[str] = set()
+
+    def move(task_id: str, lane: str) -> None:
+        os.replace(board / where[task_id] / f"{task_id}.yaml", board / lane / f"{task_id}.yaml")
+        where[task_id] = lane
+
+    for step in range(100):
+        task_id = rng.choice(sorted(where))
+        action = rng.choice(["edit", "edit", "take", "take", "hand", "done", "new", "agent", "agent"])
         if action == "edit":
-            write_task(board, f"inbox/r{index:02}.yaml", task_yaml(id=f"r{index:02}", title=f"edited {step}",
-                                                                priority=rng.choice(["critical", "low"])))
+            write_task(board, f"{where[task_id]}/{task_id}.yaml", task_yaml(
+                id=task_id, title=f"edited {step}", priority=rng.choice(["critical", "low"])))
+        elif action == "take" and where[task_id] == "inbox":
+            move(task_id, f"assigned/{rng.choice(names)}")
+        elif action == "hand" and where[task_id].startswith("assigned/"):
+            move(task_id, f"assigned/{rng.choice(names)}")
         elif action == "done":
-            os.replace(board / f"inbox/r{index:02}.yaml", board / f"done/ann/r{index:02}.yaml")
-            alive.discard(index)
-        else:
-            new = 100 + step
-            write_task(board, f"inbox/r{new}.yaml", task_yaml(id=f"r{new}", title=f"new {step}"))
-            alive.add(new)
+            move(task_id, f"done/{rng.choice(names)}")
+            del where[task_id]
+        elif action == "new":
+            write_task(board, f"inbox/n{step}.yaml", task_yaml(id=f"n{step}", title=f"new {step}"))
+            where[f"n{step}"] = "inbox"
+        elif action == "agent":
+            name = rng.choice(names)
+            if name not in online or rng.random() < 0.2:
+                event = AgentJoined(agent_id=name, name=f"agent {name}", capabilities=("shell",))
+                online.add(name)
+            elif rng.random() < 0.25:
+                event = AgentLeft(agent_id=name, reason="bye")
+                online.discard(name)
+            else:
+                event = AgentStateChanged(agent_id=name, state=rng.choice(["idle", "working"]), task_id=task_id)
+            hub.call(hub.hub.bus.publish, event)
         page.wait_for_timeout(rng.choice([0, 10, 60, 150]))
-    expected = len(alive)
-    expect(page.locator("#lane-inbox .lane-head .count")).to_have_text(str(expected), timeout=WAIT_MS)
+    lanes = [lane.split("/")[0] for lane in where.values()]
+    for lane in ("inbox", "assigned"):
+        expect(page.locator(f"#lane-{lane} .lane-head .count")).to_have_text(str(lanes.count(lane)),
+                                                                            timeout=WAIT_MS)
     page.wait_for_timeout(400)
-    live = page.eval_on_selector_all("#lane-inbox .card", "cs => cs.map(c => c.dataset.taskId + '|' + c.innerText)")
-    live_done = page.eval_on_selector_all("#lane-done .card", "cs => cs.map(c => c.dataset.taskId)")
     fresh = ui.context.new_page()
     fresh.goto(hub.base_url + "/")
-    assert live == fresh.eval_on_selector_all("#lane-inbox .card",
-                                              "cs => cs.map(c => c.dataset.taskId + '|' + c.innerText)")
-    assert live_done == fresh.eval_on_selector_all("#lane-done .card", "cs => cs.map(c => c.dataset.taskId)")
-    feed = "items => items.map(i => i.id + '|' + i.innerText)"
-    assert page.eval_on_selector_all("#activity li", feed) == fresh.eval_on_selector_all("#activity li", feed)
+    for selector, script in (("#lane-inbox .card", CARDS), ("#lane-assigned .card", CARDS),
+                             ("#lane-done .card", CARDS), ("#lane-assigned .group-head", HEADS),
+                             ("#agents h2", HEADS), ("#agents li", ITEMS), ("#activity li", ITEMS)):
+        live = page.eval_on_selector_all(selector, script)
+        assert live == fresh.eval_on_selector_all(selector, script), selector
+    assert page.locator("#lane-assigned .group").count() >= 2
+    assert page.locator("#agents li").count() == len(names)
     assert page.locator("#activity li").count() == 50
-    assert len(live) == expected and ui.problems == []
+    assert page.locator("#lane-inbox .card").count() == lanes.count("inbox") and ui.problems == []
 
 
 def test_the_stream_url_follows_the_last_applied_event(hub, ui, board):

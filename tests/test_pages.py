@@ -45,13 +45,22 @@ async def test_board_page_shows_every_region_and_escapes_task_text(running_hub):
 
 
 async def test_page_and_live_update_render_the_same_partial(running_hub):
+    from actors.messages import AgentJoined
+
     write_task(running_hub.board, "inbox/s.yaml", task_yaml(id="s1", title="same markup", priority="high",
                                                           tags=["a", "b"]))
+    write_task(running_hub.board, "assigned/ann/w.yaml", task_yaml(id="w1", title="at work"))
+    running_hub.bus.publish(AgentJoined(agent_id="ann", name="Ann <3"))
     await _on_board(running_hub, "s1")
-    page = await running_hub.client.get("/")
+    await _on_board(running_hub, "w1")
     async with open_stream(running_hub.client) as stream:
-        live = (await stream.initial())["lane-inbox"]
-    assert _no_times(_region(page.text, "lane-inbox")) == _no_times(live.data)
+        await stream.initial()
+        await stream.until(lambda e: e.name == "agents" and "Ann &lt;3" in e.data, seen=True)
+    page = await running_hub.client.get("/")
+    for region in ("lane-inbox", "lane-assigned", "agents"):
+        last = [e for e in stream.seen if e.name == region][-1]
+        assert _no_times(_region(page.text, region)) == _no_times(last.data), region
+    assert 'id="ul-assigned-' in _region(page.text, "lane-assigned") and 'id="li-agents-' in page.text
 
 
 async def test_task_detail_has_its_own_url_and_shows_every_field(running_hub):

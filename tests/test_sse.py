@@ -299,3 +299,38 @@ async def test_a_browser_that_cannot_keep_up_gets_a_resync_not_a_backlog(running
         slow.receive.receive_nowait()  # the backlog was dropped
     broadcaster._emit(None, "activity", "<p>fresh</p>")
     assert slow.receive.receive_nowait().data == "<p>fresh</p>"
+
+
+async def test_assigned_cards_and_agents_go_out_as_patches(running_hub):
+    """A card moving within or between agents' groups, and an agent changing state, are small
+    patches; a group appearing is a whole-lane swap."""
+    from actors.messages import AgentJoined, AgentStateChanged
+
+    board = running_hub.board
+    for index in range(12):
+        write_task(board, f"assigned/{'ann' if index % 2 else 'bob'}/g{index:02}.yaml", task_yaml(
+            id=f"g{index:02}", title=f"grouped {index}", created=f"2026-01-01T00:00:{index:02}Z"))
+    for name in ("ann", "bob", "cy"):
+        running_hub.bus.publish(AgentJoined(agent_id=name, name=f"agent {name}"))
+    async with open_stream(running_hub.client) as stream:
+        await stream.initial()
+        await stream.until(lambda e: lane(e, "assigned") and 'data-count="12"' in e.data, seen=True)
+        await stream.until(lambda e: e.name in ("agents", "patch-agents") and "agent cy" in e.data, seen=True)
+        await stream.quiet(0.3)
+        (board / "assigned/ann/g03.yaml").rename(board / "assigned/bob/g03.yaml")
+        write_task(board, "assigned/bob/g04.yaml", task_yaml(id="g04", title="renamed <i>four</i>",
+                                                            created="2026-01-01T00:00:04Z"))
+        running_hub.bus.publish(AgentStateChanged(agent_id="cy", state="working", task_id="g07"))
+        seen_text = ""
+        with trio.fail_after(5):
+            while not all(word in seen_text for word in ("renamed", "g03", "working")):
+                event = await stream.until(lambda e: lane(e, "assigned") or e.name.endswith("agents"))
+                assert event.name.startswith("patch-"), f"{event.name} sent whole for a small change"
+                assert "grouped 10" not in event.data and "agent ann" not in event.data
+                seen_text += event.data
+        assert 'hx-swap-oob="afterbegin:#ul-assigned-' in seen_text or 'hx-swap-oob="afterend:#li-assigned-' in seen_text
+        assert 'id="gh-assigned-' in seen_text  # both groups' counts changed
+        assert "renamed &lt;i&gt;four&lt;/i&gt;" in seen_text
+        write_task(board, "assigned/dee/g20.yaml", task_yaml(id="g20", title="new group"))
+        whole = await stream.until(lambda e: lane(e, "assigned") and "g20" in e.data)
+        assert whole.name == "lane-assigned" and "@dee" in whole.data and "@ann" in whole.data

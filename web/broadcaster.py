@@ -1,9 +1,12 @@
 """The broadcaster behind ``GET /events``: one bus subscriber rendering fragments for every browser.
 
 It does all the rendering, in one task, so 200 browsers cost one render per change, and fragments
-reach every browser in the order their data was read. Each region is throttled on the leading edge:
-a lone change goes out at once, further changes in the next ``window`` seconds are merged into one
-more swap. Unchanged renders are not sent; flat lanes and the activity feed go out as patches.
+reach every browser in the order their data was read. Flushes are throttled on the leading edge: a
+lone change goes out at once, further changes in the next ``window`` seconds are merged into one
+more flush. A flush renders everything stale first and then hands it to every browser at once, so
+each browser gets one write per flush (a write costs about the same whatever its size). Unchanged
+renders are not sent; the lanes, the agents list and the activity feed go out as patches of their
+items when they can.
 
 Every event has an id ``<epoch>-<seq>``; the last ``replay`` events are kept so a browser that
 reconnects with ``Last-Event-ID`` (or the page's ``since``) gets exactly what it missed. A browser
@@ -75,7 +78,7 @@ class Broadcaster:
         self._current: dict[tuple[str | None, str], str] = {}
         self._parts: dict[tuple[str | None, str], LaneParts] = {}
         self._dirty: set[tuple[str | None, str]] = set()
-        self._last_flush: dict[str, float] = {}
+        self._last_flush = -math.inf
         self.output = LiveOutput()
         self._changed_tasks: set[str] = set()
         self._entries = 0
@@ -162,48 +165,48 @@ class Broadcaster:
 
     async def _flush_loop(self) -> None:
         while True:
-            now = trio.current_time()
-            ready = {item for item in self._dirty if now - self._last_flush.get(item[1], -math.inf) >= self.window}
-            if ready:
-                self._dirty -= ready
-                for name in {name for _, name in ready}:
-                    self._last_flush[name] = now
-                await self._flush(ready)
+            if not self._dirty:
+                await self._wake.wait()
+                self._wake = trio.Event()
                 continue
-            if self._dirty:
-                due = min(self._last_flush[name] + self.window for _, name in self._dirty)
-                with trio.move_on_at(due):
-                    await self._wait()
-            else:
-                await self._wait()
-
-    async def _wait(self) -> None:
-        await self._wake.wait()
-        self._wake = trio.Event()
+            due = self._last_flush + self.window
+            if trio.current_time() < due:
+                await trio.sleep_until(due)
+                continue
+            ready, self._dirty = self._dirty, set()
+            self._last_flush = trio.current_time()
+            await self._flush(ready)
 
     async def _flush(self, items: set[tuple[str | None, str]]) -> None:
+        """Read the data first (awaiting actors), then render and emit everything without a
+        checkpoint: every browser gets the whole flush in one write, and a browser or page that
+        connects meanwhile sees the caches and the event ids agree."""
+        out: list[tuple[str | None, str, str]] = []
         by_key: dict[str | None, list[str]] = {}
         for key, name in items:
             if name.startswith("out-"):
-                self._emit(None, name, self.output.render(name[4:], self.renderer))
+                out.append((None, name, self.output.render(name[4:], self.renderer)))
             elif name == "task-changed":
-                self._emit(None, name, " ".join(sorted(self._changed_tasks)))
+                out.append((None, name, " ".join(sorted(self._changed_tasks))))
                 self._changed_tasks.clear()
             elif self._wanted(key, name):
                 by_key.setdefault(key, []).append(name)
             else:
                 self._forget(key, name)
+        gathered = []
         for key, names in by_key.items():
             flt = self._filter_for(key)
             names.sort(key=lambda name: (name not in LANE_REGIONS, name))
             try:
-                data = await self.renderer.gather(names, flt)
+                gathered.append((key, names, flt, await self.renderer.gather(names, flt)))
             except Exception:  # noqa: BLE001 - a failing source must not end everyone's stream
                 log.exception("reading data for %s failed; trying again", names)
                 self._dirty.update((key, name) for name in names)
-                await trio.sleep(self.window)
-                continue
+        for key, names, flt, data in gathered:
             for name in names:
+                if not self._wanted(key, name):
+                    self._forget(key, name)
+                    continue
                 try:
                     html = str(self.renderer.render_one(name, data, flt, list(self.activity)))
                 except Exception:  # noqa: BLE001 - one broken region must not stop the others
@@ -212,10 +215,12 @@ class Broadcaster:
                 if self._current.get((key, name)) == html:
                     continue
                 self._current[(key, name)] = html
-                self._emit(key, *self._list_update(key, name, data, flt, html))
+                out.append((key, *self._list_update(key, name, data, flt, html)))
+        for key, name, data in out:
+            self._emit(key, name, data)
 
     def _list_update(self, key: str | None, name: str, data: dict, flt: BoardFilter, html: str) -> tuple[str, str]:
-        """A flat lane or the feed goes out as a small patch of its items when it can; else whole."""
+        """A lane, the agents or the feed goes out as a small patch of its items when it can; else whole."""
         if name not in PATCHED_REGIONS:
             return name, html
         parts = self.renderer.parts(name, data, flt, list(self.activity))
@@ -308,7 +313,7 @@ class Broadcaster:
             key = client.key if name in FILTERED_REGIONS else None
             if (key, name) not in self._current:
                 self._dirty.add((key, name))
-                self._last_flush.pop(name, None)
+                self._last_flush = -math.inf
         self._wake.set()
 
     def disconnect(self, client: Client) -> None:

@@ -32,7 +32,7 @@ from actors.messages import (
 
 from . import charts
 from .patches import LaneParts
-from .present import iso, present_task, stamp_seconds
+from .present import iso, present_task, stamp_seconds, task_hash
 
 log = logging.getLogger("agentdeck.fragments")
 
@@ -42,8 +42,7 @@ SNAPSHOT_REGIONS = ("health", "ticker", "agents", "throughput")
 MAIN_REGIONS = (*SNAPSHOT_REGIONS, *BOARD_REGIONS, "costs", "activity")
 GRAPH_REGIONS = ("health", "ticker", "graph")
 FILTERED_REGIONS = frozenset((*LANE_REGIONS, "graph"))
-PATCHED_LANES = ("lane-inbox", "lane-done", "lane-dead")  # flat lists; Assigned (grouped) is swapped whole
-PATCHED_REGIONS = (*PATCHED_LANES, "activity")
+PATCHED_REGIONS = (*LANE_REGIONS, "agents", "activity")  # lists sent as patches of their items
 LANE_PAGE = 100  # cards drawn per lane; the count is always the full one
 MAX_LANE_LIMIT = 10_000
 
@@ -168,10 +167,15 @@ class Renderer:
 
     def lane_item(self, card: dict[str, Any], lane: str, q: str) -> str:
         """One card's ``<li>`` (the card.html macro), remembered while the card reads the same."""
-        key = (lane, q, repr(card))
+        return self._item(("card", lane, q, repr(card)), "card", "lane_item", card, lane, q)
+
+    def agent_item(self, agent: dict[str, Any]) -> str:
+        return self._item(("agent", repr(agent)), "agent_item", "agent_item", agent)
+
+    def _item(self, key: tuple, partial: str, macro: str, *args: Any) -> str:
         html = self._cards.get(key)
         if html is None:
-            html = str(self.env.get_template("partials/card.html").module.lane_item(card, lane, q))
+            html = str(getattr(self.env.get_template(f"partials/{partial}.html").module, macro)(*args))
             if self._card_cache:
                 self._cards[key] = html
                 if len(self._cards) > self._card_cache:
@@ -217,14 +221,27 @@ class Renderer:
         """A list region as its pieces (the same macros as its partial), for patching it in place."""
         if region == "activity":
             macros = self.env.get_template("partials/activity_item.html").module
-            items = tuple((str(e["eid"]), str(macros.feed_item(e))) for e in activity)
-            return LaneParts("activity", (not items,), items, "", "")
+            items = tuple((str(e["eid"]), str(macros.feed_item(e)), "ul-activity") for e in activity)
+            return LaneParts("activity", (not items,), items, ())
+        if region == "agents":
+            ctx = self.context(region, data, flt, data["now"], activity)
+            macros = self.env.get_template("partials/agent_item.html").module
+            items = tuple((a["key"], str(ctx["li"][a["key"]]), "ul-agents") for a in ctx["agents"])
+            return LaneParts("agents", (ctx["available"], not items), items,
+                             (str(macros.agents_head(ctx, "outerHTML")),))
         ctx = self.lane(region, data, flt)
         macros = self.env.get_template("partials/card.html").module
-        items = tuple((card["hash"], str(ctx["li"][card["hash"]])) for card in ctx["cards"])
-        return LaneParts(ctx["lane"], (not ctx["cards"], bool(ctx["hidden"]), flt.key), items,
-                         str(macros.lane_head(ctx, "outerHTML")),
-                         str(macros.more_link(ctx, "outerHTML")) if ctx["hidden"] else "")
+        lane = ctx["lane"]
+        if ctx["groups"]:
+            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}-{g['key']}")
+                          for g in ctx["groups"] for c in g["cards"])
+            heads = tuple(str(macros.group_head(ctx, g, "outerHTML")) for g in ctx["groups"])
+        else:
+            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}") for c in ctx["cards"])
+            heads = ()
+        more = (str(macros.more_link(ctx, "outerHTML")),) if ctx["hidden"] else ()
+        shape = (not ctx["cards"], bool(ctx["hidden"]), flt.key, tuple(g["key"] for g in ctx["groups"]))
+        return LaneParts(lane, shape, items, (str(macros.lane_head(ctx, "outerHTML")), *heads, *more))
 
     def context(self, region: str, data: dict[str, Any], flt: BoardFilter, now: float,
                 activity: list[dict]) -> dict[str, Any]:
@@ -238,9 +255,14 @@ class Renderer:
         if region == "ticker":
             return {"costs": snapshot.get("costs"), "available": bool(snapshot)}
         if region == "agents":
-            agents = [{**a, "since": iso(stamp_seconds(a.get("connected_at")))}
-                      for a in snapshot.get("agents") or [] if isinstance(a, Mapping)]
-            return {"agents": agents, "available": bool(snapshot)}
+            listed: dict[str, Mapping] = {}
+            for a in snapshot.get("agents") or []:
+                if isinstance(a, Mapping):
+                    listed.setdefault(str(a.get("agent_id")), a)
+            agents = [{**a, "key": task_hash(agent_id), "since": iso(stamp_seconds(a.get("connected_at")))}
+                      for agent_id, a in listed.items()]
+            return {"agents": agents, "available": bool(snapshot),
+                    "li": {a["key"]: Markup(self.agent_item(a)) for a in agents}}
         if region == "throughput":
             return {"throughput": snapshot.get("throughput"),
                     "recent": (snapshot.get("recent_completions") or [])[:10],
@@ -261,11 +283,12 @@ def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping
                    if isinstance(c, Mapping)}
     shown = tasks[:flt.limit]
     cards = [present_task(t, now, completions.get(t.id)) for t in shown]
-    groups: list[tuple[str, list[dict]]] = []
-    if lane in ("assigned", "done"):
+    groups: list[dict[str, Any]] = []
+    if lane == "assigned":
         by_agent: dict[str, list[dict]] = {}
         for card in cards:
             by_agent.setdefault(card["lane_agent"] or "unassigned", []).append(card)
-        groups = sorted(by_agent.items()) if lane == "assigned" else []
+        groups = [{"agent": agent, "key": task_hash(agent), "cards": group}
+                  for agent, group in sorted(by_agent.items())]
     return {"lane": lane, "count": len(tasks), "cards": cards, "groups": groups,
             "hidden": len(tasks) - len(shown), "more_query": flt.with_more()}

@@ -1,52 +1,58 @@
-"""Patches for list regions (flat lanes, the activity feed): a few changed items instead of the list.
+"""Patches for list regions (lanes, the agents list, the activity feed): a few changed items, not the list.
 
 A patch is a run of htmx out-of-band swaps: delete an ``<li>``, insert one after its new
-predecessor, replace one that changed. It only applies to a page showing exactly the previous
-version, which the broadcaster guarantees by ordering (and pages start from the last-sent version).
+predecessor in its list (or at the top of that list), replace one that changed, replace a heading
+whose count changed. A region may hold several lists (the Assigned lane has one per agent); an item
+that moves to another list is deleted and inserted again. A patch only applies to a page showing
+exactly the previous version, which the broadcaster guarantees by ordering (and pages start from
+the last-sent version).
 """
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 MAX_PATCH_OPS = 40
+_AGE = re.compile(r'(<time class="card-age"[^>]*>)[^<]*(</time>)')
 
 
 @attrs.frozen
 class LaneParts:
     lane: str
-    shape: tuple  # what a patch cannot change: empty or not, "show more" or not, the filter
-    items: tuple[tuple[str, str], ...]  # (task hash, <li> markup) in board order
-    head: str
-    more: str
+    shape: tuple  # what a patch cannot change: empty or not, "show more" or not, the filter, the lists
+    items: tuple[tuple[str, str, str], ...]  # (item key, <li> markup, id of its list) in page order
+    heads: tuple[str, ...]  # out-of-band headings (counts, "show more"), replaced when they change
 
 
 def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
-    """Out-of-band swaps turning ``old`` into ``new`` (delete, insert, replace cards), or None when
-    a whole-lane swap is simpler: another shape or too many changes. Cards that changed place are
-    deleted and inserted again; the longest run already in order stays put."""
+    """Out-of-band swaps turning ``old`` into ``new`` (delete, insert, replace items), or None when
+    a whole-region swap is simpler: another shape or too many changes. Items that changed place
+    are deleted and inserted again; the longest run already in order (in the same list) stays put.
+    A card whose only change is its age text is left alone: the page ages cards by itself."""
     if old.shape != new.shape or old.lane != new.lane:
         return None
-    old_html, new_html = dict(old.items), dict(new.items)
-    position = {h: index for index, (h, _) in enumerate(old.items)}
-    staying = _longest_increasing([h for h, _ in new.items if h in old_html], position)
-    ops = [f'<li id="li-{new.lane}-{h}" hx-swap-oob="delete"></li>'
-           for h, _ in old.items if h not in staying]
-    previous = None
-    for h, html in new.items:
-        if h not in staying:
-            where = f"afterend:#li-{new.lane}-{previous}" if previous else f"afterbegin:#ul-{new.lane}"
-            ops.append(f'<div hx-swap-oob="{where}">{html}</div>')
-        elif old_html[h] != html:
-            li = f'<li id="li-{new.lane}-{h}"'
+    before = {key: (html, where) for key, html, where in old.items}
+    position = {key: index for index, (key, _, _) in enumerate(old.items)}
+    staying = _longest_increasing([key for key, _, where in new.items
+                                   if key in before and before[key][1] == where], position)
+    ops = [f'<li id="li-{new.lane}-{key}" hx-swap-oob="delete"></li>'
+           for key, _, _ in old.items if key not in staying]
+    limit = max(MAX_PATCH_OPS, len(new.items) // 2)
+    previous: tuple[str, str] | None = None
+    for key, html, where in new.items:
+        if key not in staying:
+            anchor = f"afterend:#li-{new.lane}-{previous[0]}" if previous and previous[1] == where \
+                else f"afterbegin:#{where}"
+            ops.append(f'<div hx-swap-oob="{anchor}">{html}</div>')
+        elif before[key][0] != html and _AGE.sub(r"\1\2", before[key][0]) != _AGE.sub(r"\1\2", html):
+            li = f'<li id="li-{new.lane}-{key}"'
             ops.append(html.replace(li, f'{li} hx-swap-oob="outerHTML"', 1))
-        previous = h
-    if len(ops) > MAX_PATCH_OPS:
-        return None
-    if old.head != new.head:
-        ops.append(new.head)
-    if old.more != new.more:
-        ops.append(new.more)
+        previous = (key, where)
+        if len(ops) > limit:
+            return None
+    ops.extend(head for head, was in zip(new.heads, old.heads) if head != was)
     return "".join(ops)
 
 

@@ -170,7 +170,8 @@
     var now = Date.now();
     document.querySelectorAll("time.card-age[datetime]").forEach(function (el) {
       var t = Date.parse(el.getAttribute("datetime"));
-      if (!isNaN(t)) el.textContent = age((now - t) / 1000);
+      var text = isNaN(t) ? null : age((now - t) / 1000);
+      if (text !== null && el.textContent !== text) el.textContent = text;
     });
-  }, 30000);
+  }, 1000);  /* the server's patches leave a card alone when only its age text changed */
 })();
