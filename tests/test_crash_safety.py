@@ -4,7 +4,9 @@ After every restart (agents frozen with SIGSTOP, so nothing moves while we look)
 whole: every task file present exactly once, parseable, in a lane that agrees with its status, no
 temp files, an empty journal, and the hub's API agreeing with the disk. Along the way some agents
 are killed mid-task; their tasks must be reclaimed and finished by another agent. The run ends with
-every task done, and telemetry.db intact with no completion counted twice.
+every task done. telemetry.db must stay intact and, after every restart, hold exactly one row per
+attempt the task files record (rows lost in a kill are rebuilt from the files at start-up): the
+run ends with exactly 300 completions counted.
 
 The kill schedule comes from a seeded RNG: the seed is printed, and ``AGENTDECK_CRASH_SEED=N``
 replays it (``AGENTDECK_CRASH_KILLS`` raises the number of kills for a longer run).
@@ -139,6 +141,42 @@ def telemetry_figures(db: Path) -> tuple[str, int, list]:
     return integrity, completions, doubles
 
 
+def attempts_in_files(tasks: dict[str, tuple[str, str | None, dict]]) -> list[tuple[str, int, str]]:
+    """(task, generation, status) of every attempt the files record: a done file's completion and
+    each failed attempt (reclaims are not invocations)."""
+    keys = []
+    for task_id, (lane, _, fields) in tasks.items():
+        keys += [(task_id, a["generation"], "error") for a in fields.get("attempts") or []
+                 if a.get("outcome") == "failed"]
+        if lane == "done":
+            keys.append((task_id, fields["generation"], (fields.get("result") or {}).get("status")
+                         or "success"))
+    return sorted(keys)
+
+
+def telemetry_rows(db: Path) -> list[tuple[str, int, str]]:
+    try:
+        with sqlite3.connect(db) as connection:
+            return sorted(connection.execute(
+                "SELECT task_id, generation, status FROM invocations").fetchall())
+    except sqlite3.OperationalError:  # not created yet
+        return []
+
+
+def wait_for_telemetry(work: Path, tasks: dict[str, tuple[str, str | None, dict]]) -> int:
+    """Wait (agents frozen, so the files hold still) until telemetry.db holds one row per attempt
+    the files record, no more and no fewer; returns how many completions that is."""
+    expected = attempts_in_files(tasks)
+    deadline = time.monotonic() + 10.0
+    while (rows := telemetry_rows(work / ".agentdeck" / "telemetry.db")) != expected:
+        extra = sorted(set(rows) - set(expected)) + [r for r in set(rows) if rows.count(r) > 1]
+        assert not extra, f"telemetry counts attempts the files do not record: {extra[:5]}"
+        assert time.monotonic() < deadline, \
+            f"telemetry lacks {sorted(set(expected) - set(rows))[:5]} ({len(rows)}/{len(expected)} rows)"
+        time.sleep(0.1)
+    return sum(1 for _, _, status in expected if status != "error")
+
+
 def test_kill_9_at_random_moments_loses_no_task(tmp_path: Path) -> None:
     seed = int(os.environ.get("AGENTDECK_CRASH_SEED", random.SystemRandom().randrange(2**31)))
     print(f"\ncrash test seed {seed} (replay: AGENTDECK_CRASH_SEED={seed})")
@@ -180,7 +218,7 @@ def test_kill_9_at_random_moments_loses_no_task(tmp_path: Path) -> None:
                 early_kills += 1
             hub.start()
             try:
-                check_whole(work, hub)
+                wait_for_telemetry(work, check_whole(work, hub))
             except AssertionError as error:
                 raise AssertionError(f"seed {seed}, after kill {kills}: {error}") from None
             for agent in alive.values():
@@ -191,6 +229,7 @@ def test_kill_9_at_random_moments_loses_no_task(tmp_path: Path) -> None:
                 f"seed {seed}: only {done_count(board)} of {TASKS} done after {kills} kills"
             time.sleep(0.2)
         final = check_whole(work, hub)
+        assert wait_for_telemetry(work, final) == TASKS
     finally:
         for agent in [*alive.values(), *gone]:
             agent.stop()
@@ -204,11 +243,13 @@ def test_kill_9_at_random_moments_loses_no_task(tmp_path: Path) -> None:
         outcomes = [(a.get("agent"), a["outcome"]) for a in fields["attempts"]]
         assert (agent_id, "reclaimed") in outcomes, outcomes
     repairs = len(re.findall(r"recovery: ", hub.log_text()))
+    rebuilt = sum(int(n) for n in re.findall(r"telemetry: (\d+) finished attempt", hub.log_text()))
     integrity, completions, doubles = telemetry_figures(work / ".agentdeck" / "telemetry.db")
     assert integrity == "ok"
     assert doubles == [], f"completions counted twice: {doubles}"
-    assert completions <= TASKS
+    assert completions == TASKS
     print(f"kills {kills} (during start-up {early_kills}), done when the kills stopped {done_at_last_kill}, "
           f"repairs logged {repairs}, agents killed "
-          f"mid-task {len(killed_mid_task)}, telemetry completions {completions}/{TASKS}, "
+          f"mid-task {len(killed_mid_task)}, telemetry completions {completions}/{TASKS} "
+          f"({rebuilt} row(s) rebuilt from the files at restarts), "
           f"{time.monotonic() - started:.0f} s")
