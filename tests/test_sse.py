@@ -302,8 +302,8 @@ async def test_a_browser_that_cannot_keep_up_gets_a_resync_not_a_backlog(running
 
 
 async def test_assigned_cards_and_agents_go_out_as_patches(running_hub):
-    """A card moving within or between agents' groups, and an agent changing state, are small
-    patches; a group appearing is a whole-lane swap."""
+    """A card moving within or between agents' groups, a group appearing, and an agent changing
+    state are small patches; the lane becoming empty is a whole-lane swap."""
     from actors.messages import AgentJoined, AgentStateChanged
 
     board = running_hub.board
@@ -332,5 +332,10 @@ async def test_assigned_cards_and_agents_go_out_as_patches(running_hub):
         assert 'id="gh-assigned-' in seen_text  # both groups' counts changed
         assert "renamed &lt;i&gt;four&lt;/i&gt;" in seen_text
         write_task(board, "assigned/dee/g20.yaml", task_yaml(id="g20", title="new group"))
-        whole = await stream.until(lambda e: lane(e, "assigned") and "g20" in e.data)
-        assert whole.name == "lane-assigned" and "@dee" in whole.data and "@ann" in whole.data
+        grown = await stream.until(lambda e: lane(e, "assigned") and "g20" in e.data)
+        assert grown.name == "patch-lane-assigned" and "grouped 10" not in grown.data
+        assert 'hx-swap-oob="afterend:#grp-assigned-' in grown.data and "@dee" in grown.data
+        for path in (board / "assigned").rglob("*.yaml"):
+            path.unlink()
+        emptied = await stream.until(lambda e: lane(e, "assigned") and 'data-count="0"' in e.data)
+        assert emptied.name == "lane-assigned" and "Nothing in progress" in emptied.data

@@ -235,13 +235,14 @@ class Renderer:
         if ctx["groups"]:
             items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}-{g['key']}")
                           for g in ctx["groups"] for c in g["cards"])
-            heads = tuple(str(macros.group_head(ctx, g, "outerHTML")) for g in ctx["groups"])
+            groups = tuple((g["key"], f"{macros.group_open(ctx, g)}</ul></div>",
+                            str(macros.group_head(ctx, g, "outerHTML"))) for g in ctx["groups"])
         else:
             items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}") for c in ctx["cards"])
-            heads = ()
+            groups = ()
         more = (str(macros.more_link(ctx, "outerHTML")),) if ctx["hidden"] else ()
-        shape = (not ctx["cards"], bool(ctx["hidden"]), flt.key, tuple(g["key"] for g in ctx["groups"]))
-        return LaneParts(lane, shape, items, (str(macros.lane_head(ctx, "outerHTML")), *heads, *more))
+        shape = (not ctx["cards"], bool(ctx["hidden"]), flt.key, bool(groups))
+        return LaneParts(lane, shape, items, (str(macros.lane_head(ctx, "outerHTML")), *more), groups)
 
     def context(self, region: str, data: dict[str, Any], flt: BoardFilter, now: float,
                 activity: list[dict]) -> dict[str, Any]:

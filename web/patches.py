@@ -2,8 +2,10 @@
 
 A patch is a run of htmx out-of-band swaps: delete an ``<li>``, insert one after its new
 predecessor in its list (or at the top of that list), replace one that changed, replace a heading
-whose count changed. A region may hold several lists (the Assigned lane has one per agent); an item
-that moves to another list is deleted and inserted again. A patch only applies to a page showing
+whose count changed. A region may hold several lists in groups (the Assigned lane has one per
+agent): a group that appears is inserted empty after its predecessor and filled like any list, one
+that goes is deleted with its cards; an item that moves to another list is deleted and inserted
+again. A patch only applies to a page showing
 exactly the previous version, which the broadcaster guarantees by ordering (and pages start from
 the last-sent version).
 """
@@ -24,6 +26,7 @@ class LaneParts:
     shape: tuple  # what a patch cannot change: empty or not, "show more" or not, the filter, the lists
     items: tuple[tuple[str, str, str], ...]  # (item key, <li> markup, id of its list) in page order
     heads: tuple[str, ...]  # out-of-band headings (counts, "show more"), replaced when they change
+    groups: tuple[tuple[str, str, str], ...] = ()  # (group key, empty group markup, out-of-band heading)
 
 
 def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
@@ -33,12 +36,27 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
     A card whose only change is its age text is left alone: the page ages cards by itself."""
     if old.shape != new.shape or old.lane != new.lane:
         return None
+    old_groups = {key: head for key, _, head in old.groups}
+    new_groups = {key for key, _, _ in new.groups}
+    gone = {f"ul-{new.lane}-{key}" for key in old_groups if key not in new_groups}
+    ops = [f'<div id="grp-{new.lane}-{key}" hx-swap-oob="delete"></div>'
+           for key in old_groups if key not in new_groups]
     before = {key: (html, where) for key, html, where in old.items}
     position = {key: index for index, (key, _, _) in enumerate(old.items)}
     staying = _longest_increasing([key for key, _, where in new.items
                                    if key in before and before[key][1] == where], position)
-    ops = [f'<li id="li-{new.lane}-{key}" hx-swap-oob="delete"></li>'
-           for key, _, _ in old.items if key not in staying]
+    ops.extend(f'<li id="li-{new.lane}-{key}" hx-swap-oob="delete"></li>'
+               for key, _, where in old.items if key not in staying and where not in gone)
+    heads = []
+    previous_group = None
+    for key, shell, head in new.groups:
+        if key not in old_groups:
+            anchor = f"afterend:#grp-{new.lane}-{previous_group}" if previous_group \
+                else f"afterbegin:#groups-{new.lane}"
+            ops.append(f'<div hx-swap-oob="{anchor}">{shell}</div>')
+        elif old_groups[key] != head:
+            heads.append(head)
+        previous_group = key
     limit = max(MAX_PATCH_OPS, len(new.items) // 2)
     previous: tuple[str, str] | None = None
     for key, html, where in new.items:
@@ -52,6 +70,7 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
         previous = (key, where)
         if len(ops) > limit:
             return None
+    ops.extend(heads)
     ops.extend(head for head, was in zip(new.heads, old.heads) if head != was)
     return "".join(ops)
 
