@@ -38,6 +38,7 @@ class Tally:
         self.sse_reads = 0
         self.sse_open = 0
         self.errors: list[str] = []
+        self.error_times: list[float] = []  # trio time of each error, to tell start-up from steady state
         self.latency: dict[str, list[float]] = {"/api/dashboard/state": [], "/": []}
 
 
@@ -50,6 +51,7 @@ async def agent(url: str, agent_id: str, until: float, tally: Tally, work_second
                     message = json.loads(await ws.get_message())
                     if message["type"] == "error":
                         tally.errors.append(f"{agent_id}: {message}")
+                        tally.error_times.append(trio.current_time())
                     if message["type"] != "task_assign":
                         continue
                     task_id, generation = message["task_id"], message["generation"]
@@ -107,7 +109,8 @@ async def load(hub: HubProcess, args: argparse.Namespace) -> Tally:
     idle = Tally()
     await probe(hub.base_url, trio.current_time() + 3, idle)  # the same probe on the idle hub first
     tally.idle = idle  # type: ignore[attr-defined]
-    until = trio.current_time() + args.duration
+    tally.started = trio.current_time()  # type: ignore[attr-defined]
+    until = tally.started + args.duration  # type: ignore[attr-defined]
     limits = httpx.Limits(max_connections=args.dashboards + 10)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None), limits=limits) as client:
         async with trio.open_nursery() as nursery:
@@ -168,6 +171,10 @@ def main() -> None:
     print(f"hub RSS at the end {rss / 1024:.0f} MiB; health {health.get('status')}; "
           f"actor restarts {sum(a.get('restarts', 0) for a in health.get('actors', []))}")
     print(f"errors: {len(tally.errors)}")
+    if tally.error_times:
+        after = sorted(t - tally.started for t in tally.error_times)  # type: ignore[attr-defined]
+        print(f"   agent errors between {after[0]:.1f} s and {after[-1]:.1f} s after the start; "
+              f"{sum(t < 10 for t in after)} in the first 10 s")
     for error in tally.errors[:20]:
         print("  ", error)
 
