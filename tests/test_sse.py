@@ -339,3 +339,20 @@ async def test_assigned_cards_and_agents_go_out_as_patches(running_hub):
             path.unlink()
         emptied = await stream.until(lambda e: lane(e, "assigned") and 'data-count="0"' in e.data)
         assert emptied.name == "lane-assigned" and "Nothing in progress" in emptied.data
+
+
+async def test_the_flush_window_widens_with_many_browsers(running_hub):
+    from web.app import create_app
+    from web.broadcaster import Broadcaster, Client
+    from web.fragments import BoardFilter, Renderer, fragment_env
+
+    broadcaster = Broadcaster(running_hub.hub, Renderer(fragment_env(create_app(running_hub.hub)), running_hub.hub))
+    assert broadcaster.flush_window == 0.1
+    for count in range(200):
+        broadcaster.connect(Client(BoardFilter(), frozenset(MAIN_REGIONS)), None)
+        if count == 19:
+            assert broadcaster.flush_window == 0.1  # a few browsers: every 100 ms
+    assert broadcaster.flush_window == pytest.approx(0.25)
+    for _ in range(5000):
+        broadcaster.clients.add(Client(BoardFilter(), frozenset(MAIN_REGIONS)))
+    assert broadcaster.flush_window == 1.0
