@@ -84,9 +84,9 @@ class Hub:
 
     async def start_actors(self, nursery: trio.Nursery) -> None:
         """Start every actor under supervision in ``nursery``; returns once each is ready."""
-        await nursery.start(self.supervisor.run, "watcher", self.watcher.run)
         await nursery.start(self.supervisor.run, "execution_log", self.execution_log.run)
         await nursery.start(self.supervisor.run, "queue", self.queue.run)
+        await nursery.start(self.supervisor.run, "watcher", self.watcher.run)
         await nursery.start(self.supervisor.run, "telemetry", self.telemetry.run)
         await nursery.start(self.supervisor.run, "dashboard", self.dashboard.run)
         await nursery.start(self.supervisor.run, "metrics", self.metrics.run)

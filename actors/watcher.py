@@ -1,8 +1,9 @@
 """The watcher actor: turns changes under work/collaboration/ into parsed ``FilesChanged`` batches.
 
-It reports ready once its notifier is set up, so the queue's start-up scan misses nothing; after a
-restart it asks the queue to scan again, since changes made while it was down were not seen. Files are read off the event loop. A file seen empty
-or unparseable is read again a few times with backoff before it is reported invalid: a writer
+It starts after the queue's start-up scan and, once its notifier is set up, asks the queue to scan
+again (cheap: the scan cache spares unchanged files), so nothing changed in between is missed; after
+a restart it does the same for changes made while it was down. Files are read off the event loop.
+A file seen empty or unparseable is read again a few times with backoff before it is reported invalid: a writer
 caught half way never costs a task its create event. If native notifications cannot be set up (too
 many inotify watches, an exotic filesystem) it falls back to polling and says so on the bus.
 """
@@ -71,16 +72,18 @@ class Watcher:
             stop = trio.Event()
             try:
                 if self._force_polling:
-                    # the first snapshot is the baseline: take it before the queue scans
                     baseline = await trio.to_thread.run_sync(self._snapshot)
                     nursery.start_soon(self._poll, stop, nursery, baseline)
                 else:
                     nursery.start_soon(self._watch, stop, nursery)
-                    # awatch sets up its notifier synchronously on its first step: let that happen
-                    # before scanning, so a change made during the scan is still reported.
+                    # awatch sets up its notifier synchronously on its first step
                     await trio.sleep(0.001)
-                if self._starts:
-                    await self._queue.send(RescanRequested("watcher restarted"))
+                # The queue reads the board before watching begins (reading every file while
+                # inotify reports each open made start-up slower by half), so whatever changed
+                # before this moment is caught up by a rescan; thanks to the scan cache it
+                # re-parses only the files that changed.
+                reason = "watcher restarted" if self._starts else "catching up after the start-up scan"
+                await self._queue.send(RescanRequested(reason))
                 self._starts += 1
                 task_status.started()
                 await trio.sleep_forever()
