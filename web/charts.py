@@ -49,7 +49,8 @@ def _model_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
         cost = _num(_pick(row, "cost_usd", "cost", "total_cost_usd"))
         count = int(_num(_pick(row, "count", "invocations", "calls")) or 0)
         unpriced = _num(_pick(row, "unpriced", default=0)) or 0
-        rows.append({"model": str(_pick(row, "model", "model_used", "name", default="?")),
+        model = _pick(row, "model", "model_used", "name")
+        rows.append({"model": str(model) if model else "none (shell)",
                      "count": count, "tokens": int(tokens), "cost": cost,
                      "unpriced": cost is None or (unpriced >= count > 0 and not cost),
                      "partly_unpriced": int(unpriced) if 0 < unpriced < count else 0,
@@ -58,6 +59,14 @@ def _model_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
     for r in rows:
         r["share"] = r["count"] / total
     return sorted(rows, key=lambda r: r["count"], reverse=True)
+
+
+def _server_today(stats: Mapping[str, Any]) -> dt.date:
+    """Today as telemetry counts it (the server's time zone), so the last bar is today's figure."""
+    try:
+        return dt.date.fromisoformat(str(stats["timezone"]["today"]))
+    except (KeyError, TypeError, ValueError):
+        return dt.datetime.now().astimezone().date()
 
 
 def daily_bars(stats: Mapping[str, Any], days: int = 30, today: dt.date | None = None) -> dict[str, Any]:
@@ -72,7 +81,7 @@ def daily_bars(stats: Mapping[str, Any], days: int = 30, today: dt.date | None =
             day = str(_pick(row, "date", "day", default=""))[:10]
             by_day[day] = by_day.get(day, 0.0) + (_num(_pick(row, "cost_usd", "cost")) or 0.0)
             calls += int(_num(_pick(row, "invocations", "count")) or 0)
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or _server_today(stats)
     series = [(today - dt.timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
     peak = max([by_day.get(day, 0.0) for day in series] + [0.0])
     inner_h = CHART_H - CHART_PAD
