@@ -318,12 +318,13 @@ async def test_state_over_http_follows_the_board_files(start_hub, board_dir):
         id="c", title="Done one", completed_at="2026-11-20T10:00:00+00:00",
         result={"model_used": "llama3", "tokens_in": 5, "tokens_out": 7, "execution_ms": 40}))
     write_task(board_dir, "inbox/broken.yaml", "title: [unclosed")
-    recent = _iso(time.time() - 600)
+    now = time.time()  # one reading: two would put a millisecond tick between start and end
+    recent = _iso(now - 600)
     write_task(board_dir, "done/bot/e.yaml", task_yaml(
-        id="e", title="Done lately", assigned_at=_iso(time.time() - 660), completed_at=recent,
+        id="e", title="Done lately", assigned_at=_iso(now - 660), completed_at=recent,
         result={"tokens_in": 30, "tokens_out": 12},
-        attempts=[{"outcome": "failed", "finished_at": _iso(time.time() - 7200)},
-                  {"outcome": "failed", "finished_at": _iso(time.time() - 900)},
+        attempts=[{"outcome": "failed", "finished_at": _iso(now - 7200)},
+                  {"outcome": "failed", "finished_at": _iso(now - 900)},
                   {"outcome": "done", "finished_at": recent}]))
     running = await start_hub()
     response = await running.client.get("/api/dashboard/state")
