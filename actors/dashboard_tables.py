@@ -103,7 +103,8 @@ class AgentRoster:
         self._agents, self.offline_since = {}, {}
         for raw in listing:
             entry = agent_from_listing(raw)
-            if entry["state"] == "offline":
+            if entry["state"] == "offline" and raw.get("connected_at") is not None:
+                # (an agent known only from its task files never went offline while we watched)
                 since = raw.get("last_state_change") or 0
                 if wall - since > window:
                     continue

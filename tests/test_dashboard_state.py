@@ -409,3 +409,11 @@ async def _agent_in(state, agent_id: str, wanted: str) -> dict[str, Any] | None:
 async def _condition(state, name: str) -> str | None:
     snap = await state()
     return next((c for c in snap["health"]["conditions"] if c.startswith(name + ":")), None)
+
+
+async def test_an_agent_known_only_from_its_task_files_is_not_reported_as_gone_offline(start_hub, board_dir):
+    write_task(board_dir, "assigned/ghost/g.yaml", task_yaml(id="g", title="Held by an absent agent"))
+    running = await start_hub()
+    snap = (await running.client.get("/api/dashboard/state")).json()
+    assert [(a["agent_id"], a["state"]) for a in snap["agents"]] == [("ghost", "offline")]
+    assert not [c for c in snap["health"]["conditions"] if c.startswith("agent_offline")]
