@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -9,8 +9,6 @@ watch limit is reached. A crash inside an actor is injected by making one of its
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import socket
 import subprocess

@@ -52,10 +52,7 @@ COMMANDS = {"retry_task": (RetryTask, "retry_result"), "cancel_task": (CancelTas
 
 @dashboard_api.get("/api/dashboard/state")
 async def dashboard_state():
-    try:
-        snapshot = await current_hub().ask_dashboard(GetDashboardSnapshot())
-    except ActorUnavailable as error:
-        return jsonify(error="unavailable", message=str(error)), 503
+    snapshot = await current_hub().ask_dashboard(GetDashboardSnapshot())  # no answer: 503 (web/api.py)
     return jsonify(snapshot)
 
 
