@@ -9,17 +9,17 @@ never block the hub or the other subscribers, and it never builds an ever-growin
 from __future__ import annotations
 
 import math
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import trio
 
-from .messages import Event, Resync
+from agentdeck.actors.messages import Event, Resync
 
 
 class Subscription:
     """One subscriber's view of the bus; iterate it (``async for event in sub``)."""
 
-    def __init__(self, bus: "EventBus", name: str, buffer: int) -> None:
+    def __init__(self, bus: EventBus, name: str, buffer: int) -> None:
         self.name = name
         self._bus = bus
         self._send, self._receive = trio.open_memory_channel[Event](buffer)
@@ -79,7 +79,7 @@ class Subscription:
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 
-    def __enter__(self) -> "Subscription":
+    def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *exc: object) -> None:

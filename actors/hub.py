@@ -13,19 +13,19 @@ from typing import Any
 
 import trio
 
-from .agent_session import SessionFactory
-from .auth import TokenStore
-from .board_store import BoardStore
-from .bus import EventBus
-from .config import HubConfig
-from .dashboard_state import DashboardState
-from .execution_log import ExecutionLog
-from .mailbox import ask
-from .metrics import Metrics
-from .queue import TaskQueue
-from .supervisor import Supervisor
-from .telemetry import Telemetry
-from .watcher import Watcher
+from agentdeck.actors.board.store import BoardStore
+from agentdeck.actors.board.watcher import Watcher
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.dashboard.actor import DashboardState
+from agentdeck.actors.dashboard.metrics import Metrics
+from agentdeck.actors.mailbox import ask
+from agentdeck.actors.protocol.auth import TokenStore
+from agentdeck.actors.protocol.execution_log import ExecutionLog
+from agentdeck.actors.protocol.session import SessionFactory
+from agentdeck.actors.queue.actor import TaskQueue
+from agentdeck.actors.supervisor import Supervisor
+from agentdeck.actors.telemetry.actor import Telemetry
 
 log = logging.getLogger("agentdeck.hub")
 

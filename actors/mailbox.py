@@ -6,7 +6,7 @@ from typing import Any
 
 import trio
 
-from .messages import Request
+from agentdeck.actors.messages import Request
 
 
 class ActorUnavailable(Exception):

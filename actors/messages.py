@@ -7,9 +7,9 @@ WebSocket, activity feed). Commands and queries travel point-to-point in an acto
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
-
 import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import attrs
 import trio
@@ -93,7 +93,7 @@ class RescanRequested:
 
 @attrs.frozen
 class Request:
-    """A query or command with a one-shot reply channel (see ``actors.mailbox.ask``)."""
+    """A query or command with a one-shot reply channel (see ``agentdeck.actors.mailbox.ask``)."""
 
     body: Any
     reply: trio.MemorySendChannel | None = attrs.field(default=None, eq=False)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attrs
 import trio
 
-from .bus import EventBus
-from .messages import ActorRestarted
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.messages import ActorRestarted
 
 log = logging.getLogger("agentdeck.supervisor")
 
@@ -58,7 +59,7 @@ class Supervisor:
             record.running = True
             try:
                 await actor(task_status=status)
-            except Exception as error:  # noqa: BLE001 - supervision is the point
+            except Exception as error:
                 record.running = False
                 if trio.current_time() - started > self._healthy_after:
                     delay = self._base_delay

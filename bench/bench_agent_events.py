@@ -10,7 +10,7 @@ Each subscriber notes when every ``ExecutionEvent`` reaches it, so the figures a
 - latency send -> bus delivery, p50/p95/p99 (socket hop + session + queue actor + bus fan-out);
 - hub CPU per 1,000 events, and whether any subscriber lagged (Resync) or lost an event.
 
-The per-connection rate limit (``actors.agent_session.RATE_LIMIT_PER_SECOND``) caps each agent, so
+The per-connection rate limit (``agentdeck.actors.protocol.session.RATE_LIMIT_PER_SECOND``) caps each agent, so
 offered load grows with the number of agents. Run: ``python bench/bench_agent_events.py`` (the
 default cases) or ``--agents 20 --subscribers 5 --rate 400 --seconds 5`` for one case.
 """
@@ -32,11 +32,11 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors import agent_session  # noqa: E402
-from actors.config import HubConfig  # noqa: E402
-from actors.hub import Hub  # noqa: E402
-from actors.messages import ExecutionEvent, Resync  # noqa: E402
-from web.server import run_hub  # noqa: E402
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.actors.messages import ExecutionEvent, Resync
+from agentdeck.actors.protocol import session as agent_session
+from agentdeck.web.server import run_hub
 
 RATE_LIMIT = getattr(agent_session, "RATE_LIMIT_PER_SECOND", math.inf)
 BURSTS_PER_SECOND = 20

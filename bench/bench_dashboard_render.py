@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_hub import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from browser_hub import CHROMIUM, CHROMIUM_ARGS
 
 AGENTS = ("ann", "bob", "cat", "dan", "eve")
 
@@ -65,7 +65,7 @@ def populate(board: Path, count: int) -> None:
 
 @contextlib.contextmanager
 def hub_process(work: Path):
-    process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--work", str(work), "--port", "0",
+    process = subprocess.Popen([sys.executable, "-m", "agentdeck.web.cli", "serve", "--work", str(work), "--port", "0",
                                 "--log-level", "WARNING"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()

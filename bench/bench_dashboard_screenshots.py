@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from actors.reference_agent import AgentSettings, ReferenceAgent  # noqa: E402
-from agent_client import ws_url  # noqa: E402
-from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread  # noqa: E402
-from fake_ollama import FakeOllama  # noqa: E402
+from agent_client import ws_url
+from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread
+from fake_ollama import FakeOllama
+
+from agentdeck.actors.reference_agent.agent import AgentSettings, ReferenceAgent
 
 EXTRA = {
     "inbox/2026-11-22T0800-frontend-dark-mode.yaml": {

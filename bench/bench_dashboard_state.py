@@ -28,9 +28,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.config import HubConfig  # noqa: E402
-from actors.hub import Hub  # noqa: E402
-from actors.messages import (  # noqa: E402
+import trio.lowlevel
+
+from agentdeck.actors.board.taskfile import parse_task
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.actors.messages import (
     AgentJoined,
     AgentStateChanged,
     ExecutionResult,
@@ -38,8 +41,7 @@ from actors.messages import (  # noqa: E402
     TaskCompleted,
     TaskUpdated,
 )
-from actors.taskfile import parse_task  # noqa: E402
-from web.server import run_hub  # noqa: E402
+from agentdeck.web.server import run_hub
 
 PRIORITIES = ("critical", "high", "medium", "low")
 
@@ -122,7 +124,7 @@ async def main(tasks: int, agents: int, requests: int) -> None:
             busy = []
             for round_no in range(requests):
                 churn(hub, round_no)
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
                 t0 = time.perf_counter()
                 await client.get("/api/dashboard/state")
                 busy.append(time.perf_counter() - t0)

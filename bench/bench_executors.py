@@ -6,7 +6,7 @@ import time
 
 import trio
 
-from actors.executors import run_shell
+from agentdeck.actors.reference_agent.executors import run_shell
 
 LINES = 10_000_000
 

@@ -27,7 +27,7 @@ import yaml
 from trio_websocket import open_websocket_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from hub_process import HubProcess  # noqa: E402
+from hub_process import HubProcess
 
 
 class Tally:
@@ -68,7 +68,7 @@ async def agent(url: str, agent_id: str, until: float, tally: Tally, work_second
                         "result": {"status": "success", "output": "ok", "model_used": "shell",
                                    "tokens_in": 0, "tokens_out": 0, "execution_ms": int(work_seconds * 1000)}}))
                     tally.completed += 1
-    except Exception as error:  # noqa: BLE001 - counted and printed, the bench goes on
+    except Exception as error:
         tally.errors.append(f"{agent_id}: {type(error).__name__}: {error}")
 
 
@@ -84,7 +84,7 @@ async def dashboard(client: httpx.AsyncClient, base_url: str, until: float, tall
                     async for chunk in chunks:
                         tally.sse_bytes += len(chunk)
                         tally.sse_reads += 1
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         tally.errors.append(f"/events: {type(error).__name__}: {error}")
 
 

@@ -1,11 +1,11 @@
-"""How many agent frames per second ``actors.protocol.decode`` parses and validates (one core)."""
+"""How many agent frames per second ``agentdeck.actors.protocol.schema.decode`` parses and validates (one core)."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from actors.protocol import ProtocolError, decode
+from agentdeck.actors.protocol.schema import ProtocolError, decode
 
 FRAMES = {
     "task_progress(stdout event)": json.dumps({

@@ -26,7 +26,7 @@ import yaml
 from trio_websocket import open_websocket_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from hub_process import HubProcess  # noqa: E402
+from hub_process import HubProcess
 
 
 def fd_count(pid: int) -> int:

@@ -25,10 +25,10 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.config import HubConfig  # noqa: E402
-from actors.hub import Hub  # noqa: E402
-from actors.taskfile import scan_board  # noqa: E402
-from web.server import run_hub  # noqa: E402
+from agentdeck.actors.board.taskfile import scan_board
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.web.server import run_hub
 
 PYCACHE = Path(tempfile.gettempdir()) / "agentdeck-bench-pycache"
 LANES = ("inbox", "assigned/backend-dev", "assigned/frontend-dev", "done/backend-dev", "done/writer", "dead")
@@ -75,7 +75,7 @@ def whole_process(work: Path, expected: int) -> float:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     exe = shutil.which("agentdeck")
-    command = [exe] if exe else [sys.executable, "-m", "web.cli"]
+    command = [exe] if exe else [sys.executable, "-m", "agentdeck.web.cli"]
     # Byte-code caches as on an ordinary install, kept out of the checkout (this machine sets
     # PYTHONDONTWRITEBYTECODE, which would recompile every module at every start).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

@@ -13,17 +13,17 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import trio
 
-from actors.config import HubConfig
-from actors.hub import Hub
-from actors.messages import ExecutionResult, Task, TaskCompleted, TelemetryChanged
-from actors.telemetry_store import TelemetryStore
-from web.server import run_hub
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.actors.messages import ExecutionResult, Task, TaskCompleted, TelemetryChanged
+from agentdeck.actors.telemetry.store import TelemetryStore
+from agentdeck.web.server import run_hub
 
 MODELS = ["claude-sonnet-4-5", "claude-3-5-haiku-latest", "gpt-4o", "gpt-4o-mini", "o3",
           "llama3:8b", "qwen2.5-coder:7b", "mistral", "mystery-model", "shell"]
@@ -33,7 +33,7 @@ def build(path: Path, count: int) -> float:
     """A year of invocations from 20 agents over 10 models, written straight into the file."""
     TelemetryStore(path).open()
     rng = random.Random(1)
-    start = datetime.now(timezone.utc) - timedelta(days=365)
+    start = datetime.now(UTC) - timedelta(days=365)
     began = time.perf_counter()
     db = sqlite3.connect(path)
 
@@ -122,7 +122,7 @@ async def bench(count: int) -> None:
                 db = sqlite3.connect(path)
                 db.execute("INSERT INTO invocations (timestamp, tool, model, tokens, cost, latency_ms,"
                            " status) VALUES (?, 'ext', 'gpt-4o', 10, 0.01, 5, 'ok')",
-                           (datetime.now(timezone.utc).isoformat(),))
+                           (datetime.now(UTC).isoformat(),))
                 db.commit()
                 db.close()
                 inserted = time.perf_counter()

@@ -19,9 +19,9 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.config import HubConfig  # noqa: E402
-from actors.hub import Hub  # noqa: E402
-from web.server import run_hub  # noqa: E402
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.web.server import run_hub
 
 EXPECTED = {"write": "task.updated", "atomic": "task.updated", "rename": None}  # rename: assigned/moved/completed
 MOVES = {"inbox": "assigned/bench", "assigned/bench": "done/bench", "done/bench": "inbox"}

@@ -14,8 +14,9 @@ pushes (``task_assign``) travel on the same socket and may interleave.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
@@ -40,7 +41,7 @@ class AgentClient:
     @asynccontextmanager
     async def connect(cls, base_url: str, agent_id: str | None = None, *, identify: bool = True,
                       token: str | None = None, max_message_size: int = 4 * 1024 * 1024,
-                      **identify_fields: Any) -> AsyncIterator["AgentClient"]:
+                      **identify_fields: Any) -> AsyncIterator[AgentClient]:
         """Open ``/ws``; with ``agent_id`` and ``identify`` it also identifies and expects ``identified``."""
         async with open_websocket_url(ws_url(base_url), max_message_size=max_message_size,
                                       disconnect_timeout=2) as ws:
@@ -119,7 +120,7 @@ class AgentClient:
 
     async def abort(self) -> None:
         """Drop the TCP connection without a closing handshake, as a killed process would."""
-        await self.ws._stream.aclose()  # noqa: SLF001 - trio-websocket has no public abort
+        await self.ws._stream.aclose()
 
 
 async def accept_next(agent: AgentClient, **match: Any) -> dict[str, Any]:

@@ -8,14 +8,15 @@ inside the hub's event loop (``call``), and stops it cleanly. Also used by the d
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import trio
 
-from actors.config import HubConfig
-from actors.hub import Hub
-from web.server import run_hub
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.web.server import run_hub
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,7 +38,7 @@ class HubThread:
     def _main(self) -> None:
         try:
             trio.run(self._serve)
-        except BaseException as error:  # noqa: BLE001 - reported to the test thread
+        except BaseException as error:
             self._error = error
             self._ready.set()
 
@@ -54,7 +55,7 @@ class HubThread:
                 await self.hub.shutdown.wait()
                 extras.cancel_scope.cancel()
 
-    def start(self, timeout: float = 15.0) -> "HubThread":
+    def start(self, timeout: float = 15.0) -> HubThread:
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("hub did not start")

@@ -23,8 +23,9 @@ import inspect
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import attrs
 import httpx
@@ -32,11 +33,11 @@ import pytest
 import trio
 import yaml
 
-from actors.bus import Subscription
-from actors.config import HubConfig
-from actors.hub import Hub
-from actors.messages import Event
-from web.server import run_hub
+from agentdeck.actors.bus import Subscription
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.actors.messages import Event
+from agentdeck.web.server import run_hub
 
 DEFAULT_TIMEOUT = 5.0
 

@@ -8,9 +8,8 @@ delay between tokens, and models that do not exist (HTTP 404 with Ollama's error
 from __future__ import annotations
 
 import json
-from typing import Any
-
 from functools import partial
+from typing import Any
 
 import attrs
 import trio

@@ -54,7 +54,7 @@ class HubProcess:
         self.starts += 1
         out = self.logs / f"stdout-{self.starts}.txt"
         err = self.logs / f"stderr-{self.starts}.txt"
-        command = [sys.executable, "-m", "web.cli", "serve", "--work", str(self.work),
+        command = [sys.executable, "-m", "agentdeck.web.cli", "serve", "--work", str(self.work),
                    "--port", str(self.port), *self.args]
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             self.proc = subprocess.Popen(command, cwd=REPO, stdout=stdout, stderr=stderr,
@@ -115,7 +115,7 @@ class AgentProcess:
     def __init__(self, hub_ws_url: str, agent_id: str, logs: Path, *, token: str | None = None,
                  args: tuple[str, ...] = ()) -> None:
         self.agent_id = agent_id
-        command = [sys.executable, "-m", "web.cli", "agent", "--hub", hub_ws_url, "--id", agent_id,
+        command = [sys.executable, "-m", "agentdeck.web.cli", "agent", "--hub", hub_ws_url, "--id", agent_id,
                    *args]
         env = _child_env({"AGENTDECK_TOKEN": token} if token else None)
         logs.mkdir(parents=True, exist_ok=True)

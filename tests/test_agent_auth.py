@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-from actors import protocol
-from actors.auth import TokenStore
-from actors.messages import AgentReported, ListAgents, SecurityWarning
 from agent_client import AgentClient, accept_next
 from conftest import collect_events, wait_for_event, write_task
+
+from agentdeck.actors.messages import AgentReported, ListAgents, SecurityWarning
+from agentdeck.actors.protocol import schema as protocol
+from agentdeck.actors.protocol.auth import TokenStore
 
 
 def tokens(work_dir: Path) -> TokenStore:

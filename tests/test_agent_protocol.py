@@ -19,14 +19,13 @@ import attrs
 import pytest
 import trio
 import yaml
-
-from actors.config import HubConfig
-from actors.hub import Hub
-from actors.messages import CancelTask, ExecutionEvent, GetOutput, ListAgents, RetryTask
 from agent_client import AgentClient, accept_next, complete, ws_url
 from conftest import collect_events, wait_for_event, wait_until, write_task
-from web.server import run_hub
 
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.actors.messages import CancelTask, ExecutionEvent, GetOutput, ListAgents, RetryTask
+from agentdeck.web.server import run_hub
 
 FAST = {"deadline_check": 0.05}  # check deadlines every 50 ms, so tiny timeouts fire promptly
 

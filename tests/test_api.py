@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from actors.messages import FilesChanged
 from conftest import RunningHub, task_yaml, wait_until, write_task
+
+from agentdeck.actors.messages import FilesChanged
 
 SUMMARY_KEYS = {"id", "title", "lane", "lane_agent", "agent", "status", "priority", "created", "description",
                 "dependencies", "estimated_hours", "tags", "generation", "retry_count", "path"}

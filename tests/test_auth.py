@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from actors.auth import TokenFileError, TokenStore, valid_agent_id
-from web.cli import main as cli
+from agentdeck.actors.protocol.auth import TokenFileError, TokenStore, valid_agent_id
+from agentdeck.web.cli import main as cli
 
 
 @pytest.fixture

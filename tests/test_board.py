@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from actors.board import Board, queue_order
-from actors.messages import (
+from conftest import task_yaml
+
+from agentdeck.actors.board.board import Board, queue_order
+from agentdeck.actors.board.taskfile import parse_task
+from agentdeck.actors.messages import (
     FileGone,
     FileRead,
     InvalidTaskFile,
@@ -16,8 +19,6 @@ from actors.messages import (
     TaskRemoved,
     TaskUpdated,
 )
-from actors.taskfile import parse_task
-from conftest import task_yaml
 
 
 def read(path: str, **fields: object) -> FileRead:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from actors import board_store
-from actors.board_store import TMP_SUFFIX, BoardStore, PathEscape
-from actors.taskfile import lane_of
+from agentdeck.actors.board import store as board_store
+from agentdeck.actors.board.store import TMP_SUFFIX, BoardStore, PathEscape
+from agentdeck.actors.board.taskfile import lane_of
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread
 from conftest import task_yaml, write_task
 
@@ -238,8 +237,9 @@ def test_detail_panel_is_keyboard_accessible_and_has_its_own_url(hub, ui, board)
 
 
 def test_a_shell_task_streams_into_the_open_panel_and_ends_with_its_cost(hub, ui, board):
-    from actors.reference_agent import AgentSettings, ReferenceAgent
     from agent_client import ws_url
+
+    from agentdeck.actors.reference_agent.agent import AgentSettings, ReferenceAgent
 
     command = "echo first line; sleep 0.4; echo careful >&2; sleep 0.4; echo last line"
     write_task(board, "inbox/s.yaml", task_yaml(id="shell-1", title="Shell work", shell_command=command))
@@ -281,7 +281,7 @@ def test_patched_lanes_stay_identical_to_a_fresh_render(hub, ui, board):
     leaving: the patched page ends up showing exactly what a freshly loaded page shows."""
     import random
 
-    from actors.messages import AgentJoined, AgentLeft, AgentStateChanged
+    from agentdeck.actors.messages import AgentJoined, AgentLeft, AgentStateChanged
 
     rng = random.Random(6)
     names = ["ann", "bob", "cy", "dee"]
@@ -307,9 +307,7 @@ def test_patched_lanes_stay_identical_to_a_fresh_render(hub, ui, board):
         if action == "edit":
             write_task(board, f"{where[task_id]}/{task_id}.yaml", task_yaml(
                 id=task_id, title=f"edited {step}", priority=rng.choice(["critical", "low"])))
-        elif action == "take" and where[task_id] == "inbox":
-            move(task_id, f"assigned/{rng.choice(names)}")
-        elif action == "hand" and where[task_id].startswith("assigned/"):
+        elif (action == "take" and where[task_id] == "inbox") or (action == "hand" and where[task_id].startswith("assigned/")):
             move(task_id, f"assigned/{rng.choice(names)}")
         elif action == "done":
             move(task_id, f"done/{rng.choice(names)}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import trio
+import trio.lowlevel
 
-from actors.bus import EventBus
-from actors.messages import Resync, TaskProgress
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.messages import Resync, TaskProgress
 
 
 def progress(n: int) -> TaskProgress:
@@ -45,7 +46,7 @@ async def test_a_waiting_subscriber_wakes_up_on_publish() -> None:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(consume)
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         bus.publish(progress(1))
         bus.publish(progress(2))
     assert got == [1, 2]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def agentdeck(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "web.cli", *args], cwd=Path(__file__).parent.parent,
+    return subprocess.run([sys.executable, "-m", "agentdeck.web.cli", *args], cwd=Path(__file__).parent.parent,
                           capture_output=True, text=True, timeout=30)
 
 

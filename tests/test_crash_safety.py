@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from actors.board_store import TMP_SUFFIX
-from actors.taskfile import parse_task
 from hub_process import AgentProcess, HubProcess
+
+from agentdeck.actors.board.store import TMP_SUFFIX
+from agentdeck.actors.board.taskfile import parse_task
 
 TASKS = 300
 SLOW_EVERY = 25  # every 25th task sleeps, so an agent can be caught (and killed) in the middle
@@ -114,7 +114,7 @@ def done_count(board: Path) -> int:
 def recent_slow_assignment(board: Path, alive: dict[str, AgentProcess]) -> tuple[str, str] | None:
     """A slow task an agent started less than a second ago: killing that agent now is mid-task.
     (Read while the hub works, so a file may vanish under us: that is not an error here.)"""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for path in board.glob("assigned/*/t-*.yaml"):
         agent = path.parent.name
         if agent not in alive or not is_slow(path.stem):

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 import trio
 import yaml
+from conftest import task_yaml, wait_until, write_task
 
-from actors.config import HubConfig
-from actors.hub import Hub
-from actors.messages import (
+from agentdeck.actors.board.taskfile import parse_task
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.actors.messages import (
     ActorRestarted,
     AgentJoined,
     AgentLeft,
@@ -40,8 +42,6 @@ from actors.messages import (
     TaskRetried,
     WatcherModeChanged,
 )
-from actors.taskfile import parse_task
-from conftest import task_yaml, wait_until, write_task
 
 LANE_DIRS = {"inbox": "inbox", "dead": "dead", "assigned": "assigned/a1", "done": "done/a1"}
 
@@ -396,7 +396,7 @@ async def test_a_real_agent_run_shows_up_in_the_snapshot(start_hub, board_dir):
 
 
 def _iso(wall: float) -> str:
-    return datetime.datetime.fromtimestamp(wall, datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.fromtimestamp(wall, datetime.UTC).isoformat(timespec="milliseconds")
 
 
 async def _agent_in(state, agent_id: str, wanted: str) -> dict[str, Any] | None:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import trio
-from trio_websocket import ConnectionRejected, open_websocket_url
-
-from actors.messages import ExecutionEvent, TaskCreated
 from conftest import task_yaml, wait_until, write_task
 from test_dashboard_state import make_task
-from web import dashboard_api
+from trio_websocket import ConnectionRejected, open_websocket_url
+
+from agentdeck.actors.messages import ExecutionEvent, TaskCreated
+from agentdeck.web.routes import dashboard as dashboard_api
 
 
 def ws_url(running) -> str:

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 import trio
-
-from actors.executors import prompt_of, run_ollama, run_shell
 from fake_ollama import FakeOllama
+
+from agentdeck.actors.reference_agent.executors import prompt_of, run_ollama, run_shell
 
 
 class Events(list):

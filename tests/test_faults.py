@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import trio
 import yaml
-
-from actors.messages import ActorRestarted, BoardWriteFailed, ListAgents
 from agent_client import AgentClient, accept_next, complete
 from conftest import task_yaml, wait_for_event, wait_until, write_task
 from hub_process import HubProcess
+
+from agentdeck.actors.messages import ActorRestarted, BoardWriteFailed, ListAgents
 
 
 def files(board: Path) -> list[str]:

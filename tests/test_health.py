@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from actors import health
-from actors.health import Condition
-from actors.throughput import SlidingHour
+from agentdeck.actors.dashboard import health
+from agentdeck.actors.dashboard.health import Condition
+from agentdeck.actors.dashboard.throughput import SlidingHour
 
 
 def names(conditions: list[Condition]) -> list[str]:

@@ -18,16 +18,22 @@ from typing import Any
 import pytest
 import trio
 import yaml
+from agent_client import AgentClient, accept_next, complete
+from conftest import task_yaml, wait_until, write_task
+from hub_process import HubProcess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from actors import protocol
-from actors.agent_session import RATE_LIMIT_BURST, RateLimit
-from actors.taskfile import MAX_TASK_FILE_BYTES, MAX_TASK_ID, SAFE_NAME, Incomplete, parse_task
-from agent_client import AgentClient, accept_next, complete
-from conftest import task_yaml, wait_until, write_task
-from hub_process import HubProcess
+from agentdeck.actors.board.taskfile import (
+    MAX_TASK_FILE_BYTES,
+    MAX_TASK_ID,
+    SAFE_NAME,
+    Incomplete,
+    parse_task,
+)
+from agentdeck.actors.protocol import schema as protocol
+from agentdeck.actors.protocol.session import RATE_LIMIT_BURST, RateLimit
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=False,
                 max_examples=400)

@@ -1,4 +1,4 @@
-"""The task lifecycle rules (actors/lifecycle.py) and who gets which task (actors/agents.py), without
+"""The task lifecycle rules (actors/board/lifecycle.py) and who gets which task (actors/queue/agents.py), without
 files, sockets or a running hub: a transition is a destination path and the new fields."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from actors import lifecycle
-from actors.agents import AgentRecord, fits, is_ready, pick_task
-from actors.board import Board, queue_order
-from actors.messages import FileRead, Task
-from actors.taskfile import parse_task
 from conftest import task_yaml
+
+from agentdeck.actors.board import lifecycle
+from agentdeck.actors.board.board import Board, queue_order
+from agentdeck.actors.board.taskfile import parse_task
+from agentdeck.actors.messages import FileRead, Task
+from agentdeck.actors.queue.agents import AgentRecord, fits, is_ready, pick_task
 
 ROUTING = {"effective_tier": "trivial", "target_type": "sidecar"}
 
@@ -23,7 +23,7 @@ def task(path: str, **fields: object) -> Task:
 
 def recent(stamp: object) -> bool:
     moment = dt.datetime.fromisoformat(str(stamp))
-    return abs((dt.datetime.now(dt.timezone.utc) - moment).total_seconds()) < 5
+    return abs((dt.datetime.now(dt.UTC) - moment).total_seconds()) < 5
 
 
 def assigned(**fields: object) -> Task:

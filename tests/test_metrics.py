@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import prometheus_client
 import trio
-from prometheus_client.parser import text_string_to_metric_families
-from trio_websocket import open_websocket_url
-
 from agent_client import AgentClient, accept_next, complete
 from conftest import task_yaml, wait_until, write_task
+from prometheus_client.parser import text_string_to_metric_families
+from trio_websocket import open_websocket_url
 
 
 async def scrape(running) -> dict[tuple[str, tuple], float]:
@@ -98,7 +97,7 @@ async def test_each_hub_has_its_own_registry(start_hub):
 
 
 async def test_unknown_execution_event_types_share_one_label(running_hub):
-    from actors.messages import ExecutionEvent
+    from agentdeck.actors.messages import ExecutionEvent
 
     for n in range(5):
         running_hub.bus.publish(ExecutionEvent(task_id="t", agent_id="a", generation=1,

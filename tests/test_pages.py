@@ -45,7 +45,7 @@ async def test_board_page_shows_every_region_and_escapes_task_text(running_hub):
 
 
 async def test_page_and_live_update_render_the_same_partial(running_hub):
-    from actors.messages import AgentJoined
+    from agentdeck.actors.messages import AgentJoined
 
     write_task(running_hub.board, "inbox/s.yaml", task_yaml(id="s1", title="same markup", priority="high",
                                                           tags=["a", "b"]))
@@ -220,8 +220,9 @@ async def test_budget_use_shows_in_the_header_when_a_budget_is_set(start_hub):
 
 
 async def test_cost_panel_fills_in_once_an_agent_has_finished_work(running_hub, nursery):
-    from actors.reference_agent import AgentSettings, ReferenceAgent
     from agent_client import ws_url
+
+    from agentdeck.actors.reference_agent.agent import AgentSettings, ReferenceAgent
 
     empty = _region((await running_hub.client.get("/")).text, "costs")
     assert empty.count("No data yet") == 2 and "<svg" not in empty

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from genai_prices import Usage, calc_price
 
-from actors.pricing import Price, is_local_model, price_invocation
+from agentdeck.actors.telemetry.pricing import Price, is_local_model, price_invocation
 
 
 def _reference(model: str, tokens_in: int, tokens_out: int, provider: str | None = None) -> float:

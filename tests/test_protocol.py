@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from actors import protocol
-from actors.protocol import KNOWN_TYPES, ProtocolError, decode
+from agentdeck.actors.protocol import schema as protocol
+from agentdeck.actors.protocol.schema import KNOWN_TYPES, ProtocolError, decode
 
 VALID = {
     "identify": {"agent_id": "agent-1.x_y", "token": "t", "name": "A", "status": "idle",

@@ -9,12 +9,12 @@ import sys
 import pytest
 import trio
 import yaml
-
-from actors.auth import TokenStore
-from actors.reference_agent import AgentRefused, AgentSettings, ReferenceAgent
 from agent_client import ws_url
 from conftest import task_yaml, wait_for_event, wait_until, write_task
 from fake_ollama import FakeOllama
+
+from agentdeck.actors.protocol.auth import TokenStore
+from agentdeck.actors.reference_agent.agent import AgentRefused, AgentSettings, ReferenceAgent
 
 
 def settings(hub, agent_id="ref-1", **overrides) -> AgentSettings:
@@ -187,7 +187,7 @@ async def test_agent_command_line(start_hub, work_dir):
     token = TokenStore.in_state_dir(work_dir / ".agentdeck").add("cli-agent")
     write_task(hub.board, "inbox/cli.yaml", task_yaml(id="cli", title="cli",
                                                       shell_command="echo via-cli"))
-    command = [sys.executable, "-m", "web.cli", "agent", "--hub", ws_url(hub.base_url),
+    command = [sys.executable, "-m", "agentdeck.web.cli", "agent", "--hub", ws_url(hub.base_url),
                "--id", "cli-agent", "--capabilities", "shell,python"]
     refused = await trio.run_process(command, env={**os.environ, "AGENTDECK_TOKEN": "wrong"},
                                      capture_stdout=True, capture_stderr=True, check=False)

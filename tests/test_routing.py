@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from actors.routing import complexity_of, decide, endpoint_of
+from agentdeck.actors.queue.routing import complexity_of, decide, endpoint_of
 
 OLLAMA = "http://127.0.0.1:11434"
-NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 def route(fields, ollama_url=OLLAMA):

@@ -12,12 +12,12 @@ import stat
 import markupsafe
 import pytest
 import trio
-from trio_websocket import HandshakeError, open_websocket_url
-
-from actors.auth import TokenStore
 from agent_client import AgentClient, accept_next, ws_url
 from conftest import task_yaml, wait_until, write_task
-from web.app import create_app
+from trio_websocket import HandshakeError, open_websocket_url
+
+from agentdeck.actors.protocol.auth import TokenStore
+from agentdeck.web.app import create_app
 
 EVIL_ORIGIN = "http://evil.example"
 

@@ -21,7 +21,7 @@ SHUTDOWN_LIMIT_S = 2.0
 
 def serve_command(work: Path, port: int) -> list[str]:
     exe = shutil.which("agentdeck")
-    prefix = [exe] if exe else [sys.executable, "-m", "web.cli"]
+    prefix = [exe] if exe else [sys.executable, "-m", "agentdeck.web.cli"]
     return [*prefix, "serve", "--work", str(work), "--port", str(port)]
 
 
@@ -139,7 +139,7 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_the_quick_start_demo_serves_the_demo_board_and_stops_cleanly(tmp_path: Path, free_port: int) -> None:
     exe = shutil.which("agentdeck")
-    command = [exe] if exe else [sys.executable, "-m", "web.cli"]
+    command = [exe] if exe else [sys.executable, "-m", "agentdeck.web.cli"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # the scratch copy of the board lands here
     log = tmp_path / "demo.log"
     with open(log, "wb") as out:

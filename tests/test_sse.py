@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import attrs
 import httpx
 import pytest
 import trio
-
-from actors.messages import Resync
 from conftest import task_yaml, write_task
-from web.fragments import MAIN_REGIONS
+
+from agentdeck.actors.messages import Resync
+from agentdeck.web.live.regions import MAIN_REGIONS
 
 ID = re.compile(r"^[0-9a-f]{6}-\d+$")
 
 
-def lane(event: "SSE", name: str) -> bool:
+def lane(event: SSE, name: str) -> bool:
     """A whole-lane swap or a patch of that lane's cards."""
     return event.name in (f"lane-{name}", f"patch-lane-{name}")
 
@@ -222,8 +222,8 @@ async def test_sse_clients_are_counted_for_metrics(running_hub):
 
 
 async def test_execution_output_is_coalesced_escaped_and_reset_per_attempt(running_hub):
-    from actors.messages import ExecutionEvent
-    from web.present import task_hash
+    from agentdeck.actors.messages import ExecutionEvent
+    from agentdeck.web.view.present import task_hash
 
     out = f"out-{task_hash('job-1')}"
 
@@ -281,9 +281,9 @@ async def test_a_change_in_a_long_lane_goes_out_as_a_small_patch(running_hub):
 
 
 async def test_a_browser_that_cannot_keep_up_gets_a_resync_not_a_backlog(running_hub):
-    from web.app import create_app
-    from web.fragments import BoardFilter, Renderer, fragment_env
-    from web.broadcaster import CLIENT_BUFFER, Broadcaster, Client
+    from agentdeck.web.app import create_app
+    from agentdeck.web.live.broadcaster import CLIENT_BUFFER, Broadcaster, Client
+    from agentdeck.web.live.regions import BoardFilter, Renderer, fragment_env
 
     broadcaster = Broadcaster(running_hub.hub, Renderer(fragment_env(create_app(running_hub.hub)), running_hub.hub))
     slow = Client(BoardFilter(), frozenset(MAIN_REGIONS))
@@ -304,7 +304,7 @@ async def test_a_browser_that_cannot_keep_up_gets_a_resync_not_a_backlog(running
 async def test_assigned_cards_and_agents_go_out_as_patches(running_hub):
     """A card moving within or between agents' groups, a group appearing, and an agent changing
     state are small patches; the lane becoming empty is a whole-lane swap."""
-    from actors.messages import AgentJoined, AgentStateChanged
+    from agentdeck.actors.messages import AgentJoined, AgentStateChanged
 
     board = running_hub.board
     for index in range(12):
@@ -342,9 +342,9 @@ async def test_assigned_cards_and_agents_go_out_as_patches(running_hub):
 
 
 async def test_the_flush_window_widens_with_many_browsers(running_hub):
-    from web.app import create_app
-    from web.broadcaster import Broadcaster, Client
-    from web.fragments import BoardFilter, Renderer, fragment_env
+    from agentdeck.web.app import create_app
+    from agentdeck.web.live.broadcaster import Broadcaster, Client
+    from agentdeck.web.live.regions import BoardFilter, Renderer, fragment_env
 
     broadcaster = Broadcaster(running_hub.hub, Renderer(fragment_env(create_app(running_hub.hub)), running_hub.hub))
     assert broadcaster.flush_window == 0.1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
-from actors.telemetry_store import SCHEMA_VERSION
+from agentdeck.actors.telemetry.store import SCHEMA_VERSION
 
 STAT_KEYS = {"generated_at", "timezone", "today", "month", "all_time", "by_model", "by_agent",
              "daily_trend", "avg_cost_per_invocation_usd", "cost_velocity_usd_per_day",

@@ -7,9 +7,9 @@ import logging
 import pytest
 import trio
 
-from actors.bus import EventBus
-from actors.messages import ActorRestarted
-from actors.supervisor import Supervisor
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.messages import ActorRestarted
+from agentdeck.actors.supervisor import Supervisor
 
 
 class Flaky:

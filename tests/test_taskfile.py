@@ -9,8 +9,9 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from conftest import task_yaml, write_task
 
-from actors.taskfile import (
+from agentdeck.actors.board.taskfile import (
     MAX_TASK_FILE_BYTES,
     Incomplete,
     is_safe_name,
@@ -20,7 +21,6 @@ from actors.taskfile import (
     read_task_file,
     scan_board,
 )
-from conftest import task_yaml, write_task
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_non_finite_numbers_stay_valid_json() -> None:
         (b"- just\n- a list\n", "expected a mapping"),
         (b"just a string\n", "expected a mapping"),
         (b"!!python/object/apply:os.system [echo hi]\n", "invalid YAML"),
-        (b"a: " + b"[" * 20_000 + b"]" * 20_000 + b"\n", "nested too deeply"),
+        (b"a: " + b"[" * 20_000 + b"]" * 20_000 + b"\n", "nested more than 100 levels"),
     ],
 )
 def test_bad_content_is_a_clear_value_error(data: bytes, message: str) -> None:
@@ -261,7 +261,7 @@ def test_the_fast_loader_builds_what_the_safe_loader_builds(doc: str) -> None:
 
     import yaml
 
-    from actors.taskfile import load_yaml
+    from agentdeck.actors.board.taskfile import load_yaml
 
     expected, got = yaml.safe_load(doc), load_yaml(doc.encode())
 
@@ -295,7 +295,7 @@ def test_the_demo_board_is_all_valid() -> None:
 
 @pytest.fixture
 def no_racy_window(monkeypatch):
-    from actors import scan_cache
+    from agentdeck.actors.board import scan_cache
 
     monkeypatch.setattr(scan_cache, "RACY_NS", 0)
 

@@ -11,13 +11,21 @@ import pytest
 import trio
 from conftest import collect_events, wait_for_event, wait_until
 
-from actors.bus import EventBus
-from actors.config import HubConfig
-from actors.mailbox import ask
-from actors.messages import (BudgetThreshold, ExecutionResult, GetStats, Task, TaskCompleted,
-                             TaskDeadLettered, TaskRetried, TelemetryChanged)
-from actors.pricing import price_invocation
-from actors.telemetry import Telemetry
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.mailbox import ask
+from agentdeck.actors.messages import (
+    BudgetThreshold,
+    ExecutionResult,
+    GetStats,
+    Task,
+    TaskCompleted,
+    TaskDeadLettered,
+    TaskRetried,
+    TelemetryChanged,
+)
+from agentdeck.actors.telemetry.actor import Telemetry
+from agentdeck.actors.telemetry.pricing import price_invocation
 
 
 def make_task(task_id: str, generation: int = 1, agent: str = "alpha") -> Task:

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import trio
 from agent_client import AgentClient, accept_next, complete
 from conftest import collect_events, wait_until, write_task
 
-from actors.config import HubConfig
-from actors.hub import Hub
-from actors.messages import CancelTask, GetStats, TelemetryChanged
-from web.server import run_hub
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.actors.messages import CancelTask, GetStats, TelemetryChanged
+from agentdeck.web.server import run_hub
 
 COLUMNS = ("task_id", "generation", "status", "agent", "model", "tokens_in", "tokens_out", "tokens",
            "cost", "latency_ms", "priced", "equivalent_claude_cost", "tool")

@@ -6,15 +6,15 @@ from __future__ import annotations
 import logging
 import random
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from actors.telemetry_store import SCHEMA_VERSION, Invocation, TelemetryStore
+from agentdeck.actors.telemetry.store import SCHEMA_VERSION, Invocation, TelemetryStore
 
-UTC = timezone.utc
+UTC = UTC
 NEW_YORK = ZoneInfo("America/New_York")
 LEGACY_SCHEMA = """
 CREATE TABLE invocations (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL, tool TEXT,

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import trio
-
+import trio.lowlevel
 from conftest import (
     RunningHub,
     atomic_write_task,
@@ -120,7 +120,7 @@ async def test_no_create_is_lost_in_a_burst_of_chunked_writes(running_hub: Runni
             handle.flush()
             handle.write(text[50:])
         if n % 20 == 0:
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
     events = await board_events(running_hub, sub, quiet=0.8)
     created = [e.task.id for e in events if e.kind == "task.created"]
     assert sorted(created) == [f"t{n:03}" for n in range(count)]
@@ -207,7 +207,7 @@ async def test_duplicate_ids_on_disk_are_a_conflict(running_hub: RunningHub) -> 
 
 
 async def test_changes_made_while_the_queue_restarts_are_not_lost(running_hub: RunningHub) -> None:
-    from actors.messages import FilesChanged
+    from agentdeck.actors.messages import FilesChanged
 
     sub = running_hub.subscribe()
     await running_hub.hub.queue_mailbox.send(FilesChanged(("not a change",)))  # crashes the queue

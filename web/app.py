@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import files
 
 from quart import jsonify
 from quart_trio import QuartTrio
 
-from actors.hub import Hub
+from agentdeck.actors.hub import Hub
+from agentdeck.web.context import attach_hub
+from agentdeck.web.routes.agent_socket import agent_ws
+from agentdeck.web.routes.api import api
+from agentdeck.web.routes.dashboard import dashboard_api
+from agentdeck.web.routes.events import sse
+from agentdeck.web.routes.exports import exports
+from agentdeck.web.routes.metrics import metrics_api
+from agentdeck.web.routes.pages import pages
+from agentdeck.web.routes.schemas import schemas_api
+from agentdeck.web.routes.stats import stats_api
 
-from .api import api
-from .context import attach_hub
-from .dashboard_api import dashboard_api
-from .exports import exports
-from .metrics_api import metrics_api
-from .pages import pages
-from .schemas_api import schemas_api
-from .sse import sse
-from .stats_api import stats_api
-from .ws_agent import agent_ws
-
-ROOT = Path(__file__).resolve().parent.parent
+# Flask cannot find the root of a package in a namespace (agentdeck.*) by itself.
+WEB_ROOT = files("agentdeck.web")
 
 
 def create_app(hub: Hub) -> QuartTrio:
     app = QuartTrio(
-        "agentdeck",
-        static_folder=str(ROOT / "web" / "static"),
+        "agentdeck.web",
+        root_path=str(WEB_ROOT),
+        instance_path=str(WEB_ROOT),
+        static_folder=str(WEB_ROOT / "static"),
         static_url_path="/static",
-        template_folder=str(ROOT / "templates"),
+        template_folder=str(files("agentdeck.templates")),
     )
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
@@ -39,11 +41,11 @@ def create_app(hub: Hub) -> QuartTrio:
         app.register_blueprint(blueprint)
 
     @app.errorhandler(404)
-    async def not_found(error):  # noqa: ANN001
+    async def not_found(error):
         return jsonify(error="not_found", message=str(getattr(error, "description", error))), 404
 
     @app.errorhandler(405)
-    async def not_allowed(error):  # noqa: ANN001
+    async def not_allowed(error):
         return jsonify(error="method_not_allowed"), 405
 
     return app

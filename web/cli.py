@@ -9,16 +9,16 @@ import shutil
 import signal
 import sys
 import tempfile
+from importlib.resources import files
 from pathlib import Path
 
 import trio
 
-from actors.config import HubConfig
-from actors.auth import TokenStore, valid_agent_id
-from actors.hub import Hub, is_loopback
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub, is_loopback
+from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_BOARD = REPO_ROOT / "work" / "collaboration"
+DEMO_BOARD = files("agentdeck.work") / "collaboration"
 
 log = logging.getLogger("agentdeck")
 
@@ -52,7 +52,7 @@ def _token_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def token_command(args: argparse.Namespace) -> int:
-    from actors.auth import TokenStore, TokenFileError
+    from agentdeck.actors.protocol.auth import TokenFileError, TokenStore
 
     store = TokenStore.in_state_dir(HubConfig(work_dir=args.work).state_dir)
     try:
@@ -87,7 +87,7 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def agent_command(args: argparse.Namespace) -> int:
-    from actors.reference_agent import AgentRefused, AgentSettings, run_agent
+    from agentdeck.actors.reference_agent.agent import AgentRefused, AgentSettings, run_agent
 
 
     if not valid_agent_id(args.agent_id):
@@ -123,7 +123,7 @@ def agent_command(args: argparse.Namespace) -> int:
 def prepare_demo() -> Path:
     """A scratch copy of the demo board, so a demo run never edits the repository's files."""
     target = Path(tempfile.mkdtemp(prefix="agentdeck-demo-"))
-    shutil.copytree(DEMO_BOARD, target / "collaboration")
+    shutil.copytree(str(DEMO_BOARD), target / "collaboration")
     return target
 
 
@@ -168,7 +168,7 @@ def _os_error_in(error: BaseException) -> OSError | None:
 
 def demo_agents(address: str, work_dir: Path) -> list:
     """Two local reference agents for ``serve --demo``, so a first run shows work flowing."""
-    from actors.reference_agent import AgentSettings
+    from agentdeck.actors.reference_agent.agent import AgentSettings
 
     hub_url = address.replace("http://", "ws://", 1) + "/ws"
     return [AgentSettings(hub_url=hub_url, agent_id=name, name=name, capabilities=("shell",),
@@ -176,7 +176,7 @@ def demo_agents(address: str, work_dir: Path) -> list:
 
 
 async def run_until_signalled(config: HubConfig) -> None:
-    from .server import run_hub
+    from agentdeck.web.server import run_hub
 
     hub = Hub(config)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -192,7 +192,7 @@ async def run_until_signalled(config: HubConfig) -> None:
                 for address in addresses:
                     print(f"agentdeck: dashboard at {address}/", flush=True)
                 if config.demo:
-                    from actors.reference_agent import run_agent
+                    from agentdeck.actors.reference_agent.agent import run_agent
 
                     for agent in demo_agents(addresses[0], config.work_dir):
                         outer.start_soon(run_agent, agent)

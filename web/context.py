@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Quart, current_app
 
-from actors.hub import Hub
+from agentdeck.actors.hub import Hub
 
 HUB_KEY = "agentdeck.hub"
 

@@ -6,9 +6,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
-from actors.hub import Hub
-
-from .app import create_app
+from agentdeck.actors.hub import Hub
+from agentdeck.web.app import create_app
 
 
 def _config(host: str, port: int) -> Config:

@@ -1,0 +1,103 @@
+"""The task lifecycle as pure rules: where a task file goes next and what it says there.
+
+Every transition keeps all the fields a person wrote and adds or updates only the lifecycle ones,
+so a task file stays readable and its git history tells the story of each attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from agentdeck.actors.messages import Task
+
+MAX_KEPT_OUTPUT = 16 * 1024
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _file_name(task: Task) -> str:
+    return PurePosixPath(task.path).name
+
+
+def _with(task: Task, **changes: Any) -> dict[str, Any]:
+    fields = dict(task.fields)
+    for key, value in changes.items():
+        if value is None:
+            fields.pop(key, None)
+        else:
+            fields[key] = value
+    return fields
+
+
+def max_retries(task: Task, default: int) -> int:
+    value = task.fields.get("max_retries")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+
+
+def assign(task: Task, agent_id: str, routing_decision: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    fields = _with(task, status="assigned", assigned_at=now_iso(), generation=task.generation + 1,
+                   routing_decision=dict(routing_decision))
+    return f"assigned/{agent_id}/{_file_name(task)}", fields
+
+
+def complete(task: Task, agent_id: str, result: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    kept = dict(result or {})
+    if isinstance(kept.get("output"), str) and len(kept["output"]) > MAX_KEPT_OUTPUT:
+        kept["output"] = kept["output"][-MAX_KEPT_OUTPUT:]
+        kept["output_truncated"] = True
+    attempts = list(task.fields.get("attempts") or [])
+    attempts.append({"generation": task.generation, "agent": agent_id, "outcome": "done",
+                     "finished_at": now_iso()})
+    fields = _with(task, status="done", completed_at=now_iso(), result=kept or None,
+                   attempts=attempts)
+    return f"done/{agent_id}/{_file_name(task)}", fields
+
+
+def fail(task: Task, agent_id: str | None, error: str, default_max_retries: int,
+         result: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any], str]:
+    """Back to the inbox for another attempt, or into the dead letter once retries run out."""
+    retries = task.retry_count + 1
+    attempts = list(task.fields.get("attempts") or [])
+    attempts.append({"generation": task.generation, "agent": agent_id, "outcome": "failed",
+                     "error": error[:2000], "finished_at": now_iso()})
+    output = (result or {}).get("output")
+    last_output = output[-MAX_KEPT_OUTPUT:] if isinstance(output, str) and output else None
+    if retries > max_retries(task, default_max_retries):
+        fields = _with(task, status="dead", retry_count=retries, last_error=error[:2000],
+                       last_output=last_output, attempts=attempts, failed_at=now_iso())
+        return f"dead/{_file_name(task)}", fields, "dead_letter"
+    fields = _with(task, status="queued", retry_count=retries, last_error=error[:2000],
+                   last_output=last_output, attempts=attempts)
+    return f"inbox/{_file_name(task)}", fields, "retried"
+
+
+def reclaim(task: Task, reason: str) -> tuple[str, dict[str, Any]]:
+    """Taken back from an agent: a new generation, so the old agent's late reports are stale."""
+    attempts = list(task.fields.get("attempts") or [])
+    attempts.append({"generation": task.generation, "agent": task.lane_agent, "outcome": "reclaimed",
+                     "reason": reason, "finished_at": now_iso()})
+    fields = _with(task, status="queued", generation=task.generation + 1, reclaimed_reason=reason,
+                   attempts=attempts)
+    return f"inbox/{_file_name(task)}", fields
+
+
+def requeue(task: Task) -> tuple[str, dict[str, Any]]:
+    fields = _with(task, status="queued", retry_count=0, requeued_at=now_iso())
+    return f"inbox/{_file_name(task)}", fields
+
+
+def cancel(task: Task, reason: str) -> tuple[str, dict[str, Any]]:
+    fields = _with(task, status="dead", last_error=reason, generation=task.generation + 1,
+                   failed_at=now_iso())
+    return f"dead/{_file_name(task)}", fields
+
+
+def back_to_inbox(task: Task) -> tuple[str, dict[str, Any]]:
+    """An agent said it is busy: the task returns at once, with no retry counted."""
+    fields = _with(task, status="queued", generation=task.generation + 1)
+    return f"inbox/{_file_name(task)}", fields

@@ -1,0 +1,1 @@
+"""The dashboard state actor and its pure parts: snapshot tables, JSON views, health rules, metrics."""

@@ -1,0 +1,358 @@
+"""The dashboard state actor: one aggregator that keeps the whole dashboard snapshot ready for every viewer.
+
+It follows the bus and keeps just what the dashboard shows (board counts, agents, dead letters, the
+last 100 completions, a sliding hour of throughput, costs, health inputs). Each part of the snapshot
+is rebuilt only when something it depends on changed, so answering ``GetDashboardSnapshot`` costs
+about nothing however many viewers ask. Board counts and agents are seeded from the queue at start
+and after a ``Resync``, then maintained from events. Intervals use the trio clock; wall-clock time
+only appears in the displayed timestamps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from agentdeck.actors.dashboard import health
+from agentdeck.actors.dashboard.tables import AgentRoster, BoardTally
+from agentdeck.actors.dashboard.throughput import HOUR, SlidingHour
+from agentdeck.actors.dashboard.views import (
+    completion_entry,
+    completion_from_file,
+    costs_json,
+    epoch_ms,
+    finished_attempts,
+    tokens_of,
+)
+from agentdeck.actors.mailbox import reply
+from agentdeck.actors.messages import (
+    ActorRestarted,
+    AgentJoined,
+    AgentLeft,
+    AgentStateChanged,
+    BoardView,
+    BudgetThreshold,
+    Event,
+    ExecutionEvent,
+    GetDashboardSnapshot,
+    GetStats,
+    ListAgents,
+    ListTasks,
+    Request,
+    Resync,
+    SecurityWarning,
+    Task,
+    TaskAssigned,
+    TaskCompleted,
+    TaskConflict,
+    TaskDeadLettered,
+    TaskInvalid,
+    TaskProgress,
+    TaskRemoved,
+    TaskRetried,
+    TelemetryChanged,
+    WatcherModeChanged,
+)
+
+if TYPE_CHECKING:
+    from agentdeck.actors.hub import Hub
+
+log = logging.getLogger("agentdeck.dashboard")
+
+RECENT_COMPLETIONS = 100
+DEAD_LETTER_SHOWN = 200  # the snapshot lists the newest ones; queue.dead_letter has the count
+SECTIONS = ("health", "agents", "queue", "dead_letter_tasks", "recent_completions", "throughput", "costs")
+
+
+class DashboardState:
+    def __init__(self, hub: Hub, mailbox: trio.MemoryReceiveChannel, *, bus_buffer: int = 20_000,
+                 queue_check_interval: float = 60.0, costs_refresh: float = 60.0,
+                 health_ttl: float = 1.0) -> None:
+        self._hub = hub
+        self._mailbox = mailbox
+        self._bus_buffer = bus_buffer
+        self._queue_check_interval = queue_check_interval
+        self._costs_refresh = costs_refresh
+        self._health_ttl = health_ttl
+        self._board = BoardTally()
+        self._agents = AgentRoster()
+        self._seeded = False
+        self._completions: deque[dict[str, Any]] = deque(maxlen=RECENT_COMPLETIONS)
+        self._hour = SlidingHour()
+        self._queue_samples: deque[int] = deque(maxlen=health.QUEUE_GROWTH_CHECKS + 1)
+        self._restarts: dict[str, tuple[float, int]] = {}
+        self._budget_levels: dict[str, tuple[int, float, float, str]] = {}
+        self._security: list[str] = []
+        self._watcher_fallback: str | None = None
+        self._stats: dict[str, Any] | None = None
+        self._costs_stale = trio.Event()
+        # the snapshot, part by part
+        self._sections: dict[str, Any] = {}
+        self._dirty: set[str] = set(SECTIONS)
+        self._health_until = -float("inf")
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            AgentJoined: self._on_agent_joined, AgentLeft: self._on_agent_left,
+            AgentStateChanged: self._on_agent_state, TaskAssigned: self._on_assigned,
+            TaskCompleted: self._on_completed, TaskRetried: self._on_failed,
+            TaskDeadLettered: self._on_failed, TaskRemoved: self._on_removed,
+            TaskProgress: self._on_progress, ExecutionEvent: self._on_progress,
+            TaskInvalid: self._on_invalid, TaskConflict: self._on_conflict,
+            ActorRestarted: self._on_restart, BudgetThreshold: self._on_budget,
+            WatcherModeChanged: self._on_watcher, SecurityWarning: self._on_security,
+            TelemetryChanged: lambda event: self._costs_stale.set(),
+        }
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with self._hub.bus.subscribe("dashboard", self._bus_buffer) as subscription:
+            self._seed_from_hub()
+            await self._seed_from_queue(first=not self._seeded)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._follow_bus, subscription)
+                nursery.start_soon(self._sample_queue)
+                nursery.start_soon(self._follow_costs)
+                task_status.started()
+                async for message in self._mailbox:
+                    self._handle(message)
+
+    def _handle(self, message: Any) -> None:
+        if not isinstance(message, Request):
+            log.warning("dashboard ignored an unexpected message %r", type(message).__name__)
+        elif isinstance(message.body, GetDashboardSnapshot):
+            reply(message, self.snapshot())
+        else:
+            reply(message, TypeError(f"the dashboard does not answer {type(message.body).__name__}"))
+
+    async def _follow_bus(self, subscription: Any) -> None:
+        async for event in subscription:
+            if isinstance(event, Resync):
+                log.info("dashboard fell %d events behind; re-reading the board", event.missed)
+                await self._seed_from_queue(first=False)
+            else:
+                self.apply(event)
+
+    async def _sample_queue(self) -> None:
+        while True:
+            self._queue_samples.append(self._board.queued)
+            self._dirty.add("health")
+            await trio.sleep(self._queue_check_interval)
+
+    async def _follow_costs(self) -> None:
+        while True:
+            ask_telemetry = getattr(self._hub, "ask_telemetry", None)
+            if ask_telemetry is not None:
+                try:
+                    self._stats = await ask_telemetry(GetStats())
+                    self._dirty.update(("costs", "health"))
+                except Exception as error:
+                    log.debug("no stats from telemetry: %s", error)
+            with trio.move_on_after(self._costs_refresh):
+                await self._costs_stale.wait()
+            self._costs_stale = trio.Event()
+            await trio.sleep(0.2)  # one refresh for a burst of writes
+
+    # ------------------------------------------------------------------ seeding
+
+    def _seed_from_hub(self) -> None:
+        now, wall = trio.current_time(), time.time()
+        for record in self._hub.supervisor.status():
+            at = record.get("last_restart_at")
+            if at is not None and wall - at <= health.RESTART_WINDOW:
+                self._restarts[record["name"]] = (now - (wall - at), record["restarts"])
+        watcher = self._hub.watcher
+        forced = watcher.mode_reason == "forced by configuration"
+        self._watcher_fallback = watcher.mode_reason if watcher.mode == "polling" and not forced else None
+        self._dirty.add("health")
+
+    async def _seed_from_queue(self, *, first: bool) -> None:
+        """Board counts and agents from the queue (whole tables, replacing what was kept)."""
+        try:
+            view = await self._hub.ask_queue(ListTasks())
+        except Exception as error:
+            log.warning("dashboard could not read the board: %s", error)
+        else:
+            self._board.reset(view, trio.current_time())
+            if first:
+                self._refill_history(view)
+            self._seeded = True
+            self._dirty.update(SECTIONS)
+        try:
+            agents = await self._hub.ask_queue(ListAgents())
+        except Exception as error:
+            log.debug("dashboard could not list agents: %s", error)
+            return
+        self._agents.reset(agents, trio.current_time(), time.time(), health.AGENT_OFFLINE_WINDOW)
+        self._dirty.update(("agents", "health"))
+
+    def _refill_history(self, view: BoardView) -> None:
+        """After a hub start, the recent completions and the last hour's attempts from the files."""
+        if not self._completions:
+            self._completions.extend(completion_from_file(task) for task in view.done[:RECENT_COMPLETIONS])
+        if not len(self._hour):
+            now, wall = trio.current_time(), time.time()
+            tasks = (*view.inbox, *view.assigned, *view.done, *view.dead)
+            for finished_ms, ok, duration_ms, tokens in finished_attempts(tasks, epoch_ms(wall - HOUR)):
+                self._hour.add(now - (wall - finished_ms / 1000), ok=ok, duration_ms=duration_ms,
+                               tokens=tokens)
+
+    # ------------------------------------------------------------------ events
+
+    def apply(self, event: Event) -> None:
+        """Fold one bus event into the state (public so tests and benchmarks can feed it directly)."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+        task = getattr(event, "task", None)
+        if isinstance(task, Task) and not isinstance(event, TaskRemoved):
+            self._upsert(task)
+
+    def _upsert(self, task: Task) -> None:
+        if self._board.upsert(task, trio.current_time()):
+            self._dirty.update(("queue", "dead_letter_tasks", "health"))
+
+    def _on_removed(self, event: TaskRemoved) -> None:
+        if self._board.remove(event.task.id):
+            self._dirty.update(("queue", "dead_letter_tasks", "health"))
+
+    def _on_assigned(self, event: TaskAssigned) -> None:
+        self._board.alive(event.task.id, trio.current_time())
+
+    def _on_progress(self, event: TaskProgress | ExecutionEvent) -> None:
+        self._board.alive(event.task_id, trio.current_time())
+
+    def _on_completed(self, event: TaskCompleted) -> None:
+        self._completions.appendleft(completion_entry(event))
+        self._hour.add(trio.current_time(), ok=True, duration_ms=event.duration_ms,
+                       tokens=tokens_of(event.result))
+        self._dirty.update(("recent_completions", "throughput", "health"))
+
+    def _on_failed(self, event: TaskRetried | TaskDeadLettered) -> None:
+        self._hour.add(trio.current_time(), ok=False, tokens=tokens_of(event.result))
+        self._dirty.update(("throughput", "health"))
+
+    def _on_invalid(self, event: TaskInvalid) -> None:
+        if event.invalid is None:
+            self._board.invalid.discard(event.path)
+        else:
+            self._board.invalid.add(event.path)
+        self._dirty.add("health")
+
+    def _on_conflict(self, event: TaskConflict) -> None:
+        self._board.invalid.update(event.paths[1:])
+        self._dirty.add("health")
+
+    def _on_agent_joined(self, event: AgentJoined) -> None:
+        self._agents.joined(event.agent_id, event.name, event.capabilities, event.at)
+        self._dirty.update(("agents", "health"))
+
+    def _on_agent_left(self, event: AgentLeft) -> None:
+        self._agents.set_state(event.agent_id, "offline", None, event.at, trio.current_time())
+        self._dirty.update(("agents", "health"))
+
+    def _on_agent_state(self, event: AgentStateChanged) -> None:
+        self._agents.set_state(event.agent_id, event.state, event.task_id, event.at, trio.current_time())
+        self._dirty.update(("agents", "health"))
+
+    def _on_restart(self, event: ActorRestarted) -> None:
+        self._restarts[event.name] = (trio.current_time(), event.restarts)
+        self._dirty.add("health")
+
+    def _on_budget(self, event: BudgetThreshold) -> None:
+        self._budget_levels[event.period] = (event.level, event.spent, event.budget,
+                                             _period_key(event.period, event.at))
+        self._dirty.add("health")
+
+    def _on_watcher(self, event: WatcherModeChanged) -> None:
+        self._watcher_fallback = event.reason if event.mode == "polling" else None
+        self._dirty.add("health")
+
+    def _on_security(self, event: SecurityWarning) -> None:
+        if event.message not in self._security:
+            self._security = [*self._security, event.message][-20:]
+            self._dirty.add("health")
+
+    # ------------------------------------------------------------------ the snapshot
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole snapshot, JSON-ready. Parts are shared between callers: never mutate them."""
+        now = trio.current_time()
+        self._housekeep(now)
+        if now >= self._health_until:
+            self._dirty.add("health")
+        for name in SECTIONS:
+            if name in self._dirty:
+                self._sections[name] = getattr(self, f"_build_{name}")(now)
+        self._dirty.clear()
+        wall = time.time()
+        return {"uptime_ms": int((wall - self._hub.started_at) * 1000), "timestamp": epoch_ms(wall),
+                **self._sections}
+
+    def _housekeep(self, now: float) -> None:
+        if self._hour.expire(now):
+            self._dirty.update(("throughput", "health"))
+        if self._agents.prune(now, health.AGENT_OFFLINE_WINDOW):
+            self._dirty.update(("agents", "health"))
+
+    def conditions(self, now: float) -> list[health.Condition]:
+        return [
+            *health.agents_offline(self._agents.offline_since, now),
+            *health.queue_growing(self._queue_samples),
+            *health.stuck_tasks(self._board.activity, now),
+            *health.failure_rate(self._hour.completed, self._hour.failed),
+            *health.budget_thresholds(self._budget_now()),
+            *health.invalid_files(self._board.invalid),
+            *health.actor_restarts(self._restarts, now),
+            *health.watcher_polling("polling" if self._watcher_fallback is not None else None,
+                                    self._watcher_fallback or ""),
+            *health.security_warnings(self._security),
+        ]
+
+    def _budget_now(self) -> dict[str, tuple[int, float, float]]:
+        """This period's budget levels: from threshold events, and from the stats (which outlive them)."""
+        wall = time.time()
+        levels = {period: (level, spent, budget)
+                  for period, (level, spent, budget, key) in self._budget_levels.items()
+                  if key == _period_key(period, wall)}
+        budget = (self._stats or {}).get("budget")
+        for period, status in (budget.items() if isinstance(budget, dict) else ()):
+            if (isinstance(status, dict) and status.get("level") in ("warning", "critical")
+                    and status.get("period_key", _period_key(period, wall)) == _period_key(period, wall)):
+                level = 100 if status["level"] == "critical" else 80
+                if level >= levels.get(period, (0, 0.0, 0.0))[0]:
+                    levels[period] = (level, float(status.get("spent_usd") or 0.0),
+                                      float(status.get("budget_usd") or 0.0))
+        return levels
+
+    def _build_health(self, now: float) -> dict[str, Any]:
+        self._health_until = now + self._health_ttl
+        conditions = self.conditions(now)
+        return {"status": health.status_of(conditions), "conditions": [c.text() for c in conditions]}
+
+    def _build_agents(self, now: float) -> list[dict[str, Any]]:
+        return self._agents.json()
+
+    def _build_queue(self, now: float) -> dict[str, Any]:
+        return self._board.queue_json()
+
+    def _build_dead_letter_tasks(self, now: float) -> list[dict[str, Any]]:
+        return self._board.dead_letter_json(DEAD_LETTER_SHOWN)
+
+    def _build_recent_completions(self, now: float) -> list[dict[str, Any]]:
+        return list(self._completions)
+
+    def _build_throughput(self, now: float) -> dict[str, Any]:
+        return self._hour.json()
+
+    def _build_costs(self, now: float) -> dict[str, Any]:
+        config = self._hub.config
+        return costs_json(self._stats, config.budget_daily, config.budget_monthly)
+
+
+def _period_key(period: str, wall: float) -> str:
+    return time.strftime("%Y-%m" if period == "monthly" else "%Y-%m-%d", time.localtime(wall))

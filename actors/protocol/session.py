@@ -1,0 +1,181 @@
+"""One agent connection: identification, tokens, protocol errors and rate limits.
+
+The session holds only what belongs to the connection (who it is, how often it misbehaved); what
+an agent's messages mean for tasks is the queue's business, reached through its mailbox. The
+WebSocket handler feeds frames in and sends back what ``handle`` returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import time
+from typing import Any
+
+import attrs
+import trio
+
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.mailbox import ActorUnavailable, ask
+from agentdeck.actors.messages import AgentConnect, AgentDisconnect, AgentSaid, Request, SecurityWarning
+from agentdeck.actors.protocol import schema as protocol
+from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
+
+log = logging.getLogger("agentdeck.session")
+
+MAX_VIOLATIONS = 10
+VIOLATION_WINDOW = 60.0
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+RATE_LIMIT_PER_SECOND = float(protocol.MAX_FRAMES_PER_SECOND)
+RATE_LIMIT_BURST = float(protocol.FRAME_BURST)
+
+
+@attrs.frozen
+class Reply:
+    """What to do after a frame: frames to send, and a close code when the connection must end."""
+
+    frames: tuple[dict[str, Any], ...] = ()
+    close: int | None = None
+    reason: str = ""
+
+
+def frame_too_large(frame: str | bytes) -> bool:
+    """Over the limit in UTF-8 bytes (a text frame's length counts characters, up to 4 bytes each)."""
+    limit = protocol.MAX_FRAME_BYTES
+    if len(frame) > limit:
+        return True
+    return isinstance(frame, str) and len(frame) * 4 > limit and \
+        len(frame.encode("utf-8", "surrogatepass")) > limit
+
+
+class RateLimit:
+    """A token bucket: ``burst`` frames at once, then ``rate`` per second; trio's clock, so tests
+    can drive it. A flood from one agent ends its connection before it can starve the others."""
+
+    def __init__(self, rate: float = RATE_LIMIT_PER_SECOND, burst: float = RATE_LIMIT_BURST) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = burst
+        self._at: float | None = None
+
+    def allow(self, now: float) -> bool:
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class SessionFactory:
+    """Shared by every connection of one hub: numbering, tokens, and the queue's mailbox."""
+
+    def __init__(self, queue: trio.MemorySendChannel, tokens: TokenStore, bus: EventBus, *,
+                 allow_anonymous: bool):
+        self.queue = queue
+        self.tokens = tokens
+        self._bus = bus
+        self._allow_anonymous = allow_anonymous
+        self._numbers = itertools.count(1)
+        self.warned = False
+
+    def open(self, outbox: trio.MemorySendChannel) -> AgentSession:
+        return AgentSession(self, next(self._numbers), outbox)
+
+    def anonymous_allowed(self) -> bool:
+        """No tokens configured on a loopback bind: accept, and say so once on the bus."""
+        if not (self._allow_anonymous and self.tokens.is_empty()):
+            return False
+        if not self.warned:
+            self.warned = True
+            self._bus.publish(SecurityWarning(
+                message="agents are accepted without tokens (no tokens configured)"))
+        return True
+
+
+class AgentSession:
+    def __init__(self, factory: SessionFactory, connection_id: int,
+                 outbox: trio.MemorySendChannel) -> None:
+        self._factory = factory
+        self._queue = factory.queue
+        self._outbox = outbox
+        self.connection_id = connection_id
+        self.agent_id: str | None = None
+        self._violations: collections.deque[float] = collections.deque()
+        self._rate = RateLimit()
+
+    async def handle(self, frame: str | bytes) -> Reply:
+        if frame_too_large(frame):
+            return Reply((protocol.error_message("frame_too_large", limit=protocol.MAX_FRAME_BYTES),),
+                         close=POLICY_VIOLATION, reason="frame too large")
+        if not self._rate.allow(trio.current_time()):
+            log.warning("connection %d (%s) flooded the hub: closed", self.connection_id,
+                        self.agent_id or "not identified")
+            return Reply((protocol.error_message("rate_limited", limit_per_second=self._rate.rate,
+                                                 burst=self._rate.burst),),
+                         close=POLICY_VIOLATION, reason="rate limited")
+        try:
+            message = protocol.decode(frame)
+        except protocol.ProtocolError as error:
+            return self._violation(error.payload)
+        kind = message["type"]
+        if self.agent_id is None:
+            if kind != "identify":
+                return self._violation(protocol.error_message(
+                    "not_identified", detail="send identify first"))
+            return await self._identify(message)
+        if kind == "identify":
+            return self._violation(protocol.error_message("already_identified"))
+        if kind == "ping":
+            return Reply((protocol.pong(int(time.time() * 1000)),))
+        said = AgentSaid(self.agent_id, self.connection_id, message)
+        if kind == "task_progress":
+            await self._queue.send(Request(said))  # fire and forget: progress needs no answer
+            return Reply()
+        try:
+            frames = await ask(self._queue, said)
+        except ActorUnavailable:
+            return Reply((protocol.error_message("hub_busy", detail="try again"),))
+        return Reply(tuple(frames))
+
+    async def _identify(self, message: dict[str, Any]) -> Reply:
+        agent_id = message["agent_id"]
+        if not valid_agent_id(agent_id):
+            return self._violation(protocol.error_message(
+                "invalid_agent_id",
+                detail="letters, digits, '-', '_' and '.' only, 1 to 128 characters"))
+        if not self._factory.anonymous_allowed():
+            verdict = self._factory.tokens.verify(agent_id, message.get("token"))
+            if verdict != "ok":
+                log.warning("agent %r refused: %s", agent_id, verdict)
+                return Reply((protocol.error_message(verdict),), close=POLICY_VIOLATION, reason=verdict)
+        capabilities = tuple(str(c) for c in (message.get("capabilities") or ()))
+        self.agent_id = agent_id  # from here on, closing this session tells the queue
+        try:
+            await ask(self._queue, AgentConnect(
+                agent_id=agent_id, connection_id=self.connection_id,
+                name=str(message.get("name") or ""), capabilities=capabilities,
+                ollama_url=message.get("ollama_url"), outbox=self._outbox))
+        except ActorUnavailable:
+            return Reply((protocol.error_message("hub_busy", detail="try again later"),),
+                         close=TRY_AGAIN_LATER, reason="hub busy")
+        log.info("agent %s identified (connection %d)", agent_id, self.connection_id)
+        return Reply((protocol.identified(agent_id),))
+
+    def _violation(self, error: dict[str, Any]) -> Reply:
+        now = trio.current_time()
+        self._violations.append(now)
+        while self._violations and now - self._violations[0] > VIOLATION_WINDOW:
+            self._violations.popleft()
+        if len(self._violations) > MAX_VIOLATIONS:
+            return Reply((error,), close=POLICY_VIOLATION, reason="too many protocol violations")
+        return Reply((error,))
+
+    async def closed(self, reason: str) -> None:
+        """The socket is gone: tell the queue (its grace period for our task starts now)."""
+        if self.agent_id is None:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await ask(self._queue, AgentDisconnect(self.agent_id, self.connection_id, reason))

@@ -1,0 +1,250 @@
+"""The queue actor: owns the board and the agents' assignments, and is the only writer of task files.
+
+Its mailbox takes file batches from the watcher, rescan requests, its own timer ticks, and
+``Request``s (queries and commands) from the web layer and the agent sessions. Every change it
+learns of or makes becomes events on the bus. After anything that could free an agent or a task it
+runs the scheduler, so work is handed out the moment it can be.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import trio
+
+from agentdeck.actors.board.board import Board, queue_order
+from agentdeck.actors.board.store import BoardStore, PathEscape
+from agentdeck.actors.board.taskfile import Incomplete, dump_task, parse_task, read_task_file, scan_board
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.mailbox import reply
+from agentdeck.actors.messages import (
+    AgentConnect,
+    AgentDisconnect,
+    AgentSaid,
+    BoardView,
+    BoardWriteFailed,
+    CancelTask,
+    FileGone,
+    FileRead,
+    FilesChanged,
+    GetTask,
+    ListAgents,
+    ListTasks,
+    Request,
+    RescanRequested,
+    RetryTask,
+    Task,
+    Tick,
+)
+from agentdeck.actors.queue.coordinator import Coordinator
+
+TOUCHED_SECONDS = 60.0  # how long a file the queue wrote is re-read when the watcher reports it
+CHANGE_BACKLOG = 10_000  # messages that change something, waiting to be applied in order
+READS = (ListTasks, GetTask, ListAgents)  # answered from the board at once, never behind changes
+
+log = logging.getLogger("agentdeck.queue")
+
+
+class TaskQueue:
+    def __init__(self, config: HubConfig, store: BoardStore, bus: EventBus,
+                 mailbox: trio.MemoryReceiveChannel, ticks: trio.MemorySendChannel) -> None:
+        self.root = config.board_dir.resolve()
+        self._scan_cache = config.state_dir / "scan-cache.json"
+        self._store = store
+        self._bus = bus
+        self._mailbox = mailbox
+        self._ticks = ticks
+        self._tick_seconds = config.deadline_check
+        self._board = Board()
+        self._coordinator = Coordinator(config, self._board, bus, self._write)
+        self._view: BoardView | None = None
+        # changes waiting to be applied in order; kept here so a restart of the actor keeps them
+        self._changes_in, self._changes_out = trio.open_memory_channel[Any](CHANGE_BACKLOG)
+        self._touched: dict[str, float] = {}  # paths the queue wrote to or moved from, and when
+        self.repairs: list[str] = []
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.repairs = await trio.to_thread.run_sync(self._store.recover)
+        await self._rescan()
+        self._coordinator.adopt_assigned()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._tick)
+            nursery.start_soon(self._apply_in_order, self._changes_out)
+            task_status.started()
+            async for message in self._mailbox:
+                if isinstance(message, Request) and isinstance(message.body, READS):
+                    # answered at once from the board as it is between two changes: a query
+                    # never waits behind a backlog of fsynced moves
+                    await self._handle(message)
+                else:
+                    await self._changes_in.send(message)
+
+    async def _apply_in_order(self, messages: trio.MemoryReceiveChannel) -> None:
+        async for message in messages:
+            await self._handle(message)
+            if self._worth_scheduling(message) and any(
+                    agent.state == "idle" and agent.connected
+                    for agent in self._coordinator.agents.values()):
+                await self._coordinator.schedule(list(self.view().inbox))
+
+    async def _tick(self) -> None:
+        while True:
+            await trio.sleep(self._tick_seconds)
+            try:
+                self._ticks.send_nowait(Tick())
+            except trio.WouldBlock:
+                pass
+
+    @staticmethod
+    def _worth_scheduling(message: Any) -> bool:
+        if isinstance(message, Request):
+            body = message.body
+            return not isinstance(body, READS) and not (
+                isinstance(body, AgentSaid) and body.message.get("type") == "task_progress")
+        return True
+
+    async def _handle(self, message: Any) -> None:
+        if isinstance(message, FilesChanged):
+            changes = await self._without_stale_echoes(message.changes)
+            self._publish(self._board.apply_batch(changes))
+        elif isinstance(message, RescanRequested):
+            log.info("rescanning the board: %s", message.reason)
+            await self._rescan()
+        elif isinstance(message, Tick):
+            now = trio.current_time()
+            self._touched = {p: t for p, t in self._touched.items() if now - t < TOUCHED_SECONDS}
+            await self._coordinator.check_deadlines()
+        elif isinstance(message, Request):
+            try:
+                answer = await self._answer(message.body)
+            except Exception as error:
+                answer = error
+            reply(message, answer)
+        else:
+            log.warning("queue ignored an unexpected message %r", type(message).__name__)
+
+    async def _without_stale_echoes(self, changes: tuple) -> tuple:
+        """The watcher's changes, with files the queue wrote lately as they are now.
+
+        The queue may have written a file since the watcher read it: applied late, that reading
+        would undo the queue's own write (an old generation over a new one, a copy of a task that
+        moved on, or a task "gone" from the lane it was just moved back to). The queue is the only
+        writer, so the disk now is at least as new as the board. Other files (people's edits, a
+        bulk copy) are applied as read, without a second read.
+        """
+        if not any(change.path in self._touched for change in changes):
+            return changes
+        return tuple(await trio.to_thread.run_sync(self._as_on_disk_now, changes))
+
+    def _as_on_disk_now(self, changes: tuple) -> list:
+        fresh: list[FileRead | FileGone] = []
+        for change in changes:
+            if change.path not in self._touched:
+                fresh.append(change)
+                continue
+            try:
+                fresh.append(read_task_file(self.root, change.path))
+            except FileNotFoundError:
+                fresh.append(FileGone(change.path))
+            except (Incomplete, OSError):  # caught half written: the watcher reports it again
+                fresh.append(change)
+        return fresh
+
+    async def _rescan(self) -> None:
+        files = await trio.to_thread.run_sync(scan_board, self.root, self._scan_cache)
+        self._publish(self._board.apply_scan(files))
+
+    def _publish(self, events: list) -> None:
+        for event in events:
+            self._bus.publish(event)
+
+    async def _answer(self, body: Any) -> Any:
+        coordinator = self._coordinator
+        if isinstance(body, AgentSaid):
+            return await coordinator.said(body)
+        if isinstance(body, ListTasks):
+            return filter_view(self.view(), body)
+        if isinstance(body, GetTask):
+            task = self._board.get(body.task_id)
+            if task is None:
+                raise KeyError(body.task_id)
+            return task
+        if isinstance(body, AgentConnect):
+            return await coordinator.connect(body)
+        if isinstance(body, AgentDisconnect):
+            return await coordinator.disconnect(body)
+        if isinstance(body, ListAgents):
+            return [agent.json() for agent in coordinator.agents.values()]
+        if isinstance(body, RetryTask):
+            task = self._board.get(body.task_id)
+            if task is None or task.lane != "dead":
+                return "not_found"
+            return "requeued" if await coordinator.requeue(task) else "error"
+        if isinstance(body, CancelTask):
+            task = self._board.get(body.task_id)
+            if task is None or task.lane not in ("inbox", "assigned"):
+                return "not_found"
+            return "cancelled" if await coordinator.cancel(task) else "error"
+        raise TypeError(f"the queue does not answer {type(body).__name__}")
+
+    async def _write(self, task: Task, dst: str, fields: dict[str, Any]) -> Task | None:
+        """Move/rewrite one task file crash-safely; on failure the task stays where it was."""
+        text = dump_task(fields)
+        try:
+            await trio.to_thread.run_sync(self._store.move, task.path, dst, text)
+        except (OSError, PathEscape) as error:
+            log.error("could not write %s -> %s: %s", task.path, dst, error)
+            self._bus.publish(BoardWriteFailed(task_id=task.id, error=str(error)))
+            return None
+        now = trio.current_time()
+        self._touched[task.path] = self._touched[dst] = now
+        written = parse_task(dst, text.encode("utf-8"), time.time())
+        self._board.replace(written, task.path)
+        return written
+
+    def view(self) -> BoardView:
+        """The current board as an immutable view, rebuilt only when the board changed."""
+        if self._view is None or self._view.version != self._board.version:
+            lanes: dict[str, list[Task]] = {"inbox": [], "assigned": [], "done": [], "dead": []}
+            for task in self._board.tasks():
+                lanes[task.lane].append(task)
+            for tasks in lanes.values():
+                tasks.sort(key=queue_order)
+            self._view = BoardView(
+                version=self._board.version,
+                inbox=tuple(lanes["inbox"]),
+                assigned=tuple(lanes["assigned"]),
+                done=tuple(sorted(lanes["done"], key=_completed_order, reverse=True)),
+                dead=tuple(lanes["dead"]),
+                invalid=tuple(self._board.invalid()),
+            )
+        return self._view
+
+
+def _completed_order(task: Task) -> tuple[str, float]:
+    completed = task.fields.get("completed_at")
+    return (str(completed) if completed else "", task.mtime)
+
+
+def filter_view(view: BoardView, query: ListTasks) -> BoardView:
+    """The part of a view a ``ListTasks`` query asks for."""
+    if query == ListTasks():
+        return view
+
+    def keep(task: Task) -> bool:
+        if query.agent is not None and query.agent not in (task.agent, task.lane_agent):
+            return False
+        if query.priority is not None and task.priority != query.priority:
+            return False
+        return query.lane is None or task.lane == query.lane
+
+    def lane(name: str, tasks: tuple[Task, ...]) -> tuple[Task, ...]:
+        if name == "done" and not query.include_done:
+            return ()
+        return tuple(t for t in tasks if keep(t))
+
+    return BoardView(view.version, lane("inbox", view.inbox), lane("assigned", view.assigned),
+                     lane("done", view.done), lane("dead", view.dead), view.invalid)

@@ -1,0 +1,381 @@
+"""The part of the queue actor that deals with agents: who is connected, who holds which task, and
+what each protocol message does to the board. It owns the agent table; the queue owns the board and
+the file writes, and hands this object a ``write`` function. Every transition is one file move.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import trio
+
+from agentdeck.actors.board import lifecycle
+from agentdeck.actors.board.board import Board
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.messages import (
+    AgentConnect,
+    AgentDisconnect,
+    AgentJoined,
+    AgentLeft,
+    AgentReported,
+    AgentSaid,
+    AgentStateChanged,
+    ExecutionEvent,
+    ExecutionResult,
+    Task,
+    TaskAssigned,
+    TaskCompleted,
+    TaskDeadLettered,
+    TaskProgress,
+    TaskReclaimed,
+    TaskRequeued,
+    TaskRetried,
+)
+from agentdeck.actors.protocol import schema as protocol
+from agentdeck.actors.queue.agents import AgentRecord, pick_task
+from agentdeck.actors.queue.routing import complexity_of, decide
+from agentdeck.actors.telemetry.pricing import price_invocation
+
+log = logging.getLogger("agentdeck.coordinator")
+
+Write = Callable[[Task, str, dict[str, Any]], Awaitable[Task | None]]
+REPORTS = ("resource_report", "ollama_report", "wake_result", "agent_restarting")
+
+
+class Coordinator:
+    def __init__(self, config: HubConfig, board: Board, bus: EventBus, write: Write) -> None:
+        self._config = config
+        self._board = board
+        self._bus = bus
+        self._write = write
+        self.agents: dict[str, AgentRecord] = {}
+        self._last_progress: dict[str, float] = {}  # task id -> trio time of its last sign of life
+
+    # ------------------------------------------------------------------ connections
+
+    def adopt_assigned(self) -> None:
+        """After a (re)start, tasks already in assigned/<agent>/ wait for their agent's return."""
+        deadline = trio.current_time() + self._config.reconnect_grace
+        for task in self._board.tasks():
+            if task.lane == "assigned" and task.lane_agent:
+                agent = self.agents.setdefault(task.lane_agent, AgentRecord(task.lane_agent))
+                if agent.task_id is None and not agent.connected:
+                    agent.task_id = task.id
+                    agent.deadline, agent.deadline_reason = deadline, "agent did not reconnect"
+
+    async def connect(self, msg: AgentConnect) -> None:
+        agent = self.agents.setdefault(msg.agent_id, AgentRecord(msg.agent_id))
+        if agent.outbox is not None and agent.connection_id != msg.connection_id:
+            self._send(agent, protocol.error_message("replaced_by_new_connection"))
+            agent.outbox.close()
+        agent.name, agent.capabilities = msg.name or msg.agent_id, tuple(msg.capabilities)
+        agent.ollama_url = msg.ollama_url or agent.ollama_url
+        agent.connection_id, agent.outbox = msg.connection_id, msg.outbox
+        agent.connected_at = agent.last_seen = time.time()
+        self._bus.publish(AgentJoined(agent_id=agent.agent_id, name=agent.name,
+                                      capabilities=agent.capabilities))
+        if agent.task_id is None:
+            self._set_state(agent, "idle")
+        else:
+            # keeps its task for now; a state_report decides, else the grace deadline does
+            self._set_state(agent, "assigned", deadline=trio.current_time() + self._config.reconnect_grace,
+                            reason="no state_report after reconnect")
+
+    async def disconnect(self, msg: AgentDisconnect) -> None:
+        agent = self.agents.get(msg.agent_id)
+        if agent is None or agent.connection_id != msg.connection_id:
+            return
+        agent.connection_id, agent.outbox = None, None
+        self._bus.publish(AgentLeft(agent_id=agent.agent_id, reason=msg.reason))
+        deadline = trio.current_time() + self._config.reconnect_grace if agent.task_id else None
+        self._set_state(agent, "offline", deadline=deadline, reason="agent disconnected")
+
+    # ------------------------------------------------------------------ protocol messages
+
+    async def said(self, msg: AgentSaid) -> list[dict[str, Any]]:
+        agent = self.agents.get(msg.agent_id)
+        if agent is None or agent.connection_id != msg.connection_id:
+            return [protocol.error_message("not_identified")]
+        agent.last_seen = time.time()
+        body = msg.message
+        kind = body["type"]
+        handler = getattr(self, f"_on_{kind}", None)
+        if kind in REPORTS:
+            return self._on_report(agent, body)
+        if handler is None:
+            return []
+        return await handler(agent, body)
+
+    def _held(self, agent: AgentRecord, task_id: Any, generation: Any = None) -> Task | None:
+        """The task, if this agent holds it (and the generation, when given, is current)."""
+        task = self._board.get(str(task_id))
+        if task is None or task.lane != "assigned" or task.lane_agent != agent.agent_id:
+            return None
+        if generation is not None and generation != task.generation:
+            return None
+        return task
+
+    async def _on_task_accepted(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
+        task = self._held(agent, body["task_id"])
+        if task is None:
+            return [_ack(body["task_id"], "stale")]
+        self._last_progress[task.id] = trio.current_time()
+        self._working(agent, task)
+        return [_ack(task.id, "accepted")]
+
+    async def _on_task_progress(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
+        task = self._held(agent, body["task_id"])
+        if task is None:
+            return []
+        self._last_progress[task.id] = trio.current_time()
+        if agent.state != "working":
+            self._working(agent, task)
+        if body.get("progress") is not None:
+            self._bus.publish(TaskProgress(task_id=task.id, agent_id=agent.agent_id,
+                                           progress=body["progress"]))
+        event = body.get("execution_event")
+        if isinstance(event, Mapping):
+            self._bus.publish(ExecutionEvent(
+                task_id=task.id, agent_id=agent.agent_id, generation=task.generation,
+                event_type=str(event.get("event_type") or "stdout"), text=str(event.get("text") or ""),
+                tokens_so_far=event.get("tokens_so_far"), model=event.get("model"),
+                timestamp=event.get("timestamp")))
+        return []
+
+    async def _on_task_complete(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
+        task = self._held(agent, body["task_id"], body.get("generation"))
+        if task is None:
+            return [_ack(body["task_id"], "stale")]
+        raw = dict(body.get("result") or {})
+        if raw.get("status") in ("failed", "error"):
+            error = str(raw.get("error") or f"agent reported status {raw['status']}")
+            return [_ack(task.id, await self._fail(agent, task, error, raw))]
+        result = self._priced(raw, body.get("tokens_used"))
+        duration = _duration_ms(task)
+        stored = {**raw, "model_used": result.model_used, "tokens_in": result.tokens_in,
+                  "tokens_out": result.tokens_out, "estimated_cost_usd": result.estimated_cost_usd,
+                  "equivalent_claude_cost_usd": result.equivalent_claude_cost_usd,
+                  "priced": result.priced}
+        dst, fields = lifecycle.complete(task, agent.agent_id, stored)
+        done = await self._write(task, dst, fields)
+        if done is None:
+            return [_ack(task.id, "error")]
+        self._finish(agent, task)
+        self._bus.publish(TaskCompleted(task=done, previous=task, agent_id=agent.agent_id,
+                                        result=result, duration_ms=duration))
+        return [_ack(task.id, "complete")]
+
+    async def _on_task_failed(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
+        task = self._held(agent, body["task_id"], body.get("generation"))
+        if task is None:
+            return [_ack(body["task_id"], "stale")]
+        error = str(body.get("error") or body.get("reason") or "task failed")
+        return [_ack(task.id, await self._fail(agent, task, error, dict(body.get("result") or {})))]
+
+    async def _on_task_rejected(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
+        task = self._held(agent, body["task_id"])
+        if task is None:
+            return []
+        dst, fields = lifecycle.back_to_inbox(task)
+        back = await self._write(task, dst, fields)
+        self._finish(agent, task)
+        agent.available_at = trio.current_time() + 2.0
+        if back is not None:
+            self._bus.publish(TaskReclaimed(task=back, agent_id=agent.agent_id,
+                                            reason=f"rejected: {body.get('reason') or 'agent busy'}"))
+        return []
+
+    async def _on_task_recovering(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
+        task = self._held(agent, body["task_id"])
+        if task is None:
+            return [protocol.task_reassign(body["task_id"])]
+        self._working(agent, task)
+        return [protocol.task_continue(task.id, task.generation)]
+
+    async def _on_state_report(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
+        task = self._held(agent, body["task_id"], body.get("generation"))
+        if task is None:
+            return [protocol.state_report_ack(body["task_id"], "abort")]
+        self._last_progress[task.id] = trio.current_time()
+        self._working(agent, task)
+        return [protocol.state_report_ack(task.id, "continue")]
+
+    def _on_report(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
+        data = {k: v for k, v in body.items() if k != "type"}
+        if body["type"] == "resource_report":
+            agent.resources = data
+        elif body["type"] == "ollama_report" and body.get("ollama_url"):
+            agent.ollama_url = str(body["ollama_url"])
+        self._bus.publish(AgentReported(agent_id=agent.agent_id, report_type=body["type"], data=data))
+        return []
+
+    # ------------------------------------------------------------------ transitions
+
+    async def _fail(self, agent: AgentRecord | None, task: Task, error: str,
+                    raw: Mapping[str, Any]) -> str:
+        dst, fields, outcome = lifecycle.fail(task, agent.agent_id if agent else None, error,
+                                              self._config.max_retries, raw)
+        moved = await self._write(task, dst, fields)
+        if moved is None:
+            return "error"
+        if agent is not None:
+            self._finish(agent, task)
+        result = self._priced(raw, None) if raw else None
+        event = TaskDeadLettered if outcome == "dead_letter" else TaskRetried
+        self._bus.publish(event(task=moved, agent_id=agent.agent_id if agent else None, error=error,
+                                retry_count=moved.retry_count, result=result))
+        return outcome
+
+    async def reclaim(self, agent: AgentRecord, reason: str) -> None:
+        task = self._board.get(agent.task_id) if agent.task_id else None
+        self._finish(agent, task)
+        if task is None or task.lane != "assigned":
+            return
+        if agent.connected:
+            self._send(agent, protocol.task_reassign(task.id, reason))
+        dst, fields = lifecycle.reclaim(task, reason)
+        back = await self._write(task, dst, fields)
+        if back is not None:
+            log.info("reclaimed %s from %s: %s", task.id, agent.agent_id, reason)
+            self._bus.publish(TaskReclaimed(task=back, agent_id=agent.agent_id, reason=reason))
+
+    async def requeue(self, task: Task) -> bool:
+        dst, fields = lifecycle.requeue(task)
+        back = await self._write(task, dst, fields)
+        if back is not None:
+            self._bus.publish(TaskRequeued(task=back))
+        return back is not None
+
+    async def cancel(self, task: Task) -> bool:
+        holder = self.agents.get(task.lane_agent or "") if task.lane == "assigned" else None
+        if holder is not None and holder.task_id == task.id:
+            self._send(holder, protocol.task_reassign(task.id, "cancelled"))
+            self._finish(holder, task)
+        dst, fields = lifecycle.cancel(task, "cancelled from the dashboard")
+        moved = await self._write(task, dst, fields)
+        if moved is not None:
+            self._bus.publish(TaskDeadLettered(task=moved, agent_id=task.lane_agent,
+                                               error="cancelled from the dashboard",
+                                               retry_count=moved.retry_count))
+        return moved is not None
+
+    async def check_deadlines(self) -> None:
+        now = trio.current_time()
+        for agent in list(self.agents.values()):
+            if agent.task_id and agent.state == "working":
+                last = self._last_progress.get(agent.task_id, now)
+                if now - last > self._config.stuck_timeout:
+                    await self.reclaim(agent, f"no progress for {self._config.stuck_timeout:g} s")
+                    continue
+            if agent.deadline is not None and now >= agent.deadline:
+                await self.reclaim(agent, agent.deadline_reason)
+
+    async def schedule(self, inbox: list[Task]) -> None:
+        """Offer the best waiting task to every idle, connected agent (longest idle first)."""
+        now = trio.current_time()
+        idle = sorted((a for a in self.agents.values()
+                       if a.state == "idle" and a.connected and a.available_at <= now),
+                      key=lambda a: a.last_state_change)
+        taken: set[str] = set()
+        for agent in idle:
+            task = pick_task(inbox, agent, self._board, taken)
+            if task is None:
+                continue
+            taken.add(task.id)
+            await self._assign(agent, task)
+
+    async def _assign(self, agent: AgentRecord, task: Task) -> None:
+        routing = decide(task.fields, agent.ollama_url, default_ollama_model=self._config.ollama_model,
+                         claude_model=self._config.claude_model)
+        dst, fields = lifecycle.assign(task, agent.agent_id, routing)
+        assigned = await self._write(task, dst, fields)
+        if assigned is None:
+            return
+        agent.task_id = assigned.id
+        self._set_state(agent, "assigned", deadline=trio.current_time() + self._config.accept_timeout,
+                        reason=f"not accepted within {self._config.accept_timeout:g} s")
+        self._bus.publish(TaskAssigned(task=assigned, previous=task, agent_id=agent.agent_id,
+                                       generation=assigned.generation, routing_decision=routing))
+        self._send(agent, task_assign_message(assigned, routing))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _working(self, agent: AgentRecord, task: Task) -> None:
+        agent.task_id = task.id
+        self._last_progress.setdefault(task.id, trio.current_time())
+        self._set_state(agent, "working")
+
+    def _finish(self, agent: AgentRecord, task: Task | None) -> None:
+        if task is not None:
+            self._last_progress.pop(task.id, None)
+        agent.task_id = None
+        self._set_state(agent, "idle" if agent.connected else "offline")
+
+    def _set_state(self, agent: AgentRecord, state: str, *, deadline: float | None = None,
+                   reason: str = "") -> None:
+        agent.deadline, agent.deadline_reason = deadline, reason
+        if agent.state != state:
+            agent.state = state
+            agent.last_state_change = time.time()
+            self._bus.publish(AgentStateChanged(agent_id=agent.agent_id, state=state,
+                                                task_id=agent.task_id))
+
+    def _send(self, agent: AgentRecord, frame: dict[str, Any]) -> None:
+        if agent.outbox is None:
+            return
+        try:
+            agent.outbox.send_nowait(frame)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            log.warning("could not send %s to %s (socket gone or not reading)", frame["type"],
+                        agent.agent_id)
+
+    def _priced(self, raw: Mapping[str, Any], tokens_used: Any) -> ExecutionResult:
+        tokens_in, tokens_out = _int(raw.get("tokens_in")), _int(raw.get("tokens_out"))
+        if not tokens_in and not tokens_out and _int(tokens_used):
+            tokens_out = _int(tokens_used)
+        model = raw.get("model_used")
+        cost, equivalent = _float(raw.get("estimated_cost_usd")), _float(raw.get("equivalent_claude_cost_usd"))
+        priced = True
+        if cost is None or (equivalent is None and model):
+            price = price_invocation(model, tokens_in, tokens_out, claude_model=self._config.claude_model)
+            cost = price.cost_usd if cost is None else cost
+            equivalent = price.equivalent_claude_cost_usd if equivalent is None else equivalent
+            priced = price.priced or _float(raw.get("estimated_cost_usd")) is not None
+        return ExecutionResult(
+            status=str(raw.get("status") or "success"), output=str(raw.get("output") or ""),
+            error=raw.get("error"), model_used=model, tokens_in=tokens_in, tokens_out=tokens_out,
+            estimated_cost_usd=cost, equivalent_claude_cost_usd=equivalent,
+            execution_ms=_int(raw.get("execution_ms")) or None, priced=priced)
+
+
+def task_assign_message(task: Task, routing: Mapping[str, Any]) -> dict[str, Any]:
+    return protocol.task_assign(task.id, description=task.description or task.title,
+                                metadata=task.fields, generation=task.generation,
+                                assigned_at=str(task.fields.get("assigned_at")),
+                                complexity=complexity_of(task.fields), routing_decision=routing)
+
+
+def _ack(task_id: Any, status: str) -> dict[str, Any]:
+    return protocol.task_ack(str(task_id), status)
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _duration_ms(task: Task) -> int | None:
+    assigned = task.fields.get("assigned_at")
+    try:
+        start = dt.datetime.fromisoformat(str(assigned))
+    except ValueError:
+        return None
+    return max(0, int((dt.datetime.now(dt.UTC) - start).total_seconds() * 1000))

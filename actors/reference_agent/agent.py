@@ -1,0 +1,320 @@
+"""The reference agent (``agentdeck agent``): connects to a hub's ``/ws`` and runs what it is given.
+
+One task at a time. The running task lives outside the connection, so a dropped socket does not
+stop the work: the agent reconnects (backoff 1 s doubling to 30 s), reports the task with
+``state_report`` and keeps going unless the hub says ``abort``. A finished task's ``task_complete``
+or ``task_failed`` is kept until the hub acknowledges it and is sent again after a reconnect, so a
+result produced while the hub was unreachable is not lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import attrs
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+
+from agentdeck.actors.protocol import schema as protocol
+from agentdeck.actors.queue.routing import endpoint_of, shell_command_of
+from agentdeck.actors.reference_agent.executors import DEFAULT_TIMEOUT, prompt_of, run_ollama, run_shell
+
+log = logging.getLogger("agentdeck.agent")
+
+AUTH_ERRORS = ("invalid_token", "token_agent_mismatch", "invalid_agent_id", "validation_failed")
+FINAL_ACKS = ("complete", "retried", "dead_letter", "stale")
+
+
+class AgentRefused(Exception):
+    """The hub refused this agent's identity: retrying with the same settings cannot help."""
+
+
+@attrs.frozen
+class AgentSettings:
+    hub_url: str
+    agent_id: str
+    token: str | None = None
+    capabilities: tuple[str, ...] = ()
+    ollama_url: str | None = None
+    default_ollama_model: str = "llama3.2"
+    claude_model: str = "claude-sonnet-4-5"
+    name: str | None = None
+    work_dir: str | None = None  # where shell commands run
+    ping_interval: float = 30.0
+    backoff_min: float = 1.0
+    backoff_max: float = 30.0
+    identify_timeout: float = 10.0
+
+
+@attrs.define(eq=False)
+class RunningTask:
+    assignment: dict[str, Any]
+    generation: int
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    status: str = "accepted"
+    reported_generation: int | None = None  # sent in the last state_report
+
+    @property
+    def task_id(self) -> str:
+        return self.assignment["task_id"]
+
+
+def timeout_of(assignment: dict[str, Any]) -> float:
+    """``timeout_seconds`` or ``timeout`` from the task (top level or metadata), else 300 s."""
+    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), dict) else {}
+    for source in (assignment, metadata):
+        for key in ("timeout_seconds", "timeout"):
+            value = source.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+    return DEFAULT_TIMEOUT
+
+
+class ReferenceAgent:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.running: RunningTask | None = None
+        self.unacked: dict[str, dict[str, Any]] = {}
+        self.identified_count = 0
+        self._ws = None
+        self._send_lock = trio.Lock()
+        self._nursery: trio.Nursery | None = None
+
+    # ------------------------------------------------------------------ connection
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Connect, serve, reconnect with backoff, forever; raises AgentRefused on a bad identity."""
+        refused: AgentRefused | None = None
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                await self._reconnect_forever()
+            except AgentRefused as error:
+                refused = error
+                nursery.cancel_scope.cancel()
+        if refused is not None:
+            raise refused
+
+    async def _reconnect_forever(self) -> None:
+        delay = self.settings.backoff_min
+        while True:
+            before = self.identified_count
+            try:
+                await self._connect_once()
+                reason = "connection closed"
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError) as error:
+                reason = f"{type(error).__name__}: {error}"
+            if self.identified_count > before:
+                delay = self.settings.backoff_min
+            log.warning("agent %s: %s; reconnecting in %.1f s", self.settings.agent_id, reason, delay)
+            await trio.sleep(delay)
+            delay = min(delay * 2, self.settings.backoff_max)
+
+    async def _connect_once(self) -> None:
+        async with open_websocket_url(self.settings.hub_url,
+                                      max_message_size=protocol.MAX_FRAME_BYTES * 4) as ws:
+            await ws.send_message(protocol.encode(self._identify_message()))
+            early = await self._await_identified(ws)
+            self._ws = ws
+            self.identified_count += 1
+            log.info("agent %s identified at %s", self.settings.agent_id, self.settings.hub_url)
+            try:
+                await self._resume()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._ping_forever)
+                    try:
+                        for message in early:
+                            await self._dispatch(message)
+                        while True:
+                            await self._dispatch(_parse(await ws.get_message()))
+                    except ConnectionClosed as closed:
+                        log.info("hub closed the connection: %s", closed.reason)
+                    nursery.cancel_scope.cancel()
+            finally:
+                self._ws = None
+
+    def _identify_message(self) -> dict[str, Any]:
+        s = self.settings
+        return {"type": "identify", "agent_id": s.agent_id, "token": s.token or "",
+                "name": s.name or s.agent_id, "status": "busy" if self.running else "idle",
+                "capabilities": list(s.capabilities),
+                "ollama_url": s.ollama_url, "protocol_version": protocol.PROTOCOL_VERSION,
+                "client_type": "agentdeck-reference-agent"}
+
+    async def _await_identified(self, ws) -> list[dict[str, Any]]:
+        """Read until ``identified``; messages that raced ahead of it are returned for later."""
+        early: list[dict[str, Any]] = []
+        with trio.fail_after(self.settings.identify_timeout):
+            while True:
+                message = _parse(await ws.get_message())
+                if message.get("type") == "identified":
+                    return early
+                if message.get("type") == "error":
+                    if message.get("error") in AUTH_ERRORS:
+                        raise AgentRefused(f"hub refused agent {self.settings.agent_id!r}: "
+                                           f"{message.get('error')}")
+                    log.warning("hub error before identified: %s", message)
+                    continue
+                early.append(message)
+
+    async def _resume(self) -> None:
+        """After a (re)connect: report the running task, resend results the hub never acked."""
+        running = self.running
+        if running is not None:
+            running.reported_generation = running.generation
+            await self.send({"type": "state_report", "task_id": running.task_id,
+                             "status": running.status, "generation": running.generation})
+        for final in list(self.unacked.values()):
+            await self.send(final)
+
+    async def _ping_forever(self) -> None:
+        while True:
+            await trio.sleep(self.settings.ping_interval)
+            await self.send({"type": "ping"})
+
+    async def send(self, message: dict[str, Any]) -> bool:
+        """Send if connected; False when there is no connection (progress is then dropped)."""
+        ws = self._ws
+        if ws is None:
+            return False
+        try:
+            async with self._send_lock:
+                await ws.send_message(protocol.encode(message))
+        except ConnectionClosed:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ hub messages
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        task_id = message.get("task_id")
+        running = self.running
+        mine = running is not None and running.task_id == task_id
+        if kind == "task_assign":
+            await self._assigned(message)
+        elif kind == "task_ack" and message.get("status") in FINAL_ACKS:
+            self.unacked.pop(task_id, None)
+        elif kind == "task_continue" and mine and isinstance(message.get("generation"), int):
+            running.generation = message["generation"]
+        elif kind == "task_reassign":
+            self.unacked.pop(task_id, None)
+            if mine:
+                self._abandon(running, "task_reassign")
+        elif kind == "state_report_ack" and message.get("action") == "abort" and mine:
+            if running.reported_generation == running.generation:
+                self._abandon(running, "state_report_ack abort")
+        elif kind == "error":
+            log.warning("hub error: %s", message)
+
+    async def _assigned(self, assignment: dict[str, Any]) -> None:
+        task_id = assignment.get("task_id")
+        if not isinstance(task_id, str):
+            return
+        generation = assignment.get("generation")
+        generation = generation if isinstance(generation, int) else 0
+        current = self.running
+        if current is not None:
+            if current.task_id != task_id:
+                await self.send({"type": "task_rejected", "task_id": task_id,
+                                 "reason": f"busy with {current.task_id}"})
+                return
+            if generation <= current.generation:
+                return
+            # the hub reclaimed our attempt and gave the task back: start over under the new generation
+            self._abandon(current, f"reassigned as generation {generation}")
+        self.unacked.pop(task_id, None)
+        running = RunningTask(assignment, generation)
+        self.running = running
+        await self.send({"type": "task_accepted", "task_id": task_id})
+        assert self._nursery is not None
+        self._nursery.start_soon(self._execute, running)
+
+    def _abandon(self, running: RunningTask, why: str) -> None:
+        log.info("task %s (generation %d) abandoned: %s", running.task_id, running.generation, why)
+        if self.running is running:
+            self.running = None
+        running.scope.cancel()
+
+    async def _execute(self, running: RunningTask) -> None:
+        result = None
+        with running.scope:
+            try:
+                result = await self._run_executor(running)
+            except Exception as error:  # an executor bug must fail the task, not the agent
+                log.exception("executor crashed on task %s", running.task_id)
+                result = _refusal(f"executor crashed: {type(error).__name__}: {error}")
+        if self.running is running:
+            self.running = None
+        if result is None or running.scope.cancelled_caught:
+            return
+        base = {"task_id": running.task_id, "generation": running.generation}
+        if result["status"] == "success":
+            final = {"type": "task_complete", **base, "result": result,
+                     "tokens_used": result["tokens_in"] + result["tokens_out"]}
+        else:
+            final = {"type": "task_failed", **base, "error": result["error"], "result": result}
+        self.unacked[running.task_id] = final
+        await self.send(final)
+
+    async def _run_executor(self, running: RunningTask) -> dict[str, Any]:
+        assignment = running.assignment
+        metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), dict) else {}
+        routing = assignment.get("routing_decision") or {}
+        target = routing.get("target_type") if isinstance(routing, dict) else None
+        command = shell_command_of(metadata) or shell_command_of(assignment)
+        if target is None:
+            target = "sidecar" if command else "ollama" if self.settings.ollama_url else "claude"
+
+        async def emit(event: dict[str, Any]) -> None:
+            if self.running is running:
+                running.status = "working"
+                await self.send({"type": "task_progress", "task_id": running.task_id,
+                                 "execution_event": event})
+
+        timeout = timeout_of(assignment)
+        if target == "sidecar":
+            if command is None:
+                return _refusal("no shell_command in the task's metadata")
+            return await run_shell(command, emit=emit, timeout=timeout, cwd=self.settings.work_dir)
+        if target == "ollama":
+            url = self._ollama_url(routing.get("selected_endpoint"))
+            if not url:
+                return _refusal("routed to Ollama but this agent has no --ollama-url")
+            model = routing.get("selected_model") or self.settings.default_ollama_model
+            return await run_ollama(url, model, prompt_of(assignment), emit=emit, timeout=timeout,
+                                    claude_model=self.settings.claude_model)
+        return _refusal(f"{target} executor not configured")
+
+
+    def _ollama_url(self, endpoint: Any) -> str | None:
+        """The hub names the endpoint as ``host:port``; prefer our own URL when it is the same."""
+        own = self.settings.ollama_url
+        if not isinstance(endpoint, str) or not endpoint:
+            return own
+        if own and endpoint_of(own) == endpoint_of(endpoint):
+            return own
+        return endpoint if "://" in endpoint else f"http://{endpoint}"
+
+
+def _refusal(error: str) -> dict[str, Any]:
+    return {"status": "failed", "output": "", "model_used": "none", "tokens_in": 0,
+            "tokens_out": 0, "estimated_cost_usd": 0.0, "equivalent_claude_cost_usd": None,
+            "execution_ms": 0, "error": error}
+
+
+def _parse(frame: str | bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(frame)
+    except ValueError:
+        log.warning("hub sent a frame that is not JSON: %r", frame[:200])
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
+async def run_agent(settings: AgentSettings) -> None:
+    """Run until cancelled; AgentRefused propagates (the command exits non-zero)."""
+    await ReferenceAgent(settings).run()

@@ -1,0 +1,1 @@
+"""Telemetry: what every model invocation cost, kept in SQLite by one actor, aggregated for /api/stats."""

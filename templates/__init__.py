@@ -1,0 +1,1 @@
+"""The dashboard's Jinja templates (package data, found with importlib.resources)."""

@@ -1,0 +1,1 @@
+"""The live dashboard: the broadcaster that renders regions once and streams them to every browser."""

@@ -1,0 +1,295 @@
+"""The dashboard's regions: which data each one needs, which partial renders it, what makes it stale.
+
+A region is one swappable piece of the page (a kanban lane, the agents list, the cost panel...).
+The full page and the live SSE updates both go through ``Renderer.render`` so there is exactly one
+copy of every region's markup: the page just places the rendered regions in their wrappers.
+Missing data sources (an actor not built or not answering) render as honest empty states.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import attrs
+from jinja2 import Environment
+from markupsafe import Markup
+
+from agentdeck.actors.mailbox import ActorUnavailable
+from agentdeck.actors.messages import (
+    PRIORITIES,
+    BoardView,
+    ExecutionEvent,
+    GetDashboardSnapshot,
+    GetOutput,
+    GetStats,
+    ListTasks,
+    Task,
+)
+from agentdeck.web.live.patches import LaneParts
+from agentdeck.web.view import charts
+from agentdeck.web.view.present import iso, present_task, stamp_seconds, task_hash
+
+log = logging.getLogger("agentdeck.fragments")
+
+LANE_REGIONS = ("lane-inbox", "lane-assigned", "lane-done", "lane-dead")
+BOARD_REGIONS = (*LANE_REGIONS, "invalid")
+SNAPSHOT_REGIONS = ("health", "ticker", "agents", "throughput")
+MAIN_REGIONS = (*SNAPSHOT_REGIONS, *BOARD_REGIONS, "costs", "activity")
+GRAPH_REGIONS = ("health", "ticker", "graph")
+FILTERED_REGIONS = frozenset((*LANE_REGIONS, "graph"))
+PATCHED_REGIONS = (*LANE_REGIONS, "agents", "activity")  # lists sent as patches of their items
+LANE_PAGE = 100  # cards drawn per lane; the count is always the full one
+MAX_LANE_LIMIT = 10_000
+
+
+@attrs.frozen
+class BoardFilter:
+    """The board filters a browser asked for; its ``key`` names the filtered renders it shares."""
+
+    agent: str | None = None
+    priority: str | None = None
+    text: str = ""
+    limit: int = LANE_PAGE
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> BoardFilter:
+        priority = (args.get("priority") or "").strip().lower() or None
+        try:
+            limit = int(args.get("limit") or LANE_PAGE)
+        except ValueError:
+            limit = LANE_PAGE
+        return cls(agent=(args.get("agent") or "").strip() or None,
+                   priority=priority if priority in PRIORITIES else None,
+                   text=(args.get("q") or "").strip()[:200],
+                   limit=max(LANE_PAGE, min(limit, MAX_LANE_LIMIT)))
+
+    def params(self) -> dict[str, str]:
+        out = {"agent": self.agent or "", "priority": self.priority or "", "q": self.text}
+        if self.limit != LANE_PAGE:
+            out["limit"] = str(self.limit)
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def key(self) -> str:
+        return urlencode(sorted(self.params().items()))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.agent or self.priority or self.text)
+
+    def keep(self, task: Task) -> bool:
+        if not self.text:
+            return True
+        needle = self.text.lower()
+        return any(needle in (value or "").lower()
+                   for value in (task.title, task.id, task.description, " ".join(task.tags)))
+
+    def with_more(self) -> str:
+        return urlencode({**self.params(), "limit": str(self.limit + LANE_PAGE)})
+
+
+class Sources:
+    """Asks the actors for data; an actor that is not there (yet) or silent gives ``None``."""
+
+    def __init__(self, hub: Any, timeout: float = 2.0) -> None:
+        self.hub = hub
+        self.timeout = timeout
+
+    async def _ask(self, method: str, body: Any) -> Any:
+        ask = getattr(self.hub, method, None)
+        if ask is None:
+            return None
+        try:
+            return await ask(body, timeout=self.timeout)
+        except (ActorUnavailable, TypeError, KeyError) as error:
+            log.debug("%s(%s) gave no data: %s", method, type(body).__name__, error)
+            return None
+
+    async def board(self, flt: BoardFilter) -> BoardView:
+        view = await self.hub.ask_queue(ListTasks(agent=flt.agent, priority=flt.priority))
+        if not flt.text:
+            return view
+        return BoardView(view.version, *(tuple(t for t in lane if flt.keep(t)) for lane in
+                                         (view.inbox, view.assigned, view.done, view.dead)),
+                         view.invalid)
+
+    async def snapshot(self) -> dict | None:
+        return await self._ask("ask_dashboard", GetDashboardSnapshot())
+
+    async def stats(self) -> dict | None:
+        return await self._ask("ask_telemetry", GetStats())
+
+    async def output(self, task_id: str) -> list | None:
+        return await self._ask("ask_output", GetOutput(task_id))
+
+
+def output_line(item: Any) -> dict[str, str]:
+    """One execution event (message or dict) as {kind, text} for the output block."""
+    if isinstance(item, ExecutionEvent):
+        kind, text = item.event_type, item.text
+    elif isinstance(item, Mapping):
+        kind, text = str(item.get("event_type") or item.get("type") or "stdout"), str(item.get("text") or "")
+    else:
+        kind, text = str(getattr(item, "event_type", "stdout")), str(getattr(item, "text", ""))
+    if kind not in ("token", "stdout", "stderr", "status", "error"):
+        kind = "status"
+    if kind != "token":
+        text = text.rstrip("\n")
+    return {"kind": kind, "text": text}
+
+
+def fragment_env(app: Any) -> Environment:
+    """One synchronous, autoescaping Jinja environment per app over the app's templates.
+
+    Quart's own environment is in async mode, where every synchronous ``render`` spins up an
+    asyncio loop; regions are rendered many times a second, so they get a plain one.
+    """
+    env = app.extensions.get("agentdeck.fragment_env")
+    if env is None:
+        env = Environment(loader=app.jinja_loader, autoescape=True, auto_reload=False)
+        app.extensions["agentdeck.fragment_env"] = env
+    return env
+
+
+class Renderer:
+    """Renders regions from the hub's current data, using one Jinja environment (autoescaping)."""
+
+    def __init__(self, env: Environment, hub: Any, card_cache: int = 0) -> None:
+        self.env = env
+        self.sources = Sources(hub)
+        self._cards: collections.OrderedDict[tuple, str] = collections.OrderedDict()
+        self._card_cache = card_cache
+
+    def lane_item(self, card: dict[str, Any], lane: str, q: str) -> str:
+        """One card's ``<li>`` (the card.html macro), remembered while the card reads the same."""
+        return self._item(("card", lane, q, repr(card)), "card", "lane_item", card, lane, q)
+
+    def agent_item(self, agent: dict[str, Any]) -> str:
+        return self._item(("agent", repr(agent)), "agent_item", "agent_item", agent)
+
+    def _item(self, key: tuple, partial: str, macro: str, *args: Any) -> str:
+        html = self._cards.get(key)
+        if html is None:
+            html = str(getattr(self.env.get_template(f"partials/{partial}.html").module, macro)(*args))
+            if self._card_cache:
+                self._cards[key] = html
+                if len(self._cards) > self._card_cache:
+                    self._cards.popitem(last=False)
+        else:
+            self._cards.move_to_end(key)
+        return html
+
+    def lane(self, region: str, data: dict[str, Any], flt: BoardFilter) -> dict[str, Any]:
+        ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, data.get("snapshot") or {},
+                           data["now"])
+        ctx["li"] = {card["hash"]: Markup(self.lane_item(card, ctx["lane"], flt.key)) for card in ctx["cards"]}
+        return ctx
+
+    def partial(self, name: str, **context: Any) -> str:
+        return self.env.get_template(f"partials/{name}.html").render(**context)
+
+    async def render(self, regions: Iterable[str], flt: BoardFilter,
+                     activity: list[dict] | None = None) -> dict[str, Markup]:
+        """Render each named region for a filter; each data source is asked at most once."""
+        regions = list(regions)
+        data = await self.gather(regions, flt)
+        return {region: self.render_one(region, data, flt, activity or []) for region in regions}
+
+    async def gather(self, regions: list[str], flt: BoardFilter) -> dict[str, Any]:
+        data: dict[str, Any] = {"now": time.time()}
+        if any(r in BOARD_REGIONS or r == "graph" for r in regions):
+            data["board"] = await self.sources.board(flt)
+        if any(r in SNAPSHOT_REGIONS for r in regions):
+            data["snapshot"] = await self.sources.snapshot()
+        if "costs" in regions:
+            data["stats"] = await self.sources.stats()
+        return data
+
+    def render_one(self, region: str, data: dict[str, Any], flt: BoardFilter,
+                   activity: list[dict]) -> Markup:
+        now = data["now"]
+        context = self.context(region, data, flt, now, activity)
+        template = "lane" if region in LANE_REGIONS else region
+        return Markup(self.partial(template, ctx=context, now=now, flt=flt))
+
+    def parts(self, region: str, data: dict[str, Any], flt: BoardFilter, activity: list[dict]) -> LaneParts:
+        """A list region as its pieces (the same macros as its partial), for patching it in place."""
+        if region == "activity":
+            macros = self.env.get_template("partials/activity_item.html").module
+            items = tuple((str(e["eid"]), str(macros.feed_item(e)), "ul-activity") for e in activity)
+            return LaneParts("activity", (not items,), items, ())
+        if region == "agents":
+            ctx = self.context(region, data, flt, data["now"], activity)
+            macros = self.env.get_template("partials/agent_item.html").module
+            items = tuple((a["key"], str(ctx["li"][a["key"]]), "ul-agents") for a in ctx["agents"])
+            return LaneParts("agents", (ctx["available"], not items), items,
+                             (str(macros.agents_head(ctx, "outerHTML")),))
+        ctx = self.lane(region, data, flt)
+        macros = self.env.get_template("partials/card.html").module
+        lane = ctx["lane"]
+        if ctx["groups"]:
+            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}-{g['key']}")
+                          for g in ctx["groups"] for c in g["cards"])
+            groups = tuple((g["key"], f"{macros.group_open(ctx, g)}</ul></div>",
+                            str(macros.group_head(ctx, g, "outerHTML"))) for g in ctx["groups"])
+        else:
+            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}") for c in ctx["cards"])
+            groups = ()
+        more = (str(macros.more_link(ctx, "outerHTML")),) if ctx["hidden"] else ()
+        shape = (not ctx["cards"], bool(ctx["hidden"]), flt.key, bool(groups))
+        return LaneParts(lane, shape, items, (str(macros.lane_head(ctx, "outerHTML")), *more), groups)
+
+    def context(self, region: str, data: dict[str, Any], flt: BoardFilter, now: float,
+                activity: list[dict]) -> dict[str, Any]:
+        snapshot = data.get("snapshot") or {}
+        if region in LANE_REGIONS:
+            return self.lane(region, data, flt)
+        if region == "invalid":
+            return {"invalid": data["board"].invalid}
+        if region == "health":
+            return {"health": snapshot.get("health"), "available": bool(snapshot)}
+        if region == "ticker":
+            return {"costs": snapshot.get("costs"), "available": bool(snapshot)}
+        if region == "agents":
+            listed: dict[str, Mapping] = {}
+            for a in snapshot.get("agents") or []:
+                if isinstance(a, Mapping):
+                    listed.setdefault(str(a.get("agent_id")), a)
+            agents = [{**a, "key": task_hash(agent_id), "since": iso(stamp_seconds(a.get("connected_at")))}
+                      for agent_id, a in listed.items()]
+            return {"agents": agents, "available": bool(snapshot),
+                    "li": {a["key"]: Markup(self.agent_item(a)) for a in agents}}
+        if region == "throughput":
+            return {"throughput": snapshot.get("throughput"),
+                    "recent": (snapshot.get("recent_completions") or [])[:10],
+                    "available": bool(snapshot)}
+        if region == "costs":
+            return charts.cost_panel(data.get("stats"))
+        if region == "activity":
+            return {"entries": activity}
+        if region == "graph":
+            return charts.dependency_graph(data["board"])
+        raise KeyError(region)
+
+
+def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping[str, Any],
+                 now: float) -> dict[str, Any]:
+    tasks: tuple[Task, ...] = getattr(view, lane)
+    completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
+                   if isinstance(c, Mapping)}
+    shown = tasks[:flt.limit]
+    cards = [present_task(t, now, completions.get(t.id)) for t in shown]
+    groups: list[dict[str, Any]] = []
+    if lane == "assigned":
+        by_agent: dict[str, list[dict]] = {}
+        for card in cards:
+            by_agent.setdefault(card["lane_agent"] or "unassigned", []).append(card)
+        groups = [{"agent": agent, "key": task_hash(agent), "cards": group}
+                  for agent, group in sorted(by_agent.items())]
+    return {"lane": lane, "count": len(tasks), "cards": cards, "groups": groups,
+            "hidden": len(tasks) - len(shown), "more_query": flt.with_more()}

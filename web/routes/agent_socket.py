@@ -1,0 +1,104 @@
+"""``/ws``: the agents' WebSocket. Frames in go to the agent's session; frames out come from the
+session's replies and from the queue (assignments) through the connection's outbox."""
+
+from __future__ import annotations
+
+import trio
+from quart import Blueprint, websocket
+
+from agentdeck.actors.protocol import schema as protocol
+from agentdeck.web.context import current_hub
+from agentdeck.web.routes.dashboard import _same_origin
+
+agent_ws = Blueprint("agent_ws", __name__)
+
+OUTBOX_SIZE = 256
+DRAIN_SECONDS = 5.0
+
+
+@agent_ws.websocket("/ws")
+async def agent_socket():
+    if not _same_origin(websocket.headers):
+        # agents are programs and send no Origin; a web page must not pose as one (it would be
+        # handed tasks, and with no tokens configured it would be accepted)
+        return "cross-origin agent sockets are refused", 403
+    hub = current_hub()
+    outbox_send, outbox_receive = trio.open_memory_channel[dict](OUTBOX_SIZE)
+    session = hub.sessions.open(outbox_send)
+    ending = _Ending()
+    await websocket.accept()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_end_on_shutdown, hub.shutdown, ending, nursery.cancel_scope)
+            pumping = False
+            while True:
+                frame = await websocket.receive()
+                # quart gives None for an empty binary frame (b"" or None): it is still a frame
+                with trio.CancelScope(shield=True):  # a frame taken off the socket reaches the queue
+                    reply = await session.handle(frame if frame is not None else b"")
+                for frame in reply.frames:
+                    await websocket.send(protocol.encode(frame))
+                if not pumping and session.agent_id is not None:
+                    # the queue may assign a task the moment the agent joins: it waits in the
+                    # outbox until `identified` is out, so an agent always hears that first
+                    nursery.start_soon(_pump, outbox_receive, ending, nursery.cancel_scope)
+                    pumping = True
+                if reply.close is not None:
+                    ending.set(reply.close, reply.reason)
+                    nursery.cancel_scope.cancel()
+                    break
+        # every send is over (the nursery is done): only now may the socket be closed
+        if ending.code is not None:
+            await websocket.close(ending.code, ending.reason)
+    finally:
+        if ending.code is None and not hub.shutdown.is_set():
+            with trio.CancelScope(shield=True), trio.move_on_after(DRAIN_SECONDS):
+                for frame in _left_in_buffer():
+                    await session.handle(frame if frame is not None else b"")
+        await session.closed(ending.reason)
+
+
+class _Ending:
+    """Why this side ends the connection (close code and reason), decided once."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+        self.reason = "socket closed"
+
+    def set(self, code: int, reason: str) -> None:
+        if self.code is None:
+            self.code, self.reason = code, reason
+
+
+def _left_in_buffer() -> list[str | bytes]:
+    """Frames that arrived before the client closed but were not read yet.
+
+    On disconnect quart-trio cancels the handler and drops the frames it had buffered (up to 10),
+    so an agent that sends ``task_complete`` and then closes would lose it. Its ``Websocket`` keeps
+    the receive method of a trio memory channel: read what is left there without waiting.
+    """
+    receive = getattr(websocket._get_current_object(), "_receive", None)
+    channel = getattr(receive, "__self__", None)
+    frames: list[str | bytes] = []
+    while isinstance(channel, trio.MemoryReceiveChannel):
+        try:
+            frames.append(channel.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            break
+    return frames
+
+
+async def _pump(outbox: trio.MemoryReceiveChannel, ending: _Ending, scope: trio.CancelScope) -> None:
+    """Frames the queue sends (assignments, reassignments) go out as they come; when the queue
+    closes the outbox (another connection took over this agent) the connection ends."""
+    async for frame in outbox:
+        await websocket.send(protocol.encode(frame))
+    ending.set(1000, "replaced by a newer connection")
+    scope.cancel()
+
+
+async def _end_on_shutdown(shutdown: trio.Event, ending: _Ending, scope: trio.CancelScope) -> None:
+    """End the connection cleanly (1001, going away) as soon as the hub begins to stop."""
+    await shutdown.wait()
+    ending.set(1001, "hub shutting down")
+    scope.cancel()

@@ -1,0 +1,189 @@
+"""The dashboard's JSON snapshot (``GET /api/dashboard/state``) and its live socket (``/ws/dashboard``).
+
+Both only relay: the snapshot comes from the dashboard state actor, events come from the bus, and
+retry/cancel become ``RetryTask``/``CancelTask`` commands to the queue.
+
+Socket protocol (JSON text frames). Server -> client: ``{"type": "snapshot", "data": {...}}`` on
+connect, on request and whenever this client fell behind; ``{"type": "events", "data": [event...]}``
+(a lone event goes out at once, events in the next 100 ms are merged into one batch);
+``{"type": "execution_event", "data": event}`` for live output, at once; ``retry_result`` /
+``cancel_result`` ``{task_id, status}``; ``error {error, message}`` for a command it cannot read.
+Client -> server: ``request_snapshot``, ``retry_task {task_id}``, ``cancel_task {task_id}``; anything
+else is ignored.
+
+A client that stops reading blocks only its own sender; its bus subscription then overflows and,
+instead of a backlog, it gets one fresh snapshot when it reads again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from quart import Blueprint, current_app, jsonify, websocket
+
+from agentdeck.actors.mailbox import ActorUnavailable
+from agentdeck.actors.messages import (
+    CancelTask,
+    Event,
+    ExecutionEvent,
+    GetDashboardSnapshot,
+    Resync,
+    RetryTask,
+)
+from agentdeck.web.context import current_hub
+from agentdeck.web.view.serialize import event_json
+
+log = logging.getLogger("agentdeck.dashboard_ws")
+
+dashboard_api = Blueprint("dashboard_api", __name__)
+
+BATCH_WINDOW = 0.1  # seconds during which further events are merged into one batch
+CLIENT_BUFFER = 512  # bus events a client may be behind before it gets a snapshot instead
+MAX_BATCH = 1000  # a batch larger than this is replaced by a snapshot
+MAX_TASK_ID = 256
+COMMANDS = {"retry_task": (RetryTask, "retry_result"), "cancel_task": (CancelTask, "cancel_result")}
+
+
+@dashboard_api.get("/api/dashboard/state")
+async def dashboard_state():
+    snapshot = await current_hub().ask_dashboard(GetDashboardSnapshot())  # no answer: 503 (web/routes/api.py)
+    return jsonify(snapshot)
+
+
+@dashboard_api.websocket("/ws/dashboard")
+async def dashboard_socket():
+    if not _same_origin(websocket.headers):
+        return jsonify(error="forbidden", message="cross-origin dashboard sockets are refused"), 403
+    hub = current_hub()
+    socket = DashboardSocket(hub, websocket._get_current_object(),
+                             window=current_app.config.get("DASHBOARD_WS_WINDOW", BATCH_WINDOW))
+    buffer = current_app.config.get("DASHBOARD_WS_BUFFER", CLIENT_BUFFER)
+    with hub.bus.subscribe("dashboard-ws", buffer) as subscription, hub.stream_clients.track("ws"):
+        await socket.serve(subscription)
+
+
+def _same_origin(headers: Mapping[str, str]) -> bool:
+    """A browser page from another site may not drive this socket (it can retry and cancel tasks)."""
+    origin = headers.get("Origin")
+    if origin is None:
+        return True  # not a browser: scripts and tests
+    return urlsplit(origin).netloc.lower() == headers.get("Host", "").lower()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    return str(value)
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+class DashboardSocket:
+    """One dashboard connection: a pump from the bus and a reader of commands, sharing one sender."""
+
+    def __init__(self, hub: Any, ws: Any, *, window: float = BATCH_WINDOW) -> None:
+        self._hub = hub
+        self._ws = ws
+        self._window = window
+        self._send_lock = trio.Lock()
+        self.sent_batches = 0
+
+    async def serve(self, subscription: Any) -> None:
+        await self._send_snapshot()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._pump, subscription)
+            nursery.start_soon(self._close_on_shutdown, nursery.cancel_scope)
+            await self._read_commands()
+            nursery.cancel_scope.cancel()
+
+    async def _close_on_shutdown(self, scope: trio.CancelScope) -> None:
+        """End the connection (1001, going away) as soon as the hub begins to stop."""
+        await self._hub.shutdown.wait()
+        await self._ws.close(1001, "hub shutting down")
+        scope.cancel()
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        text = encode(message)
+        async with self._send_lock:
+            await self._ws.send(text)
+
+    async def _send_snapshot(self) -> None:
+        try:
+            snapshot = await self._hub.ask_dashboard(GetDashboardSnapshot())
+        except ActorUnavailable as error:
+            await self._send({"type": "error", "error": "unavailable", "message": str(error)})
+            return
+        await self._send({"type": "snapshot", "data": snapshot})
+
+    async def _send_batch(self, events: list[Event]) -> None:
+        self.sent_batches += 1
+        await self._send({"type": "events", "data": [event_json(event) for event in events]})
+
+    async def _pump(self, subscription: Any) -> None:
+        """Leading-edge throttle: the first event goes at once, the rest of its window as one batch."""
+        batch: list[Event] = []
+        window_end: float | None = None
+        while True:
+            event: Event | None = None
+            if window_end is None:
+                event = await subscription.receive()
+            else:
+                with trio.move_on_at(window_end):
+                    event = await subscription.receive()
+            if event is None:  # the window closed
+                if batch:
+                    await self._send_batch(batch)
+                    batch, window_end = [], trio.current_time() + self._window
+                else:
+                    window_end = None
+            elif isinstance(event, Resync):
+                batch = []
+                await self._send_snapshot()
+            elif isinstance(event, ExecutionEvent):
+                await self._send({"type": "execution_event", "data": event_json(event)})
+            elif window_end is None:
+                await self._send_batch([event])
+                window_end = trio.current_time() + self._window
+            else:
+                batch.append(event)
+                if len(batch) > MAX_BATCH:
+                    batch = []
+                    await self._send_snapshot()
+
+    async def _read_commands(self) -> None:
+        while True:
+            raw = await self._ws.receive()
+            try:
+                message = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+            if not isinstance(message, dict):
+                continue
+            kind = message.get("type")
+            if kind == "request_snapshot":
+                await self._send_snapshot()
+            elif kind in COMMANDS:
+                await self._command(kind, message.get("task_id"))
+
+    async def _command(self, kind: str, task_id: Any) -> None:
+        command, answer = COMMANDS[kind]
+        if not isinstance(task_id, str) or not task_id or len(task_id) > MAX_TASK_ID:
+            await self._send({"type": "error", "error": "invalid_task_id", "request": kind,
+                              "message": f"{kind} needs a task_id: a non-empty string of at most "
+                                         f"{MAX_TASK_ID} characters"})
+            return
+        try:
+            status = await self._hub.ask_queue(command(task_id))
+        except Exception as error:
+            status = "error"
+            log.warning("%s %s failed: %s", kind, task_id, error)
+        await self._send({"type": answer, "task_id": task_id, "status": status})

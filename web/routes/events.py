@@ -1,0 +1,86 @@
+"""``GET /events``: one server-sent event stream per browser, carrying rendered HTML fragments.
+
+The ``Broadcaster`` (``web/live/broadcaster.py``) renders; this module connects a browser to it: the
+request's filters and ``Last-Event-ID`` (or ``since``) are read up front, then the stream sends
+what the browser missed (or a full resync) and every later event, each flush as one write, with a
+keepalive comment every 15 s. Streams end as soon as the hub shuts down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import trio
+from quart import Blueprint, current_app, request
+
+from agentdeck.web.context import current_hub
+from agentdeck.web.live.broadcaster import Broadcaster, Client
+from agentdeck.web.live.regions import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, fragment_env
+
+KEEPALIVE_S = 15.0
+
+
+async def stream(broadcaster: Broadcaster, client: Client, since: str | None) -> AsyncIterator[str]:
+    """One browser's events; whatever is queued goes out as one write (one flush, one chunk)."""
+    counter = getattr(broadcaster.hub, "stream_clients", None)
+    with counter.track("sse") if counter is not None else contextlib.nullcontext():
+        first = broadcaster.connect(client, since)
+        try:
+            yield "retry: 1000\n\n" + "".join(item.text for item in first)
+            while True:
+                if client.lagging:
+                    yield "".join(item.text for item in broadcaster.catch_up(client))
+                item = None
+                with trio.move_on_after(KEEPALIVE_S):
+                    try:
+                        item = await client.receive.receive()
+                    except (trio.EndOfChannel, trio.ClosedResourceError):
+                        return
+                if item is None:
+                    yield ": keepalive\n\n"
+                    continue
+                texts = [item.text]
+                while len(texts) < 256:
+                    try:
+                        texts.append(client.receive.receive_nowait().text)
+                    except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                        break
+                yield "".join(texts)
+        finally:
+            broadcaster.disconnect(client)
+
+
+sse = Blueprint("sse", __name__)
+
+
+@sse.before_app_serving
+async def start_broadcaster() -> None:
+    hub = current_hub()
+    renderer = Renderer(fragment_env(current_app), hub, card_cache=5000)
+    broadcaster = Broadcaster(hub, renderer)
+    current_app.extensions["agentdeck.sse"] = broadcaster
+    subscription = hub.bus.subscribe("sse", 20_000)
+    current_app.nursery.start_soon(broadcaster.run, subscription)
+
+
+def current_broadcaster() -> Broadcaster:
+    return current_app.extensions["agentdeck.sse"]
+
+
+@sse.get("/events")
+async def events():
+    broadcaster = current_broadcaster()
+    if broadcaster.closed:
+        return "shutting down", 503
+    view = request.args.get("view", "board")
+    client = Client(BoardFilter.from_args(request.args),
+                    frozenset(GRAPH_REGIONS if view == "graph" else MAIN_REGIONS))
+    since = request.headers.get("Last-Event-ID") or request.args.get("since")
+    response = current_app.response_class(stream(broadcaster, client, since), headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.timeout = None
+    return response
+
+
+__all__ = ["Broadcaster", "Client", "current_broadcaster", "sse"]

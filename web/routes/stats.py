@@ -1,0 +1,27 @@
+"""``GET /api/stats``: cost, token and latency figures, as the telemetry actor last computed them.
+
+The answer (see ``agentdeck.actors.telemetry.stats.Aggregator.stats``): ``today`` / ``month`` / ``all_time``
+(``cost_usd``, ``tokens``, ``invocations``, ``unpriced``) in the server's time zone (``timezone``);
+``by_model`` / ``by_agent`` (all-time figures plus ``today_cost_usd``, ``month_cost_usd``);
+``daily_trend`` (30 days, oldest first); ``avg_cost_per_invocation_usd`` (priced rows only),
+``cost_velocity_usd_per_day``, ``latency_ms`` (``avg``, ``p95``), ``success_rate``,
+``saved_by_local_usd``, ``unpriced_invocations``, ``budget`` (per period: budget, spent, percent,
+level) and ``source`` (``loaded``, ``fresh``, ``error``: whether the figures are current).
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, jsonify
+
+from agentdeck.actors.messages import GetStats
+from agentdeck.web.context import current_hub
+
+stats_api = Blueprint("stats_api", __name__)
+
+
+@stats_api.get("/api/stats")
+async def stats():
+    figures = await current_hub().ask_telemetry(GetStats())  # no answer: 503 (web/routes/api.py)
+    response = jsonify(figures)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,1 @@
+"""Presentation: the words, numbers, charts and JSON shapes people and scripts read."""

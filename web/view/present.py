@@ -1,0 +1,180 @@
+"""Tasks and execution results as the words people read: ages, cost texts, stuck flags.
+
+Pure functions (no I/O) shared by the cards, the task detail panel and the exports, so a cost reads
+the same everywhere: ``$X.XXXX`` priced, ``$0.00 (local)`` free local models, ``unpriced`` unknown
+models (never a silent $0.00), ``0 tokens, $0.00 (shell execution)`` for tasks run without a model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from agentdeck.actors.messages import Task
+
+STUCK_AFTER_S = 300
+SHELL_MODELS = (None, "", "none", "shell")
+
+
+def task_hash(task_id: str) -> str:
+    """A short name-safe token for a task id (SSE event names and element ids)."""
+    return hashlib.sha1(task_id.encode("utf-8")).hexdigest()[:12]
+
+
+def parse_time(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def stamp_seconds(value: Any) -> float | None:
+    """A time as epoch seconds, whether given as ISO text, seconds or milliseconds."""
+    seconds = parse_time(value)
+    return seconds / 1000 if seconds is not None and seconds > 1e11 else seconds
+
+
+def age_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def iso(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+
+
+def execution_meta(task: Task, completion: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """What the last attempt cost: the task file's ``result``, else the dashboard's completion."""
+    result = task.fields.get("result")
+    if isinstance(result, Mapping) and any(k in result for k in ("model_used", "tokens_in", "estimated_cost_usd")):
+        return dict(result)
+    if completion and isinstance(completion.get("execution_meta"), Mapping):
+        return dict(completion["execution_meta"])
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def cost_row(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of the cost breakdown table, with the display texts already decided."""
+    model = meta.get("model_used")
+    tokens_in = int(_number(meta.get("tokens_in")) or 0)
+    tokens_out = int(_number(meta.get("tokens_out")) or 0)
+    cost = _number(meta.get("estimated_cost_usd"))
+    equivalent = _number(meta.get("equivalent_claude_cost_usd"))
+    shell = model in SHELL_MODELS and tokens_in == 0 and tokens_out == 0
+    if shell:
+        cost_text, badge = "0 tokens, $0.00 (shell execution)", "shell"
+    elif meta.get("priced") is False or cost is None:
+        cost_text, badge = "unpriced", "unpriced"
+    elif cost == 0 and equivalent is not None:
+        cost_text, badge = "$0.00 (local)", "local"
+    else:
+        cost_text, badge = f"${cost:.4f}", f"${cost:.4f}"
+    saved = None
+    if equivalent is not None and equivalent > (cost or 0):
+        saved = f"Saved ${equivalent - (cost or 0):.2f} vs Claude"
+    return {"model": model or "none", "tokens_in": tokens_in, "tokens_out": tokens_out,
+            "cost_text": cost_text, "badge": badge, "saved": saved, "shell": shell,
+            "execution_ms": _number(meta.get("execution_ms"))}
+
+
+def present_task(task: Task, now: float, completion: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A task as a card: the words and flags the board shows."""
+    created = parse_time(task.created) or (task.mtime or None)
+    changed = parse_time(task.fields.get("assigned_at")) or task.mtime or created
+    meta = execution_meta(task, completion) if task.lane == "done" else None
+    stuck = task.lane == "assigned" and changed is not None and now - changed > STUCK_AFTER_S
+    return {
+        "id": task.id,
+        "hash": task_hash(task.id),
+        "title": task.title,
+        "priority": task.priority,
+        "status": task.status,
+        "lane": task.lane,
+        "lane_agent": task.lane_agent,
+        "agent": task.agent or task.lane_agent,
+        "age": age_text(now - created) if created else "",
+        "age_iso": iso(created),
+        "cost": cost_row(meta)["badge"] if meta else None,
+        "stuck": stuck,
+        "retry_count": task.retry_count,
+        "last_error": task.fields.get("last_error"),
+        "tags": task.tags,
+    }
+
+
+_QUIET_KINDS = frozenset(("execution_event", "task.progress", "telemetry.changed", "agent.report",
+                          "resync", "agent.state_changed"))
+
+
+def _activity_text(event: Any) -> str:
+    kind = event.kind
+    task = getattr(event, "task", None)
+    agent = getattr(event, "agent_id", None)
+    if kind == "task.moved":
+        return f"moved {event.previous.lane} → {task.lane}"
+    if kind == "task.assigned":
+        return f"assigned to {agent or task.lane_agent or '?'}"
+    if kind == "task.completed":
+        return f"completed by {agent or task.lane_agent or '?'}"
+    if kind in ("task.retried", "task.dead_letter"):
+        word = "retrying" if kind == "task.retried" else "dead letter"
+        return f"{word} after attempt {event.retry_count}: {event.error}"
+    if kind == "task.reclaimed":
+        return f"reclaimed from {agent or '?'}: {event.reason}"
+    if kind == "task.invalid":
+        return f"{event.path}: {event.invalid.error}" if event.invalid else f"{event.path} is valid again"
+    if kind == "task.conflict":
+        return f"duplicate id {event.task_id}: {', '.join(event.paths)}"
+    if kind == "agent.joined":
+        return f"{event.name or event.agent_id} connected"
+    if kind == "agent.left":
+        return f"{event.agent_id} left" + (f": {event.reason}" if event.reason else "")
+    if kind == "actor.restarted":
+        return f"{event.name} restarted ({event.restarts}): {event.error}"
+    if kind == "budget.threshold":
+        return f"{event.period} budget at {event.level}%: ${event.spent:.2f} of ${event.budget:.2f}"
+    if kind == "watcher.mode":
+        return f"watching by {event.mode}: {event.reason}"
+    for name in ("message", "error", "reason"):
+        if getattr(event, name, None):
+            return str(getattr(event, name))
+    return kind.split(".", 1)[-1].replace("_", " ")
+
+
+def activity_entry(event: Any) -> dict[str, Any] | None:
+    """A bus event as one line of the activity feed, or None for events too chatty to list."""
+    if event.kind in _QUIET_KINDS:
+        return None
+    task = getattr(event, "task", None)
+    level = "error" if event.kind in ("task.dead_letter", "actor.restarted", "board.write_failed") else (
+        "warn" if event.kind in ("task.invalid", "task.conflict", "task.retried", "task.reclaimed",
+                                 "budget.threshold", "security.warning") else "info")
+    return {"at": event.at, "iso": iso(event.at), "kind": event.kind, "level": level,
+            "text": _activity_text(event), "task_id": task.id if task else None,
+            "title": task.title if task else None}
