@@ -26,6 +26,7 @@ class HubConfig:
     deadline_check: float = 1.0  # seconds between checks of the three deadlines above
     ollama_model: str = "llama3.2:latest"
     claude_model: str = "claude-sonnet-4-5"
+    run_history_bytes: int = 2 * 1024 * 1024  # kept output per task, all attempts together
 
     @property
     def board_dir(self) -> Path:
@@ -35,6 +36,11 @@ class HubConfig:
     def state_dir(self) -> Path:
         """Where the hub keeps its own files (journal, tokens, telemetry): never under the board."""
         return self.work_dir / ".agentdeck"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Every attempt's output, one directory per task (see ``RunHistory``)."""
+        return self.state_dir / "runs"
 
     @property
     def telemetry_path(self) -> Path:

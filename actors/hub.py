@@ -22,6 +22,7 @@ from agentdeck.actors.dashboard.metrics import Metrics
 from agentdeck.actors.mailbox import ask
 from agentdeck.actors.protocol.auth import TokenStore
 from agentdeck.actors.protocol.execution_log import ExecutionLog
+from agentdeck.actors.protocol.run_history import RunHistory
 from agentdeck.actors.protocol.session import SessionFactory
 from agentdeck.actors.queue.actor import TaskQueue
 from agentdeck.actors.supervisor import Supervisor
@@ -58,7 +59,8 @@ class Hub:
                                        allow_anonymous=is_loopback(config.host))
         self.queue = TaskQueue(config, self.store, self.bus, queue_inbox, self.queue_mailbox.clone())
         self.output_mailbox, output_inbox = trio.open_memory_channel[Any](100)
-        self.execution_log = ExecutionLog(self.bus, output_inbox)
+        self.execution_log = ExecutionLog(self.bus, output_inbox,
+                                          RunHistory(config.runs_dir, config.run_history_bytes))
         self.dashboard_mailbox, dashboard_inbox = trio.open_memory_channel[Any](1000)
         self.dashboard = DashboardState(self, dashboard_inbox)
         self.metrics_mailbox, metrics_inbox = trio.open_memory_channel[Any](100)

@@ -202,6 +202,13 @@ class GetOutput:
     task_id: str
 
 
+@attrs.frozen
+class GetRunHistory:
+    """Query the execution log: every kept attempt's output of a task, from disk (a ``RunRecord``)."""
+
+    task_id: str
+
+
 # ---------------------------------------------------------------- bus events
 
 

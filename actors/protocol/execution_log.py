@@ -1,7 +1,9 @@
-"""The execution log actor: the recent live output of each task, so a panel opened late sees it all.
+"""The execution log actor: each task's output, live in memory and kept on disk for good.
 
-Keeps the last 256 KiB of output per task (its latest attempt only: a new assignment starts a
-fresh log) for a bounded number of tasks, oldest dropped first.
+In memory it keeps the last 256 KiB of output per task (its latest attempt only: a new assignment
+starts a fresh log) for a bounded number of tasks, oldest dropped first: what a panel opened late
+shows at once. Every attempt's output is also appended to the task's run history on disk
+(``RunHistory``), batched every ``FLUSH_S``, so it survives a restart of the hub.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import trio
 
 from agentdeck.actors.bus import EventBus
 from agentdeck.actors.mailbox import reply
-from agentdeck.actors.messages import ExecutionEvent, GetOutput, Request, TaskAssigned
+from agentdeck.actors.messages import ExecutionEvent, GetOutput, GetRunHistory, Request, TaskAssigned
+from agentdeck.actors.protocol.run_history import RunHistory
 
 MAX_BYTES_PER_TASK = 256 * 1024
 MAX_TASKS = 500
+FLUSH_S = 0.25
 
 
 class _TaskLog:
@@ -33,21 +37,63 @@ class _TaskLog:
 
 
 class ExecutionLog:
-    def __init__(self, bus: EventBus, mailbox: trio.MemoryReceiveChannel) -> None:
+    def __init__(self, bus: EventBus, mailbox: trio.MemoryReceiveChannel,
+                 history: RunHistory | None = None) -> None:
         self._bus = bus
         self._mailbox = mailbox
+        self._history = history
         self._logs: collections.OrderedDict[str, _TaskLog] = collections.OrderedDict()
+        # output not yet on disk: (task id, generation) -> lines, consecutive tokens joined
+        self._unwritten: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        self._disk = trio.Lock()  # one file operation at a time
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with self._bus.subscribe("execution-log", buffer=8192) as events:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._answer)
+                if self._history is not None:
+                    nursery.start_soon(self._flush_loop)
                 task_status.started()
-                async for event in events:
-                    if isinstance(event, ExecutionEvent):
-                        self._log_for(event.task_id, event.generation).add(event)
-                    elif isinstance(event, TaskAssigned):
-                        self._log_for(event.task.id, event.generation)
+                try:
+                    async for event in events:
+                        if isinstance(event, ExecutionEvent):
+                            self._log_for(event.task_id, event.generation).add(event)
+                            self._keep(event)
+                        elif isinstance(event, TaskAssigned):
+                            self._log_for(event.task.id, event.generation)
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._flush()
+
+    def _keep(self, event: ExecutionEvent) -> None:
+        if self._history is None:
+            return
+        lines = self._unwritten.setdefault((event.task_id, event.generation), [])
+        if event.event_type == "token" and lines and lines[-1][0] == "token":
+            lines[-1] = ("token", lines[-1][1] + event.text)
+        else:
+            lines.append((event.event_type, event.text))
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await trio.sleep(FLUSH_S)
+            await self._flush()
+
+    async def _flush(self, only: str | None = None) -> None:
+        history = self._history
+        if history is None or not self._unwritten:
+            return
+        if only is None:
+            batch, self._unwritten = self._unwritten, {}
+        else:
+            batch = {key: self._unwritten.pop(key) for key in list(self._unwritten) if key[0] == only}
+
+        def write() -> None:
+            for (task_id, generation), lines in batch.items():
+                history.append(task_id, generation, lines)
+
+        async with self._disk:
+            await trio.to_thread.run_sync(write)
 
     def _log_for(self, task_id: str, generation: int) -> _TaskLog:
         log = self._logs.get(task_id)
@@ -60,8 +106,23 @@ class ExecutionLog:
 
     async def _answer(self) -> None:
         async for request in self._mailbox:
-            if isinstance(request, Request) and isinstance(request.body, GetOutput):
-                log = self._logs.get(request.body.task_id)
+            if not isinstance(request, Request):
+                continue
+            body = request.body
+            if isinstance(body, GetOutput):
+                log = self._logs.get(body.task_id)
                 reply(request, tuple(log.events) if log is not None else ())
-            elif isinstance(request, Request):
-                reply(request, TypeError(f"the execution log does not answer {type(request.body).__name__}"))
+            elif isinstance(body, GetRunHistory) and self._history is not None:
+                reply(request, await self._read(body.task_id))
+            else:
+                reply(request, TypeError(f"the execution log does not answer {type(body).__name__}"))
+
+    async def _read(self, task_id: str) -> object:
+        history = self._history
+        assert history is not None
+        try:
+            await self._flush(only=task_id)
+            async with self._disk:
+                return await trio.to_thread.run_sync(history.read, task_id)
+        except OSError as error:
+            return error

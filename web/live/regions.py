@@ -26,6 +26,7 @@ from agentdeck.actors.messages import (
     ExecutionEvent,
     GetDashboardSnapshot,
     GetOutput,
+    GetRunHistory,
     GetStats,
     ListTasks,
     Task,
@@ -126,6 +127,14 @@ class Sources:
 
     async def output(self, task_id: str) -> list | None:
         return await self._ask("ask_output", GetOutput(task_id))
+
+    async def run_history(self, task_id: str) -> Any:
+        """The task's ``RunRecord`` from disk, or None when the execution log cannot say."""
+        try:
+            return await self._ask("ask_output", GetRunHistory(task_id))
+        except OSError as error:
+            log.warning("run history of %s unreadable: %s", task_id, error)
+            return None
 
 
 def output_line(item: Any) -> dict[str, str]:

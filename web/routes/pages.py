@@ -26,9 +26,9 @@ from agentdeck.web.live.regions import (
     BoardFilter,
     Renderer,
     fragment_env,
-    output_line,
 )
 from agentdeck.web.view.present import cost_row, execution_meta, present_task, task_hash
+from agentdeck.web.view.run_output import download_text, panel_output
 
 CSRF_COOKIE = "agentdeck_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -96,14 +96,7 @@ async def task_context(task: Task) -> dict[str, Any]:
     renderer = _renderer()
     board = await renderer.sources.board(BoardFilter())
     by_id = {t.id: t for lane in (board.inbox, board.assigned, board.done, board.dead) for t in lane}
-    output = await renderer.sources.output(task.id)
-    earlier_note = None
-    if output is None:
-        kept = (task.fields.get("result") or {}).get("output") if isinstance(task.fields.get("result"), dict) \
-            else None
-        kept = kept or task.fields.get("last_output")
-        output = [{"event_type": "stdout", "text": kept}] if kept else []
-        earlier_note = "kept output from the task file" if kept else None
+    output = panel_output(task, await renderer.sources.run_history(task.id))
     meta = execution_meta(task)
     criteria = task.fields.get("acceptance_criteria")
     if isinstance(criteria, str):
@@ -119,8 +112,7 @@ async def task_context(task: Task) -> dict[str, Any]:
                           "title": by_id[d].title if d in by_id else None} for d in task.dependencies],
         "routing": task.fields.get("routing_decision"),
         "attempts": attempts,
-        "output": [output_line(item) for item in output],
-        "earlier_note": earlier_note,
+        "output": output,
         "cost": cost_row(meta) if meta else None,
     }
 
@@ -149,12 +141,28 @@ async def task_page(task_id: str):
 
 @pages.get("/tasks/<path:task_id>/part/<part>")
 async def task_part(task_id: str, part: str):
-    if part not in ("info", "cost"):
+    if part not in ("info", "cost", "output"):
         return "unknown part", 404
     task = await _get_task(task_id)
     if task is None:
         return await render_template("partials/task_missing.html", task_id=task_id), 404
     return await render_template(f"partials/task_{part}.html", d=await task_context(task))
+
+
+@pages.get("/tasks/<path:task_id>/output.txt")
+async def task_output_download(task_id: str):
+    task = await _get_task(task_id)
+    if task is None:
+        return "no such task", 404
+    attempt = request.args.get("attempt", "")
+    record = await _renderer().sources.run_history(task.id)
+    text = download_text(task, record, int(attempt) if attempt.isdigit() else None)
+    response = current_app.response_class(text, content_type="text/plain; charset=utf-8")
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in task.id)[:80] or "task"
+    suffix = f"-attempt-{attempt}" if attempt.isdigit() else ""
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}{suffix}-output.txt"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def cross_site_refusal() -> str | None:

@@ -46,8 +46,11 @@
     if (refresh) refresh.hidden = state !== "disconnected";
   }
   document.body.addEventListener("htmx:sseOpen", function () {
+    var reconnected = errors > 0;
     errors = 0;
     setConn("connected", "Connected");
+    /* output streamed while the connection was down is not replayed: open panels fetch it again */
+    if (reconnected) htmx.trigger(document.body, "agentdeck:resync");
   });
   document.body.addEventListener("htmx:sseError", function () {
     errors += 1;
@@ -80,6 +83,29 @@
     if (el.dataset.follow !== "0") el.scrollTop = el.scrollHeight;
     var empty = el.parentNode.querySelector(".output-empty");
     if (empty && el.textContent) empty.textContent = "";
+  });
+
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest(".copy-output");
+    if (!button) return;
+    var pre = $(button.dataset.copy);
+    if (!pre) return;
+    var done = function (ok) {
+      button.textContent = ok ? "Copied" : "Select and copy";
+      setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(pre.textContent).then(function () { done(true); }, function () { done(false); });
+    } else {
+      var range = document.createRange();
+      range.selectNodeContents(pre);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      done(ok);
+    }
   });
 
   /* ---------------------------------------------------------------- task detail panel */
