@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 
 import attrs
+
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def safe_hub_id(text: str) -> str:
+    """``text`` reduced to a hub id (letters, digits, ``._-``, at most 64 characters)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:64]
+    return cleaned or "hub"
 
 
 @attrs.frozen
@@ -13,6 +23,9 @@ class HubConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     telemetry_db: Path | None = None
+    telemetry_url: str | None = None  # postgresql://...: telemetry shared by a fleet of hubs
+    broker_url: str | None = None  # redis://...: publish this hub's events for `agentdeck fleet`
+    hub_id: str | None = None  # this hub's name in a fleet (default: host name and board directory)
     budget_daily: float | None = None
     budget_monthly: float | None = None
     force_polling: bool = False
@@ -41,6 +54,13 @@ class HubConfig:
     def runs_dir(self) -> Path:
         """Every attempt's output, one directory per task (see ``RunHistory``)."""
         return self.state_dir / "runs"
+
+    @property
+    def hub_name(self) -> str:
+        """This hub's name in the fleet's database and broker."""
+        if self.hub_id:
+            return self.hub_id
+        return safe_hub_id(f"{socket.gethostname()}-{self.work_dir.resolve().name}")
 
     @property
     def telemetry_path(self) -> Path:

@@ -26,7 +26,7 @@ from agentdeck.actors.protocol.run_history import RunHistory
 from agentdeck.actors.protocol.session import SessionFactory
 from agentdeck.actors.queue.actor import TaskQueue
 from agentdeck.actors.supervisor import Supervisor
-from agentdeck.actors.telemetry.actor import Telemetry
+from agentdeck.actors.telemetry.actor import Telemetry, telemetry_store_factory
 
 log = logging.getLogger("agentdeck.hub")
 
@@ -66,7 +66,8 @@ class Hub:
         self.metrics_mailbox, metrics_inbox = trio.open_memory_channel[Any](100)
         self.metrics = Metrics(self.bus, self.supervisor, metrics_inbox, self.ask_dashboard)
         self.telemetry_mailbox, telemetry_inbox = trio.open_memory_channel[Any](1000)
-        self.telemetry = Telemetry(config, self.bus, telemetry_inbox, ask_queue=self.ask_queue)
+        self.telemetry = Telemetry(config, self.bus, telemetry_inbox, ask_queue=self.ask_queue,
+                                   open_store=telemetry_store_factory(config))
         self.stream_clients = self.metrics.stream_clients  # SSE / dashboard WS handlers count themselves
 
     async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:

@@ -182,7 +182,12 @@ class Tick:
 
 @attrs.frozen
 class GetStats:
-    """Query the telemetry actor: the shared cost/token/latency figures (a JSON-ready dict)."""
+    """Query the telemetry actor: the shared cost/token/latency figures (a JSON-ready dict).
+
+    ``scope="fleet"``: every hub sharing the telemetry database; the answer is None when the
+    database is this hub's own (SQLite)."""
+
+    scope: str = "hub"  # "hub" | "fleet"
 
 
 @attrs.frozen
@@ -453,3 +458,4 @@ class BudgetThreshold(Event):
     level: int  # 80 or 100
     spent: float
     budget: float
+    scope: str = "hub"  # "hub" | "fleet" (every hub sharing the telemetry database)

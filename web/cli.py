@@ -14,7 +14,7 @@ from pathlib import Path
 
 import trio
 
-from agentdeck.actors.config import HubConfig
+from agentdeck.actors.config import HUB_ID, HubConfig
 from agentdeck.actors.hub import Hub, is_loopback
 from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
 
@@ -31,8 +31,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--demo", action="store_true",
                        help="serve a fresh copy of the demo board (and start demo agents)")
-    serve.add_argument("--telemetry-db", type=Path, default=None,
-                       help="SQLite telemetry file (default: WORK/.agentdeck/telemetry.db)")
+    serve.add_argument("--telemetry-db", default=None, metavar="PATH_OR_URL",
+                       help="SQLite telemetry file (default: WORK/.agentdeck/telemetry.db), or a "
+                            "postgresql://... database shared by a fleet of hubs")
+    serve.add_argument("--broker", default=None, metavar="URL",
+                       help="redis://... : publish this hub's events for `agentdeck fleet`")
+    serve.add_argument("--hub-id", default=None,
+                       help="this hub's name in a fleet (default: host name and work directory)")
     serve.add_argument("--budget-daily", type=float, default=None, help="daily budget in USD")
     serve.add_argument("--budget-monthly", type=float, default=None, help="monthly budget in USD")
     serve.add_argument("--poll", action="store_true", help="poll the board instead of inotify")
@@ -131,8 +136,13 @@ def prepare_demo() -> Path:
 
 def serve_command(args: argparse.Namespace) -> int:
     work = prepare_demo() if args.demo else args.work
-    config = HubConfig(work_dir=work, host=args.host, port=args.port,
-                       telemetry_db=args.telemetry_db, budget_daily=args.budget_daily,
+    telemetry_db, telemetry_url = _telemetry_target(args.telemetry_db)
+    if args.hub_id is not None and not HUB_ID.fullmatch(args.hub_id):
+        log.error("invalid hub id %r: letters, digits, '.', '_' and '-', at most 64", args.hub_id)
+        return 2
+    config = HubConfig(work_dir=work, host=args.host, port=args.port, telemetry_db=telemetry_db,
+                       telemetry_url=telemetry_url, broker_url=args.broker, hub_id=args.hub_id,
+                       budget_daily=args.budget_daily,
                        budget_monthly=args.budget_monthly, force_polling=args.poll,
                        demo=args.demo, log_level=args.log_level,
                        reconnect_grace=args.reconnect_grace,
@@ -156,6 +166,15 @@ def serve_command(args: argparse.Namespace) -> int:
         log.error("cannot serve: %s", cause)  # e.g. the port is taken: no traceback for that
         return 1
     return 0
+
+
+def _telemetry_target(value: str | None) -> tuple[Path | None, str | None]:
+    """``--telemetry-db``: (a SQLite path, None) or (None, a PostgreSQL URL)."""
+    if value is None:
+        return None, None
+    if value.startswith(("postgresql://", "postgres://")):
+        return None, value
+    return Path(value), None
 
 
 def _os_error_in(error: BaseException) -> OSError | None:

@@ -264,7 +264,8 @@ class DashboardState:
         self._dirty.add("health")
 
     def _on_budget(self, event: BudgetThreshold) -> None:
-        self._budget_levels[event.period] = (event.level, event.spent, event.budget,
+        name = event.period if event.scope == "hub" else f"{event.scope} {event.period}"
+        self._budget_levels[name] = (event.level, event.spent, event.budget,
                                              _period_key(event.period, event.at))
         self._dirty.add("health")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -35,11 +34,27 @@ from agentdeck.actors.messages import (
     Request,
     TelemetryChanged,
 )
+from agentdeck.actors.telemetry.backend import Invocation, TelemetryBackend
 from agentdeck.actors.telemetry.rows import attempts_on_board, invocation_for
 from agentdeck.actors.telemetry.stats import CRITICAL_PERCENT, WARNING_PERCENT, Aggregator
-from agentdeck.actors.telemetry.store import Invocation, TelemetryStore
+from agentdeck.actors.telemetry.store import TelemetryStore
 
 log = logging.getLogger("agentdeck.telemetry")
+
+
+def telemetry_store_factory(config: HubConfig, tz: tzinfo | None = None
+                            ) -> Callable[[], TelemetryBackend] | None:
+    """The store the configuration asks for: None for the embedded SQLite file (the default)."""
+    url = config.telemetry_url
+    if url is None:
+        return None
+
+    def open_postgres() -> TelemetryBackend:
+        from agentdeck.actors.telemetry.postgres import PostgresTelemetryStore
+
+        return PostgresTelemetryStore(url, config.hub_name, tz=tz)
+
+    return open_postgres
 
 
 @attrs.frozen
@@ -51,14 +66,18 @@ class SyncOutcome:
     version: int
     stats: dict[str, Any] | None
     alerts: tuple[BudgetThreshold, ...]
+    fleet: dict[str, Any] | None = None
 
 
 class Telemetry:
     def __init__(self, config: HubConfig, bus: EventBus, inbox: trio.MemoryReceiveChannel, *,
                  tz: tzinfo | None = None, busy_timeout: float = 5.0, poll_interval: float = 0.3,
                  refresh_interval: float = 10.0, first_load_wait: float = 2.0,
-                 ask_queue: Callable[[Any], Awaitable[Any]] | None = None) -> None:
+                 ask_queue: Callable[[Any], Awaitable[Any]] | None = None,
+                 open_store: Callable[[], TelemetryBackend] | None = None) -> None:
         self.path = config.telemetry_path
+        self._open_store = open_store or (lambda: TelemetryStore(
+            self.path, tz=self._tz, busy_timeout=self._busy_timeout))
         self.budgets = {"daily": config.budget_daily, "monthly": config.budget_monthly}
         self._bus = bus
         self._inbox = inbox
@@ -73,14 +92,17 @@ class Telemetry:
         self._subscription: Subscription | None = None
         self._wake = trio.Event()
         self._loaded = trio.Event()
-        self._fired: set[tuple[str, str, int]] = set()
+        self._fired: set[tuple[str, str, str, int]] = set()
         self._stats: dict[str, Any] | None = None
         self._stats_version = -1
         self._stats_at = -math.inf
+        self._fleet_stats: dict[str, Any] | None = None
+        self.location = str(self.path)
         self.error: str | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        store = TelemetryStore(self.path, tz=self._tz, busy_timeout=self._busy_timeout)
+        store = self._open_store()
+        self.location = store.location
         self._stats_version = -1  # a restart reloads the file: its figures must replace ours
         if self._subscription is None:
             # unbounded, and kept across restarts: a finished attempt is never dropped
@@ -102,7 +124,7 @@ class Telemetry:
         ``source.loaded`` is False until the file was read once (a big file takes seconds): the
         zeros are then placeholders, not figures; ``fresh`` is False while the file is unusable."""
         stats = self._stats or Aggregator(self._tz).stats(budgets=self.budgets)
-        source = {"path": str(self.path), "loaded": self._stats is not None,
+        source = {"path": self.location, "loaded": self._stats is not None,
                   "fresh": self.error is None and self._stats is not None, "error": self.error,
                   "pending_writes": len(self._pending)}
         return {**stats, "source": source}
@@ -140,6 +162,8 @@ class Telemetry:
                 continue
             if not isinstance(request.body, GetStats):
                 reply(request, TypeError(f"telemetry does not answer {type(request.body).__name__}"))
+            elif request.body.scope == "fleet":
+                reply(request, self.current_fleet_stats())
             elif self._loaded.is_set():
                 reply(request, self.current_stats())
             else:
@@ -152,12 +176,20 @@ class Telemetry:
 
     # ------------------------------------------------------------------ the database side
 
-    async def _sync_forever(self, store: TelemetryStore) -> None:
+    def current_fleet_stats(self) -> dict[str, Any] | None:
+        """Every hub's figures when the database is shared by a fleet, else None."""
+        if self._fleet_stats is None:
+            return None
+        source = {"path": self.location, "fresh": self.error is None, "error": self.error,
+                  "pending_writes": len(self._pending)}
+        return {**self._fleet_stats, "source": source}
+
+    async def _sync_forever(self, store: TelemetryBackend) -> None:
         while True:
             batch, board = tuple(self._pending), self._board
             try:
                 outcome = await trio.to_thread.run_sync(self._sync_once, store, batch, board)
-            except sqlite3.Error as error:
+            except store.unavailable as error:
                 self._note_error(error)
             else:
                 del self._pending[:len(batch)]
@@ -168,7 +200,7 @@ class Telemetry:
                 await self._wake.wait()
             self._wake = trio.Event()
 
-    def _sync_once(self, store: TelemetryStore, batch: tuple[Invocation, ...],
+    def _sync_once(self, store: TelemetryBackend, batch: tuple[Invocation, ...],
                    board: BoardView | None = None) -> SyncOutcome:
         """Runs in a worker thread: open, write ``batch`` (then what ``board`` records and the file
         lacks), fold new rows, refresh the figures."""
@@ -181,31 +213,37 @@ class Telemetry:
         version = store.aggregator.version
         if self._stats is None or version != self._stats_version or self._stale(now):
             stats = store.stats(now, self.budgets)
+        fleet = store.fleet_stats(now)
         alerts = self._claim_alerts(store, stats or self._stats or {}, now)
-        return SyncOutcome(inserted, backfilled, added, external, version, stats, alerts)
+        if fleet is not None:
+            alerts += self._claim_alerts(store, fleet, now, scope="fleet")
+        return SyncOutcome(inserted, backfilled, added, external, version, stats, alerts, fleet)
 
     def _stale(self, now: datetime) -> bool:
         return now.timestamp() - self._stats_at >= self._refresh_interval
 
-    def _claim_alerts(self, store: TelemetryStore, stats: dict[str, Any], now: datetime
-                      ) -> tuple[BudgetThreshold, ...]:
+    def _claim_alerts(self, store: TelemetryBackend, stats: dict[str, Any], now: datetime,
+                      scope: str = "hub") -> tuple[BudgetThreshold, ...]:
+        """Claim the budget levels reached; only the claim that inserts the mark raises the alert,
+        so each level fires once per period (once for the whole fleet with ``scope="fleet"``)."""
+        claim = store.claim_fleet_alert if scope == "fleet" else store.claim_alert
         alerts = []
         for period, status in (stats.get("budget") or {}).items():
             if not status:
                 continue
             for level in (WARNING_PERCENT, CRITICAL_PERCENT):
-                key = (period, status["period_key"], level)
+                key = (scope, period, status["period_key"], level)
                 if status["percent"] < level or key in self._fired:
                     continue
                 try:
-                    claimed = store.claim_alert(period, status["period_key"], level, now)
-                except sqlite3.OperationalError:
+                    claimed = claim(period, status["period_key"], level, now)
+                except store.unavailable:
                     continue  # the file is locked: try again on the next round
                 self._fired.add(key)
                 if claimed:
                     alerts.append(BudgetThreshold(period=period, level=level,
                                                   spent=status["spent_usd"],
-                                                  budget=status["budget_usd"]))
+                                                  budget=status["budget_usd"], scope=scope))
         return tuple(alerts)
 
     def _apply(self, outcome: SyncOutcome) -> None:
@@ -216,18 +254,19 @@ class Telemetry:
             self._stats = outcome.stats
             self._stats_version = outcome.version
             self._stats_at = datetime.now(UTC).timestamp()
+        self._fleet_stats = outcome.fleet
         self._loaded.set()
         if outcome.backfilled:
             log.warning("telemetry: %d finished attempt(s) recorded in the task files were missing "
-                        "from %s (lost in a crash?): added", outcome.backfilled, self.path)
+                        "from %s (lost in a crash?): added", outcome.backfilled, self.location)
         if outcome.added:
             self._bus.publish(TelemetryChanged(source="external" if outcome.external else "hub"))
         for alert in outcome.alerts:
-            log.warning("budget %s at %d %%: $%.2f of $%.2f", alert.period, alert.level,
-                        alert.spent, alert.budget)
+            log.warning("%s budget %s at %d %%: $%.2f of $%.2f", alert.scope, alert.period,
+                        alert.level, alert.spent, alert.budget)
             self._bus.publish(alert)
 
-    def _note_error(self, error: sqlite3.Error) -> None:
+    def _note_error(self, error: BaseException) -> None:
         message = f"{type(error).__name__}: {error}"
         if message != self.error:
             log.warning("telemetry database unavailable (%s); %d row(s) waiting, serving the last "

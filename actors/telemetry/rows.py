@@ -36,8 +36,8 @@ from agentdeck.actors.messages import (
     TaskDeadLettered,
     TaskRetried,
 )
+from agentdeck.actors.telemetry.backend import Invocation
 from agentdeck.actors.telemetry.pricing import price_invocation
-from agentdeck.actors.telemetry.store import Invocation
 
 
 def invocation_for(event: Event, tz: tzinfo | None = None) -> Invocation | None:

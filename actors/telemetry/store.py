@@ -20,14 +20,12 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-import attrs
-
+from agentdeck.actors.telemetry.backend import SUCCESS_STATUSES, CompletionKey, Invocation
 from agentdeck.actors.telemetry.stats import Aggregator, Cell
 
 log = logging.getLogger("agentdeck.telemetry")
 
 SCHEMA_VERSION = 2
-SUCCESS_STATUSES = ("success", "succeeded", "ok", "completed", "complete", "done")
 EXTRA_COLUMNS = {
     "agent": "TEXT",
     "task_id": "TEXT",
@@ -122,27 +120,11 @@ ON CONFLICT(date) DO UPDATE SET total_cost = coalesce(total_cost, 0) + excluded.
 """
 
 
-@attrs.frozen
-class Invocation:
-    """One row the hub writes; ``cost`` None means unpriced (an unknown model)."""
-
-    timestamp: datetime  # aware
-    model: str | None
-    tokens_in: int
-    tokens_out: int
-    cost: float | None
-    latency_ms: int | None
-    status: str
-    agent: str | None = None
-    task_id: str | None = None
-    generation: int | None = None
-    equivalent_claude_cost: float | None = None
-    priced: bool = True
-    tool: str = "agentdeck"
-
-
 class TelemetryStore:
-    """One connection to the telemetry file; not thread-safe: the owner serialises the calls."""
+    """One connection to the telemetry file (a ``TelemetryBackend``); not thread-safe: the owner
+    serialises the calls. One file is one hub: it knows no fleet."""
+
+    unavailable: tuple[type[BaseException], ...] = (sqlite3.Error,)
 
     def __init__(self, path: Path, *, tz: tzinfo | None = None, busy_timeout: float = 5.0) -> None:
         self.path = Path(path)
@@ -179,6 +161,10 @@ class TelemetryStore:
             self._db = None
 
     @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             raise sqlite3.OperationalError("telemetry store is not open")
@@ -211,7 +197,7 @@ class TelemetryStore:
             raise
         return inserted
 
-    def backfill(self, candidates: Mapping[tuple[str, int, str], Callable[[], Invocation]]) -> int:
+    def backfill(self, candidates: Mapping[CompletionKey, Callable[[], Invocation]]) -> int:
         """Insert the rows whose ``(task_id, generation, status)`` key the file lacks, built by
         their function, in one transaction; returns how many.
 
@@ -233,6 +219,9 @@ class TelemetryStore:
             "INSERT OR IGNORE INTO budget_alerts (period, period_key, level, fired_at) VALUES (?, ?, ?, ?)",
             (period, period_key, level, fired_at.isoformat(timespec="seconds")))
         return cursor.rowcount == 1
+
+    def claim_fleet_alert(self, period: str, period_key: str, level: int, fired_at: datetime) -> bool:
+        return False
 
     # ------------------------------------------------------------------ reading
 
@@ -280,6 +269,9 @@ class TelemetryStore:
     def stats(self, now: datetime | None = None, budgets: dict[str, float | None] | None = None
               ) -> dict[str, Any]:
         return self.aggregator.stats(now, budgets or {})
+
+    def fleet_stats(self, now: datetime | None = None) -> dict[str, Any] | None:
+        return None
 
     def daily_costs(self) -> dict[str, tuple[float, int, int]]:
         rows = self.db.execute("SELECT date, total_cost, total_tokens, invocation_count FROM daily_costs")
