@@ -33,6 +33,8 @@ class HubConfig:
     demo: bool = False
     log_level: str = "INFO"
     max_retries: int = 3
+    retry_backoff: float = 5.0  # seconds before the first retry of a failed task; doubles each failure
+    retry_backoff_max: float = 300.0
     accept_timeout: float = 60.0
     stuck_timeout: float = 600.0
     reconnect_grace: float = 30.0

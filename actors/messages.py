@@ -117,6 +117,14 @@ class GetTask:
 
 
 @attrs.frozen
+class WhyWaiting:
+    """Query the queue: why each of these inbox tasks is not running yet; answered with a dict of
+    task id -> ``WaitReason`` (tasks not in the inbox are left out)."""
+
+    task_ids: tuple[str, ...]
+
+
+@attrs.frozen
 class BoardView:
     """An immutable copy of the board at one version: safe to hand to any number of readers."""
 

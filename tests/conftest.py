@@ -84,7 +84,9 @@ async def start_hub(work_dir: Path, board_dir: Path) -> AsyncIterator[Callable[.
     async with trio.open_nursery() as nursery:
 
         async def start(**overrides: Any) -> RunningHub:
-            settings: dict[str, Any] = {"work_dir": work_dir, "port": 0, "fsync": False}
+            # retries at once unless a test asks for a backoff (test_waiting.py does)
+            settings: dict[str, Any] = {"work_dir": work_dir, "port": 0, "fsync": False,
+                                        "retry_backoff": 0.0}
             settings.update(overrides)
             hub = Hub(HubConfig(**settings))
             addresses = await nursery.start(run_hub, hub)

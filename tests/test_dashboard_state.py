@@ -82,7 +82,7 @@ async def test_snapshot_has_every_field_in_the_documented_shape(dash, autojump_c
     snap = await dash.snapshot()
     assert list(snap) == ["uptime_ms", "timestamp", "health", "agents", "queue", "dead_letter_tasks",
                           "recent_completions", "throughput", "costs"]
-    assert snap["health"] == {"status": "ok", "conditions": []}
+    assert snap["health"] == {"status": "ok", "conditions": [], "condition_tasks": []}
     assert snap["queue"] == {"by_status": {"inbox": 0, "assigned": 0, "done": 0, "dead": 0},
                              "by_priority": {"critical": 0, "high": 0, "medium": 0, "low": 0},
                              "dead_letter": 0}
@@ -191,7 +191,7 @@ async def test_agent_seen_recently_now_offline(dash, autojump_clock):
     assert "5 min ago" in (await dash.conditions())[0]
     await trio.sleep(301)  # no longer "seen recently": the condition and the entry go
     snap = await dash.snapshot()
-    assert snap["health"] == {"status": "ok", "conditions": []}
+    assert snap["health"] == {"status": "ok", "conditions": [], "condition_tasks": []}
     assert [a["agent_id"] for a in snap["agents"]] == ["a2"]
 
 
@@ -249,7 +249,8 @@ async def test_budget_thresholds_from_telemetry(dash, autojump_clock):
     dash.publish(BudgetThreshold(period="daily", level=80, spent=8.0, budget=10.0))
     snap = await dash.snapshot()
     assert snap["health"] == {"status": "warning",
-                              "conditions": ["budget: daily budget at 80 % ($8.00 of $10.00)"]}
+                              "conditions": ["budget: daily budget at 80 % ($8.00 of $10.00)"],
+                              "condition_tasks": [[]]}
     dash.publish(BudgetThreshold(period="daily", level=100, spent=10.5, budget=10.0))
     assert (await dash.snapshot())["health"]["status"] == "critical"
     dash.publish(BudgetThreshold(period="monthly", level=80, spent=80, budget=100,

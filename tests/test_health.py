@@ -41,6 +41,7 @@ def test_stuck_tasks_after_five_minutes_without_progress():
     assert health.stuck_tasks(activity, now=300.0) == []
     stuck = health.stuck_tasks(activity, now=300.5)
     assert names(stuck) == ["task_stuck"] and "t1" in stuck[0].detail and "t2" not in stuck[0].detail
+    assert stuck[0].task_ids == ("t1",)  # all of them, for the popover's links
     many = health.stuck_tasks({f"t{i}": 0.0 for i in range(8)}, now=1000.0)
     assert "8 assigned" in many[0].detail and "and 3 more" in many[0].detail
 

@@ -43,6 +43,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--poll", action="store_true", help="poll the board instead of inotify")
     serve.add_argument("--reconnect-grace", type=float, default=30.0, metavar="SECONDS",
                        help="how long a disconnected agent keeps its task (default 30)")
+    serve.add_argument("--retry-backoff", type=float, default=5.0, metavar="SECONDS",
+                       help="wait before retrying a failed task; doubles per failure, at most 300 s")
     serve.add_argument("--run-history-kib", type=int, default=2048, metavar="KIB",
                        help="output kept on disk per task, all attempts (oldest trimmed first)")
     serve.add_argument("--log-level", default="INFO")
@@ -146,7 +148,8 @@ def serve_command(args: argparse.Namespace) -> int:
                        budget_monthly=args.budget_monthly, force_polling=args.poll,
                        demo=args.demo, log_level=args.log_level,
                        reconnect_grace=args.reconnect_grace,
-                       run_history_bytes=args.run_history_kib * 1024)
+                       run_history_bytes=args.run_history_kib * 1024,
+                       retry_backoff=args.retry_backoff)
     if args.demo:
         log.info("demo board copied to %s", work)
     if TokenStore.in_state_dir(config.state_dir).is_empty():

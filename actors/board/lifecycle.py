@@ -59,8 +59,9 @@ def complete(task: Task, agent_id: str, result: Mapping[str, Any] | None) -> tup
 
 
 def fail(task: Task, agent_id: str | None, error: str, default_max_retries: int,
-         result: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any], str]:
-    """Back to the inbox for another attempt, or into the dead letter once retries run out."""
+         result: Mapping[str, Any] | None = None, retry_delay: float = 0.0) -> tuple[str, dict[str, Any], str]:
+    """Back to the inbox for another attempt (not before ``retry_delay`` seconds: ``retry_after``),
+    or into the dead letter once retries run out."""
     retries = task.retry_count + 1
     attempts = list(task.fields.get("attempts") or [])
     attempts.append({"generation": task.generation, "agent": agent_id, "outcome": "failed",
@@ -71,8 +72,10 @@ def fail(task: Task, agent_id: str | None, error: str, default_max_retries: int,
         fields = _with(task, status="dead", retry_count=retries, last_error=error[:2000],
                        last_output=last_output, attempts=attempts, failed_at=now_iso())
         return f"dead/{_file_name(task)}", fields, "dead_letter"
+    after = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_delay)).isoformat(timespec="milliseconds") \
+        if retry_delay > 0 else None
     fields = _with(task, status="queued", retry_count=retries, last_error=error[:2000],
-                   last_output=last_output, attempts=attempts)
+                   last_output=last_output, attempts=attempts, retry_after=after)
     return f"inbox/{_file_name(task)}", fields, "retried"
 
 
@@ -87,7 +90,7 @@ def reclaim(task: Task, reason: str) -> tuple[str, dict[str, Any]]:
 
 
 def requeue(task: Task) -> tuple[str, dict[str, Any]]:
-    fields = _with(task, status="queued", retry_count=0, requeued_at=now_iso())
+    fields = _with(task, status="queued", retry_count=0, requeued_at=now_iso(), retry_after=None)
     return f"inbox/{_file_name(task)}", fields
 
 

@@ -333,7 +333,8 @@ class DashboardState:
     def _build_health(self, now: float) -> dict[str, Any]:
         self._health_until = now + self._health_ttl
         conditions = self.conditions(now)
-        return {"status": health.status_of(conditions), "conditions": [c.text() for c in conditions]}
+        return {"status": health.status_of(conditions), "conditions": [c.text() for c in conditions],
+                "condition_tasks": [list(c.task_ids) for c in conditions]}
 
     def _build_agents(self, now: float) -> list[dict[str, Any]]:
         return self._agents.json()

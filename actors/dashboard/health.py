@@ -25,6 +25,7 @@ class Condition:
     name: str
     severity: str  # "warning" | "critical"
     detail: str
+    task_ids: tuple[str, ...] = ()  # the tasks it names, all of them (the detail shows a few)
 
     def text(self) -> str:
         return f"{self.name}: {self.detail}"
@@ -64,7 +65,7 @@ def stuck_tasks(last_activity: Mapping[str, float], now: float,
     shown = ", ".join(stuck[:5]) + (f" and {len(stuck) - 5} more" if len(stuck) > 5 else "")
     return [Condition("task_stuck", "warning",
                       f"{len(stuck)} assigned task(s) without progress for over {_ago(limit, suffix='')}: "
-                      f"{shown}")]
+                      f"{shown}", tuple(stuck))]
 
 
 def failure_rate(completed: int, failed: int,

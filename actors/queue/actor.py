@@ -38,12 +38,14 @@ from agentdeck.actors.messages import (
     RetryTask,
     Task,
     Tick,
+    WhyWaiting,
 )
 from agentdeck.actors.queue.coordinator import Coordinator
 
+MAX_WHY_WAITING = 1000  # tasks one WhyWaiting query may ask about
 TOUCHED_SECONDS = 60.0  # how long a file the queue wrote is re-read when the watcher reports it
 CHANGE_BACKLOG = 10_000  # messages that change something, waiting to be applied in order
-READS = (ListTasks, GetTask, ListAgents)  # answered from the board at once, never behind changes
+READS = (ListTasks, GetTask, ListAgents, WhyWaiting)  # answered from the board at once, never behind changes
 
 log = logging.getLogger("agentdeck.queue")
 
@@ -178,6 +180,8 @@ class TaskQueue:
             return await coordinator.disconnect(body)
         if isinstance(body, ListAgents):
             return [agent.json() for agent in coordinator.agents.values()]
+        if isinstance(body, WhyWaiting):
+            return coordinator.why_waiting(body.task_ids[:MAX_WHY_WAITING])
         if isinstance(body, RetryTask):
             task = self._board.get(body.task_id)
             if task is None or task.lane != "dead":

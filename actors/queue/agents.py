@@ -16,6 +16,7 @@ import trio
 
 from agentdeck.actors.board.board import Board
 from agentdeck.actors.messages import Task
+from agentdeck.actors.queue.waiting import AgentSeen, in_backoff, needed_capabilities
 
 STATES = ("offline", "idle", "assigned", "working")
 
@@ -71,16 +72,20 @@ def fits(task: Task, agent: AgentRecord) -> bool:
     """The agent may take the task: named agent (if any) and needed capabilities."""
     if task.agent and task.agent != agent.agent_id:
         return False
-    needed = task.fields.get("needed_capabilities") or []
-    if isinstance(needed, str):
-        needed = [needed]
-    return all(str(cap) in agent.capabilities for cap in needed)
+    return all(cap in agent.capabilities for cap in needed_capabilities(task))
 
 
 def pick_task(inbox: Iterable[Task], agent: AgentRecord, board: Board,
-              taken: set[str]) -> Task | None:
-    """The first task in queue order (priority, then age) this agent may take now."""
+              taken: set[str], now: float | None = None) -> Task | None:
+    """The first task in queue order (priority, then age) this agent may take now: not waiting
+    out a retry backoff (``now`` is the wall clock), its dependencies done, fitting the agent."""
+    now = time.time() if now is None else now
     for task in inbox:
-        if task.id not in taken and fits(task, agent) and is_ready(task, board):
+        if task.id not in taken and not in_backoff(task, now) and fits(task, agent) \
+                and is_ready(task, board):
             return task
     return None
+
+
+def seen(agent: AgentRecord) -> AgentSeen:
+    return AgentSeen(agent.agent_id, agent.connected, agent.capabilities)

@@ -37,8 +37,9 @@ from agentdeck.actors.messages import (
     TaskRetried,
 )
 from agentdeck.actors.protocol import schema as protocol
-from agentdeck.actors.queue.agents import AgentRecord, pick_task
+from agentdeck.actors.queue.agents import AgentRecord, pick_task, seen
 from agentdeck.actors.queue.routing import complexity_of, decide
+from agentdeck.actors.queue.waiting import WaitReason, backoff_delay, why_waiting
 from agentdeck.actors.telemetry.pricing import price_invocation
 
 log = logging.getLogger("agentdeck.coordinator")
@@ -218,8 +219,10 @@ class Coordinator:
 
     async def _fail(self, agent: AgentRecord | None, task: Task, error: str,
                     raw: Mapping[str, Any]) -> str:
+        delay = backoff_delay(task.retry_count + 1, self._config.retry_backoff,
+                              self._config.retry_backoff_max)
         dst, fields, outcome = lifecycle.fail(task, agent.agent_id if agent else None, error,
-                                              self._config.max_retries, raw)
+                                              self._config.max_retries, raw, delay)
         moved = await self._write(task, dst, fields)
         if moved is None:
             return "error"
@@ -288,6 +291,17 @@ class Coordinator:
                 continue
             taken.add(task.id)
             await self._assign(agent, task)
+
+    def why_waiting(self, task_ids: tuple[str, ...]) -> dict[str, WaitReason]:
+        """Why each of these inbox tasks is not running (the rules ``schedule`` applies)."""
+        agents = [seen(agent) for agent in self.agents.values()]
+        now = time.time()
+        reasons = {}
+        for task_id in task_ids:
+            task = self._board.get(task_id)
+            if task is not None and task.lane == "inbox":
+                reasons[task_id] = why_waiting(task, agents, self._board, now)
+        return reasons
 
     async def _assign(self, agent: AgentRecord, task: Task) -> None:
         routing = decide(task.fields, agent.ollama_url, default_ollama_model=self._config.ollama_model,

@@ -30,6 +30,7 @@ from agentdeck.actors.messages import (
     GetStats,
     ListTasks,
     Task,
+    WhyWaiting,
 )
 from agentdeck.web.live.patches import LaneParts
 from agentdeck.web.view import charts
@@ -128,6 +129,14 @@ class Sources:
     async def output(self, task_id: str) -> list | None:
         return await self._ask("ask_output", GetOutput(task_id))
 
+    async def waiting(self, task_ids: Iterable[str]) -> dict[str, Any]:
+        """Why each inbox task waits (``WaitReason`` by id), as the scheduler sees it; {} if unknown."""
+        ids = tuple(task_ids)
+        if not ids:
+            return {}
+        reasons = await self._ask("ask_queue", WhyWaiting(ids))
+        return reasons if isinstance(reasons, dict) else {}
+
     async def run_history(self, task_id: str) -> Any:
         """The task's ``RunRecord`` from disk, or None when the execution log cannot say."""
         try:
@@ -195,7 +204,7 @@ class Renderer:
 
     def lane(self, region: str, data: dict[str, Any], flt: BoardFilter) -> dict[str, Any]:
         ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, data.get("snapshot") or {},
-                           data["now"])
+                           data["now"], data.get("waiting") or {})
         ctx["li"] = {card["hash"]: Markup(self.lane_item(card, ctx["lane"], flt.key)) for card in ctx["cards"]}
         return ctx
 
@@ -213,6 +222,8 @@ class Renderer:
         data: dict[str, Any] = {"now": time.time()}
         if any(r in BOARD_REGIONS or r == "graph" for r in regions):
             data["board"] = await self.sources.board(flt)
+        if "lane-inbox" in regions:
+            data["waiting"] = await self.sources.waiting(t.id for t in data["board"].inbox[:flt.limit])
         if any(r in SNAPSHOT_REGIONS for r in regions):
             data["snapshot"] = await self.sources.snapshot()
         if "costs" in regions:
@@ -287,12 +298,13 @@ class Renderer:
 
 
 def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping[str, Any],
-                 now: float) -> dict[str, Any]:
+                 now: float, waiting: Mapping[str, Any] | None = None) -> dict[str, Any]:
     tasks: tuple[Task, ...] = getattr(view, lane)
     completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
                    if isinstance(c, Mapping)}
     shown = tasks[:flt.limit]
-    cards = [present_task(t, now, completions.get(t.id)) for t in shown]
+    waiting = waiting or {}
+    cards = [present_task(t, now, completions.get(t.id), waiting.get(t.id)) for t in shown]
     groups: list[dict[str, Any]] = []
     if lane == "assigned":
         by_agent: dict[str, list[dict]] = {}

@@ -38,7 +38,9 @@ def stale_regions(event: Event, listed: bool) -> set[str]:
         regions.update((*SNAPSHOT_REGIONS, "graph"))
     elif isinstance(event, (TaskInvalid, TaskConflict)):
         regions.update(("invalid", "health"))
-    elif isinstance(event, (AgentJoined, AgentLeft, AgentStateChanged)):
+    elif isinstance(event, (AgentJoined, AgentLeft)):
+        regions.update(("agents", "health", "lane-inbox"))  # why inbox tasks wait may change
+    elif isinstance(event, AgentStateChanged):
         regions.update(("agents", "health"))
     elif isinstance(event, (TelemetryChanged, BudgetThreshold)):
         regions.update(("costs", "ticker", "health", "throughput"))

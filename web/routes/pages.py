@@ -27,7 +27,7 @@ from agentdeck.web.live.regions import (
     Renderer,
     fragment_env,
 )
-from agentdeck.web.view.present import cost_row, execution_meta, present_task, task_hash
+from agentdeck.web.view.present import cost_row, execution_meta, present_task, task_hash, waiting_words
 from agentdeck.web.view.run_output import download_text, panel_output
 
 CSRF_COOKIE = "agentdeck_csrf"
@@ -97,6 +97,7 @@ async def task_context(task: Task) -> dict[str, Any]:
     board = await renderer.sources.board(BoardFilter())
     by_id = {t.id: t for lane in (board.inbox, board.assigned, board.done, board.dead) for t in lane}
     output = panel_output(task, await renderer.sources.run_history(task.id))
+    waiting = (await renderer.sources.waiting((task.id,))).get(task.id) if task.lane == "inbox" else None
     meta = execution_meta(task)
     criteria = task.fields.get("acceptance_criteria")
     if isinstance(criteria, str):
@@ -113,6 +114,7 @@ async def task_context(task: Task) -> dict[str, Any]:
         "routing": task.fields.get("routing_decision"),
         "attempts": attempts,
         "output": output,
+        "waiting": waiting_words(waiting),
         "cost": cost_row(meta) if meta else None,
     }
 

@@ -103,8 +103,17 @@ def cost_row(meta: Mapping[str, Any]) -> dict[str, Any]:
             "execution_ms": _number(meta.get("execution_ms"))}
 
 
-def present_task(task: Task, now: float, completion: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A task as a card: the words and flags the board shows."""
+def waiting_words(reason: Any) -> dict[str, Any] | None:
+    """A ``WaitReason`` as the card and the panel show it (None when there is none)."""
+    if reason is None:
+        return None
+    return {"code": reason.code, "text": reason.text, "task_ids": reason.task_ids,
+            "until": iso(reason.until) if reason.until else ""}
+
+
+def present_task(task: Task, now: float, completion: Mapping[str, Any] | None = None,
+                 waiting: Any = None) -> dict[str, Any]:
+    """A task as a card: the words and flags the board shows (``waiting``: a ``WaitReason``)."""
     created = parse_time(task.created) or (task.mtime or None)
     changed = parse_time(task.fields.get("assigned_at")) or task.mtime or created
     meta = execution_meta(task, completion) if task.lane == "done" else None
@@ -125,6 +134,7 @@ def present_task(task: Task, now: float, completion: Mapping[str, Any] | None = 
         "retry_count": task.retry_count,
         "last_error": task.fields.get("last_error"),
         "tags": task.tags,
+        "waiting": waiting_words(waiting) if task.lane == "inbox" else None,
     }
 
 
