@@ -81,7 +81,7 @@ async def dash(tmp_path: Path, autojump_clock, nursery) -> DashboardUnderTest:
 async def test_snapshot_has_every_field_in_the_documented_shape(dash, autojump_clock):
     snap = await dash.snapshot()
     assert list(snap) == ["uptime_ms", "timestamp", "health", "agents", "queue", "dead_letter_tasks",
-                          "recent_completions", "throughput", "costs"]
+                          "recent_completions", "throughput", "costs", "running"]
     assert snap["health"] == {"status": "ok", "conditions": [], "condition_tasks": []}
     assert snap["queue"] == {"by_status": {"inbox": 0, "assigned": 0, "done": 0, "dead": 0},
                              "by_priority": {"critical": 0, "high": 0, "medium": 0, "low": 0},

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from agentdeck.actors.dashboard import health
+from agentdeck.actors.dashboard.live_runs import LiveRuns
 from agentdeck.actors.dashboard.tables import AgentRoster, BoardTally
 from agentdeck.actors.dashboard.throughput import HOUR, SlidingHour
 from agentdeck.actors.dashboard.views import (
@@ -53,6 +54,7 @@ from agentdeck.actors.messages import (
     TaskDeadLettered,
     TaskInvalid,
     TaskProgress,
+    TaskReclaimed,
     TaskRemoved,
     TaskRetried,
     TelemetryChanged,
@@ -66,7 +68,8 @@ log = logging.getLogger("agentdeck.dashboard")
 
 RECENT_COMPLETIONS = 100
 DEAD_LETTER_SHOWN = 200  # the snapshot lists the newest ones; queue.dead_letter has the count
-SECTIONS = ("health", "agents", "queue", "dead_letter_tasks", "recent_completions", "throughput", "costs")
+SECTIONS = ("health", "agents", "queue", "dead_letter_tasks", "recent_completions", "throughput", "costs",
+            "running")
 
 
 class DashboardState:
@@ -81,6 +84,7 @@ class DashboardState:
         self._health_ttl = health_ttl
         self._board = BoardTally()
         self._agents = AgentRoster()
+        self._runs = LiveRuns(hub.config.claude_model)
         self._seeded = False
         self._completions: deque[dict[str, Any]] = deque(maxlen=RECENT_COMPLETIONS)
         self._hour = SlidingHour()
@@ -100,7 +104,8 @@ class DashboardState:
             AgentStateChanged: self._on_agent_state, TaskAssigned: self._on_assigned,
             TaskCompleted: self._on_completed, TaskRetried: self._on_failed,
             TaskDeadLettered: self._on_failed, TaskRemoved: self._on_removed,
-            TaskProgress: self._on_progress, ExecutionEvent: self._on_progress,
+            TaskProgress: self._on_progress, ExecutionEvent: self._on_output,
+            TaskReclaimed: self._on_released,
             TaskInvalid: self._on_invalid, TaskConflict: self._on_conflict,
             ActorRestarted: self._on_restart, BudgetThreshold: self._on_budget,
             WatcherModeChanged: self._on_watcher, SecurityWarning: self._on_security,
@@ -226,13 +231,28 @@ class DashboardState:
     def _on_progress(self, event: TaskProgress | ExecutionEvent) -> None:
         self._board.alive(event.task_id, trio.current_time())
 
+    def _on_output(self, event: ExecutionEvent) -> None:
+        self._on_progress(event)
+        self._runs.output(event)
+        self._dirty.add("running")
+
+    def _on_released(self, event: Any) -> None:
+        """The attempt ended (done, failed, reclaimed, removed): no agent holds the task now."""
+        task_id = event.task.id if getattr(event, "task", None) is not None else event.task_id
+        if self._runs.forget(task_id):
+            self._dirty.add("running")
+        if self._agents.release(task_id):
+            self._dirty.add("agents")
+
     def _on_completed(self, event: TaskCompleted) -> None:
+        self._on_released(event)
         self._completions.appendleft(completion_entry(event))
         self._hour.add(trio.current_time(), ok=True, duration_ms=event.duration_ms,
                        tokens=tokens_of(event.result))
         self._dirty.update(("recent_completions", "throughput", "health"))
 
     def _on_failed(self, event: TaskRetried | TaskDeadLettered) -> None:
+        self._on_released(event)
         self._hour.add(trio.current_time(), ok=False, tokens=tokens_of(event.result))
         self._dirty.update(("throughput", "health"))
 
@@ -335,6 +355,9 @@ class DashboardState:
         conditions = self.conditions(now)
         return {"status": health.status_of(conditions), "conditions": [c.text() for c in conditions],
                 "condition_tasks": [list(c.task_ids) for c in conditions]}
+
+    def _build_running(self, now: float) -> dict[str, dict[str, Any]]:
+        return self._runs.json()
 
     def _build_agents(self, now: float) -> list[dict[str, Any]]:
         return self._agents.json()

@@ -127,6 +127,13 @@ class AgentRoster:
         else:
             self.offline_since.pop(agent_id, None)
 
+    def release(self, task_id: str) -> bool:
+        """No agent holds ``task_id`` any more (an offline agent must not show it); True if one did."""
+        holders = [a for a, entry in self._agents.items() if entry.get("current_task_id") == task_id]
+        for agent_id in holders:
+            self._agents[agent_id] = {**self._agents[agent_id], "current_task_id": None}
+        return bool(holders)
+
     def prune(self, now: float, window: float) -> bool:
         """Forget agents offline for longer than ``window``; True when any went."""
         gone = [agent_id for agent_id, since in self.offline_since.items() if now - since > window]

@@ -47,6 +47,7 @@ CLIENT_BUFFER = 512
 WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy under load
 WRITE_SHARE = 0.12  # of the event loop that the broadcaster's writes may take when busy
 MAX_WINDOW_S = 1.0
+LIVE_CARDS_S = 1.0  # output refreshes the running cards and the agents table at most this often
 ALL_REGIONS = frozenset((*MAIN_REGIONS, "graph"))
 
 
@@ -91,6 +92,7 @@ class Broadcaster:
         self._dirty: set[tuple[str | None, str]] = set()
         self._last_flush = -math.inf
         self.output = LiveOutput()
+        self._live_marked_at = -LIVE_CARDS_S
         self._changed_tasks: set[str] = set()
         self._entries = 0
         self._wake = trio.Event()
@@ -141,6 +143,10 @@ class Broadcaster:
             return
         if isinstance(event, ExecutionEvent):
             self._mark_output(self.output.add(event, bool(self.clients)))
+            now = trio.current_time()
+            if now - self._live_marked_at >= LIVE_CARDS_S:  # running cards' last line and spend
+                self._live_marked_at = now
+                self._mark(("lane-assigned", "agents"))
             return
         entry = activity_entry(event)
         if entry is not None:

@@ -34,7 +34,7 @@ from agentdeck.actors.messages import (
 )
 from agentdeck.web.live.patches import LaneParts
 from agentdeck.web.view import charts
-from agentdeck.web.view.present import iso, present_task, stamp_seconds, task_hash
+from agentdeck.web.view.present import agent_row, present_task, running_by_task, task_hash
 
 log = logging.getLogger("agentdeck.fragments")
 
@@ -224,7 +224,7 @@ class Renderer:
             data["board"] = await self.sources.board(flt)
         if "lane-inbox" in regions:
             data["waiting"] = await self.sources.waiting(t.id for t in data["board"].inbox[:flt.limit])
-        if any(r in SNAPSHOT_REGIONS for r in regions):
+        if any(r in SNAPSHOT_REGIONS or r == "lane-assigned" for r in regions):
             data["snapshot"] = await self.sources.snapshot()
         if "costs" in regions:
             data["stats"] = await self.sources.stats()
@@ -280,8 +280,8 @@ class Renderer:
             for a in snapshot.get("agents") or []:
                 if isinstance(a, Mapping):
                     listed.setdefault(str(a.get("agent_id")), a)
-            agents = [{**a, "key": task_hash(agent_id), "since": iso(stamp_seconds(a.get("connected_at")))}
-                      for agent_id, a in listed.items()]
+            live = snapshot.get("running") if isinstance(snapshot.get("running"), Mapping) else {}
+            agents = [agent_row(agent_id, a, live or {}) for agent_id, a in listed.items()]
             return {"agents": agents, "available": bool(snapshot),
                     "li": {a["key"]: Markup(self.agent_item(a)) for a in agents}}
         if region == "throughput":
@@ -304,7 +304,9 @@ def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping
                    if isinstance(c, Mapping)}
     shown = tasks[:flt.limit]
     waiting = waiting or {}
-    cards = [present_task(t, now, completions.get(t.id), waiting.get(t.id)) for t in shown]
+    running = running_by_task(snapshot) if lane == "assigned" else {}
+    cards = [present_task(t, now, completions.get(t.id), waiting.get(t.id), running.get(t.id))
+             for t in shown]
     groups: list[dict[str, Any]] = []
     if lane == "assigned":
         by_agent: dict[str, list[dict]] = {}

@@ -111,9 +111,33 @@ def waiting_words(reason: Any) -> dict[str, Any] | None:
             "until": iso(reason.until) if reason.until else ""}
 
 
+def spend_text(cost: Any, priced: Any, tokens: Any) -> str:
+    if not tokens:
+        return ""
+    if priced is False or cost is None:
+        return "unpriced"
+    return f"≈${cost:.4f}" if cost else "$0.00"
+
+
+def running_by_task(snapshot: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per assigned task: whether its agent is working on it, its last line, tokens and spend so far."""
+    live = snapshot.get("running") if isinstance(snapshot.get("running"), Mapping) else {}
+    out: dict[str, dict[str, Any]] = {}
+    for agent in snapshot.get("agents") or []:
+        if isinstance(agent, Mapping) and agent.get("current_task_id"):
+            out[str(agent["current_task_id"])] = {"state": agent.get("state")}
+    for task_id, run in (live or {}).items():
+        if isinstance(run, Mapping):
+            entry = out.setdefault(str(task_id), {"state": None})
+            entry.update(last_line=run.get("last_line") or "", tokens=run.get("tokens"),
+                         spend=spend_text(run.get("cost_usd"), run.get("priced"), run.get("tokens")))
+    return out
+
+
 def present_task(task: Task, now: float, completion: Mapping[str, Any] | None = None,
-                 waiting: Any = None) -> dict[str, Any]:
-    """A task as a card: the words and flags the board shows (``waiting``: a ``WaitReason``)."""
+                 waiting: Any = None, running: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A task as a card: the words and flags the board shows (``waiting``: a ``WaitReason``;
+    ``running``: from ``running_by_task``)."""
     created = parse_time(task.created) or (task.mtime or None)
     changed = parse_time(task.fields.get("assigned_at")) or task.mtime or created
     meta = execution_meta(task, completion) if task.lane == "done" else None
@@ -128,6 +152,7 @@ def present_task(task: Task, now: float, completion: Mapping[str, Any] | None = 
         "lane_agent": task.lane_agent,
         "agent": task.agent or task.lane_agent,
         "age": age_text(now - created) if created else "",
+        "run_age": age_text(now - changed) if changed else "",
         "age_iso": iso(created),
         "cost": cost_row(meta)["badge"] if meta else None,
         "stuck": stuck,
@@ -135,7 +160,17 @@ def present_task(task: Task, now: float, completion: Mapping[str, Any] | None = 
         "last_error": task.fields.get("last_error"),
         "tags": task.tags,
         "waiting": waiting_words(waiting) if task.lane == "inbox" else None,
+        "run": _run_words(task, changed, running) if task.lane == "assigned" else None,
     }
+
+
+def _run_words(task: Task, started: float | None, running: Mapping[str, Any] | None) -> dict[str, Any]:
+    running = running or {}
+    state = running.get("state")
+    return {"state": "working" if state == "working" else "assigned" if state else "waiting for agent",
+            "live": state == "working", "started_iso": iso(started),
+            "last_line": running.get("last_line") or "", "spend": running.get("spend") or "",
+            "tokens": running.get("tokens")}
 
 
 _QUIET_KINDS = frozenset(("execution_event", "task.progress", "telemetry.changed", "agent.report",
@@ -188,3 +223,17 @@ def activity_entry(event: Any) -> dict[str, Any] | None:
     return {"at": event.at, "iso": iso(event.at), "kind": event.kind, "level": level,
             "text": _activity_text(event), "task_id": task.id if task else None,
             "title": task.title if task else None}
+
+
+def agent_row(agent_id: str, agent: Mapping[str, Any], running: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of the agents table: state, the task it holds (never for an offline agent), how long
+    in this state, its last output line, tokens and spend so far."""
+    state = str(agent.get("state") or "offline")
+    task_id = agent.get("current_task_id") if state != "offline" else None
+    run = running.get(task_id) if task_id else None
+    run = run if isinstance(run, Mapping) else {}
+    return {**agent, "key": task_hash(agent_id), "state": state, "current_task_id": task_id,
+            "since": iso(stamp_seconds(agent.get("connected_at"))),
+            "state_since": iso(stamp_seconds(agent.get("last_state_change"))),
+            "last_line": run.get("last_line") or "", "tokens": run.get("tokens"),
+            "spend": spend_text(run.get("cost_usd"), run.get("priced"), run.get("tokens"))}
