@@ -42,6 +42,13 @@ class HubConfig:
     ollama_model: str = "llama3.2:latest"
     claude_model: str = "claude-sonnet-4-5"
     run_history_bytes: int = 2 * 1024 * 1024  # kept output per task, all attempts together
+    # host names (besides the bound address and loopback names) that browsers may use for the hub
+    allowed_hosts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    # required from browsers (cookie session after ?token=...) when set; see docs/security.md
+    dashboard_token: str | None = None
+    max_agent_connections: int = 256  # open /ws sockets; more are refused with 503
+    max_stream_clients: int = 1000  # open /events streams plus /ws/dashboard sockets
+    identify_timeout: float = 10.0  # seconds a /ws socket may stay open without identifying
 
     @property
     def board_dir(self) -> Path:

@@ -9,6 +9,7 @@ from quart_trio import QuartTrio
 
 from agentdeck.actors.hub import Hub
 from agentdeck.web.context import attach_hub
+from agentdeck.web.guard import HostPolicy, RequestGuard
 from agentdeck.web.routes.agent_socket import agent_ws
 from agentdeck.web.routes.api import api
 from agentdeck.web.routes.dashboard import dashboard_api
@@ -36,6 +37,8 @@ def create_app(hub: Hub) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json.sort_keys = False
     attach_hub(app, hub)
+    app.asgi_app = RequestGuard(app.asgi_app, HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts),
+                                hub.config.dashboard_token)  # type: ignore[method-assign]
     for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, sse,
                       exports):
         app.register_blueprint(blueprint)

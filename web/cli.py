@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import resource
+import secrets
 import logging
 import os
 import shutil
@@ -12,6 +14,7 @@ import tempfile
 from importlib.resources import files
 from pathlib import Path
 
+import attrs
 import trio
 
 from agentdeck.actors.config import HUB_ID, HubConfig
@@ -47,6 +50,12 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                        help="wait before retrying a failed task; doubles per failure, at most 300 s")
     serve.add_argument("--run-history-kib", type=int, default=2048, metavar="KIB",
                        help="output kept on disk per task, all attempts (oldest trimmed first)")
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="a host name browsers may use to reach the hub besides its address and "
+                            "localhost (repeatable); see docs/security.md")
+    serve.add_argument("--dashboard-token", default=os.environ.get("AGENTDECK_DASHBOARD_TOKEN"),
+                       help="require this token from browsers (default: $AGENTDECK_DASHBOARD_TOKEN; "
+                            "generated when binding off loopback)")
     serve.add_argument("--log-level", default="INFO")
 
 
@@ -149,7 +158,8 @@ def serve_command(args: argparse.Namespace) -> int:
                        demo=args.demo, log_level=args.log_level,
                        reconnect_grace=args.reconnect_grace,
                        run_history_bytes=args.run_history_kib * 1024,
-                       retry_backoff=args.retry_backoff)
+                       retry_backoff=args.retry_backoff, allowed_hosts=tuple(args.allowed_host),
+                       dashboard_token=args.dashboard_token or None)
     if args.demo:
         log.info("demo board copied to %s", work)
     if TokenStore.in_state_dir(config.state_dir).is_empty():
@@ -158,6 +168,11 @@ def serve_command(args: argparse.Namespace) -> int:
                       "'agentdeck token add <agent_id> --work %s'", config.host, work)
             return 2
         log.warning("no agent tokens configured: agents on this machine are accepted without one")
+    if not is_loopback(config.host) and config.dashboard_token is None:
+        config = attrs.evolve(config, dashboard_token=secrets.token_urlsafe(24))
+        log.warning("the dashboard is reachable off this machine: a dashboard token was generated "
+                    "for this run (pass --dashboard-token to choose one)")
+    raise_open_file_limit()
     try:
         trio.run(run_until_signalled, config)
     except KeyboardInterrupt:  # a signal that arrived in the last instant of shutting down
@@ -178,6 +193,18 @@ def _telemetry_target(value: str | None) -> tuple[Path | None, str | None]:
     if value.startswith(("postgresql://", "postgres://")):
         return None, value
     return Path(value), None
+
+
+def raise_open_file_limit(wanted: int = 65536) -> None:
+    """Lift the soft limit on open files towards the hard one: each agent, browser and task file read
+    costs a descriptor, and running out turns into unreadable task files."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError) as error:
+        log.warning("could not raise the open file limit: %s", error)
 
 
 def _os_error_in(error: BaseException) -> OSError | None:
@@ -214,8 +241,9 @@ async def run_until_signalled(config: HubConfig) -> None:
             outer.start_soon(stop_on_signal)
             async with trio.open_nursery() as inner:
                 addresses = await inner.start(run_hub, hub)
+                login = f"?token={config.dashboard_token}" if config.dashboard_token else ""
                 for address in addresses:
-                    print(f"agentdeck: dashboard at {address}/", flush=True)
+                    print(f"agentdeck: dashboard at {address}/{login}", flush=True)
                 if config.demo:
                     from agentdeck.actors.reference_agent.agent import run_agent
 
@@ -225,6 +253,26 @@ async def run_until_signalled(config: HubConfig) -> None:
     log.info("stopped")
 
 
+class OneLineFormatter(logging.Formatter):
+    """Every record is one line: control characters in messages (a file name may hold a newline)
+    are escaped, so data can never forge a log line of its own. Tracebacks stay as they are."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return escape_controls(super().formatMessage(record))
+
+
+def escape_controls(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agentdeck", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     _token_parser(sub)
     _agent_parser(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(getattr(args, "log_level", "INFO"))
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO
     if args.command == "serve":
         return serve_command(args)

@@ -7,6 +7,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from agentdeck.actors.hub import Hub
+from agentdeck.web import ws_inflate
 from agentdeck.web.app import create_app
 
 
@@ -21,7 +22,7 @@ def _config(host: str, port: int) -> Config:
     config.errorlog = "-"
     # a backstop (closes with 1009, counting characters); /ws enforces its own 1 MiB in UTF-8
     # bytes and closes with 1008, so a frame just over the limit gets the protocol's answer
-    config.websocket_max_message_size = 4 * 1024 * 1024
+    config.websocket_max_message_size = ws_inflate.MAX_INFLATED_BYTES
     config.keep_alive_timeout = 5.0
     return config
 
@@ -29,6 +30,7 @@ def _config(host: str, port: int) -> Config:
 async def serve(app, host: str, port: int, shutdown: trio.Event, *,
                 task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until ``shutdown`` is set; reports the bound addresses (``port=0`` picks a free one)."""
+    ws_inflate.install()  # compressed frames inflate only up to the message limit
     await hypercorn_serve(app, _config(host, port), shutdown_trigger=shutdown.wait,
                           task_status=task_status)
 
