@@ -147,7 +147,7 @@ async def test_compressed_frames_within_the_limit_still_work(running_hub):
     payload = compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
     await sock.send_frame(payload[:-4], compressed=True)
     with trio.fail_after(5):
-        opcode, data = await sock.receive_frame()
+        _, data = await sock.receive_frame()
     reply = zlib.decompressobj(-15).decompress(data + b"\x00\x00\xff\xff") if data[:1] != b"{" else data
     assert json.loads(reply)["type"] == "identified"
     await sock.aclose()

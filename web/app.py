@@ -37,8 +37,9 @@ def create_app(hub: Hub) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json.sort_keys = False
     attach_hub(app, hub)
-    app.asgi_app = RequestGuard(app.asgi_app, HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts),
-                                hub.config.dashboard_token)  # type: ignore[method-assign]
+    hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
+    guard = RequestGuard(app.asgi_app, hosts, hub.config.dashboard_token)
+    app.asgi_app = guard  # type: ignore[method-assign, assignment]  # where Quart takes middleware
     for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, sse,
                       exports):
         app.register_blueprint(blueprint)

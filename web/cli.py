@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import resource
-import secrets
 import logging
 import os
+import resource
+import secrets
 import shutil
 import signal
 import sys
@@ -257,7 +257,7 @@ class OneLineFormatter(logging.Formatter):
     """Every record is one line: control characters in messages (a file name may hold a newline)
     are escaped, so data can never forge a log line of its own. Tracebacks stay as they are."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         return escape_controls(super().formatMessage(record))
 
 

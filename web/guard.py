@@ -38,7 +38,7 @@ SECURITY_HEADERS = (
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
+App = Callable[..., Awaitable[None]]
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:
