@@ -19,6 +19,7 @@ from agentdeck.web.routes.metrics import metrics_api
 from agentdeck.web.routes.pages import pages
 from agentdeck.web.routes.schemas import schemas_api
 from agentdeck.web.routes.stats import stats_api
+from agentdeck.web.view.present import path_segment
 
 # Flask cannot find the root of a package in a namespace (agentdeck.*) by itself.
 WEB_ROOT = files("agentdeck.web")
@@ -37,6 +38,7 @@ def create_app(hub: Hub) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json.sort_keys = False
     attach_hub(app, hub)
+    app.jinja_env.filters["segment"] = path_segment
     hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
     guard = RequestGuard(app.asgi_app, hosts, hub.config.dashboard_token)
     app.asgi_app = guard  # type: ignore[method-assign, assignment]  # where Quart takes middleware

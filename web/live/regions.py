@@ -34,7 +34,7 @@ from agentdeck.actors.messages import (
 )
 from agentdeck.web.live.patches import LaneParts
 from agentdeck.web.view import charts
-from agentdeck.web.view.present import agent_row, present_task, running_by_task, task_hash
+from agentdeck.web.view.present import agent_row, path_segment, present_task, running_by_task, task_hash
 
 log = logging.getLogger("agentdeck.fragments")
 
@@ -170,6 +170,7 @@ def fragment_env(app: Any) -> Environment:
     env = app.extensions.get("agentdeck.fragment_env")
     if env is None:
         env = Environment(loader=app.jinja_loader, autoescape=True, auto_reload=False)
+        env.filters["segment"] = path_segment
         app.extensions["agentdeck.fragment_env"] = env
     return env
 

@@ -13,6 +13,24 @@
 
   function $(id) { return document.getElementById(id); }
 
+  /* No eval anywhere (the Content-Security-Policy forbids it): trigger filters are written here. */
+  htmx.config.allowEval = false;
+  document.body.addEventListener("htmx:confirm", function (evt) {
+    var hash = evt.detail.elt.dataset && evt.detail.elt.dataset.taskHash;
+    var trigger = evt.detail.triggeringEvent;
+    if (!hash || !trigger || trigger.type !== "sse:task-changed") return;
+    var changed = " " + ((trigger.detail && trigger.detail.data) || "") + " ";
+    if (changed.indexOf(" " + hash + " ") === -1 && changed.indexOf(" * ") === -1) evt.preventDefault();
+  });
+
+  /* The detail panel shows task fragments only: one path segment under /tasks/, answered as HTML. */
+  var TASK_URL = /^\/tasks\/[^\/?#]+(\?[^#]*)?$/;
+  document.body.addEventListener("htmx:beforeSwap", function (evt) {
+    if (!evt.detail.target || evt.detail.target.id !== "detail") return;
+    var type = evt.detail.xhr && evt.detail.xhr.getResponseHeader("Content-Type") || "";
+    if (type.indexOf("text/html") !== 0) { evt.detail.shouldSwap = false; }
+  });
+
   /* ---------------------------------------------------------------- theme */
   function effectiveTheme() {
     var set = document.documentElement.dataset.theme;
@@ -137,6 +155,7 @@
   function taskLink(evt) {
     if (evt.defaultPrevented || evt.button !== 0 || evt.metaKey || evt.ctrlKey || evt.shiftKey || evt.altKey) return null;
     var link = evt.target.closest && evt.target.closest("a[href^='/tasks/']");
+    if (link && !TASK_URL.test(link.getAttribute("href"))) return null;
     return link && $("detail") && !link.closest(".close-detail") ? link : null;
   }
   document.addEventListener("click", function (evt) {
@@ -169,7 +188,7 @@
     }
   }
   window.addEventListener("popstate", function () {
-    if (window.location.pathname.indexOf("/tasks/") === 0) {
+    if (TASK_URL.test(window.location.pathname)) {
       htmx.ajax("GET", window.location.pathname, { target: "#detail", swap: "innerHTML" });
     } else {
       closeDetail(false);

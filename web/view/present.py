@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from urllib.parse import quote
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,12 @@ SHELL_MODELS = (None, "", "none", "shell")
 def task_hash(task_id: str) -> str:
     """A short name-safe token for a task id (SSE event names and element ids)."""
     return hashlib.sha1(task_id.encode("utf-8")).hexdigest()[:12]
+
+
+def path_segment(value: Any) -> str:
+    """A task id as exactly one URL path segment: ``/``, ``?``, ``#`` and ``%`` encoded too (Jinja's
+    ``urlencode`` keeps ``/``, so an id ``../api/tasks`` linked to the JSON API)."""
+    return quote(str(value), safe="")
 
 
 def parse_time(value: Any) -> float | None:
