@@ -285,6 +285,8 @@ class ExecutionResult:
     equivalent_claude_cost_usd: float | None = None
     execution_ms: int | None = None
     priced: bool = True
+    agent_cost_usd: float | None = None  # the agent's own figure, kept beside the hub's price
+    cost_disagreement: bool = False  # the agent's figure differs from the hub's price
 
 
 @attrs.frozen

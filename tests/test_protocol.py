@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from agentdeck.actors.protocol import assignment
 from agentdeck.actors.protocol import schema as protocol
 from agentdeck.actors.protocol.schema import KNOWN_TYPES, ProtocolError, decode
 
@@ -176,13 +177,17 @@ def test_schemas_json_covers_every_type_as_json_schema():
 
 
 def test_builders_produce_the_wire_names():
-    assign = protocol.task_assign(
-        "t1", description="d", metadata={"shell_command": "echo", "repo": "r", "branch": None},
-        generation=3, assigned_at="2026-01-01T00:00:00Z", complexity={"effective_tier": "trivial",
-                                                                       "source": "inferred"},
-        routing_decision={"target_type": "sidecar"})
+    assign = assignment.build(
+        "t1", {"shell_command": "echo", "repo": "r", "branch": None,
+               "assigned_at": "2026-01-01T00:00:00+00:00"},
+        description="d", generation=3, complexity={"effective_tier": "trivial", "source": "inferred"},
+        routing_decision={"target_type": "sidecar"}, now=0.0)
     assert assign["type"] == "task_assign" and assign["repo"] == "r" and "branch" not in assign
-    assert assign["metadata"]["shell_command"] == "echo"
+    assert assign["metadata"] == {"shell_command": "echo"}
+    assert assign["assigned_at"] == 1767225600000
+    assert (assign["skip_verification"], assign["verification_timeout_ms"],
+            assign["max_verification_retries"]) == (False, None, 0)
+    assert protocol.task_cancelled("t", 5) == {"type": "task_cancelled", "task_id": "t", "timestamp": 5}
     assert protocol.pong(5) == {"type": "pong", "timestamp": 5}
     assert protocol.task_ack("t", "stale") == {"type": "task_ack", "task_id": "t", "status": "stale"}
     assert protocol.task_continue("t", 2)["generation"] == 2

@@ -39,36 +39,52 @@ def max_retries(task: Task, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
 
 
+def attempts_allowed(task: Task, default: int) -> int:
+    """``max_retries: N`` allows N attempts in all (0 or 1: a single one), as on the Elixir hub:
+    its retry count goes up on each lost attempt and the task is dead once it reaches the limit."""
+    return max(1, max_retries(task, default))
+
+
 def assign(task: Task, agent_id: str, routing_decision: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     fields = _with(task, status="assigned", assigned_at=now_iso(), generation=task.generation + 1,
                    routing_decision=dict(routing_decision))
     return f"assigned/{agent_id}/{_file_name(task)}", fields
 
 
-def complete(task: Task, agent_id: str, result: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+def complete(task: Task, agent_id: str, result: Mapping[str, Any] | None,
+             verification: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Done; ``verification`` (``verification_status``, ``verification_report``,
+    ``verification_history``) is kept at the top level of the file, where people look."""
     kept = dict(result or {})
     if isinstance(kept.get("output"), str) and len(kept["output"]) > MAX_KEPT_OUTPUT:
         kept["output"] = kept["output"][-MAX_KEPT_OUTPUT:]
         kept["output_truncated"] = True
     attempts = list(task.fields.get("attempts") or [])
-    attempts.append({"generation": task.generation, "agent": agent_id, "outcome": "done",
-                     "finished_at": now_iso()})
+    attempt = {"generation": task.generation, "agent": agent_id, "outcome": "done",
+               "finished_at": now_iso()}
+    if verification and verification.get("verification_status"):
+        attempt["verification"] = verification["verification_status"]
+    attempts.append(attempt)
+    changes = {key: (verification or {}).get(key) for key in VERIFICATION_KEYS}
     fields = _with(task, status="done", completed_at=now_iso(), result=kept or None,
-                   attempts=attempts)
+                   attempts=attempts, **changes)
     return f"done/{agent_id}/{_file_name(task)}", fields
+
+
+VERIFICATION_KEYS = ("verification_status", "verification_report", "verification_history")
 
 
 def fail(task: Task, agent_id: str | None, error: str, default_max_retries: int,
          result: Mapping[str, Any] | None = None, retry_delay: float = 0.0) -> tuple[str, dict[str, Any], str]:
     """Back to the inbox for another attempt (not before ``retry_delay`` seconds: ``retry_after``),
-    or into the dead letter once retries run out."""
+    or into the dead letter once attempts run out."""
     retries = task.retry_count + 1
     attempts = list(task.fields.get("attempts") or [])
     attempts.append({"generation": task.generation, "agent": agent_id, "outcome": "failed",
                      "error": error[:2000], "finished_at": now_iso()})
     output = (result or {}).get("output")
     last_output = output[-MAX_KEPT_OUTPUT:] if isinstance(output, str) and output else None
-    if retries > max_retries(task, default_max_retries):
+    if retries >= attempts_allowed(task, default_max_retries):
         fields = _with(task, status="dead", retry_count=retries, last_error=error[:2000],
                        last_output=last_output, attempts=attempts, failed_at=now_iso())
         return f"dead/{_file_name(task)}", fields, "dead_letter"
@@ -79,14 +95,22 @@ def fail(task: Task, agent_id: str | None, error: str, default_max_retries: int,
     return f"inbox/{_file_name(task)}", fields, "retried"
 
 
-def reclaim(task: Task, reason: str) -> tuple[str, dict[str, Any]]:
-    """Taken back from an agent: a new generation, so the old agent's late reports are stale."""
+def reclaim(task: Task, reason: str, default_max_retries: int) -> tuple[str, dict[str, Any], str]:
+    """Taken back from an agent that lost it: a new generation, so the old agent's late reports
+    are stale, and a retry counted, so a task that keeps losing its agent ends in the dead letter."""
+    retries = task.retry_count + 1
     attempts = list(task.fields.get("attempts") or [])
     attempts.append({"generation": task.generation, "agent": task.lane_agent, "outcome": "reclaimed",
                      "reason": reason, "finished_at": now_iso()})
-    fields = _with(task, status="queued", generation=task.generation + 1, reclaimed_reason=reason,
-                   attempts=attempts)
-    return f"inbox/{_file_name(task)}", fields
+    if retries >= attempts_allowed(task, default_max_retries):
+        error = f"lost its agent {retries} times; last: {reason}"
+        fields = _with(task, status="dead", generation=task.generation + 1, retry_count=retries,
+                       reclaimed_reason=reason, last_error=error, attempts=attempts,
+                       failed_at=now_iso())
+        return f"dead/{_file_name(task)}", fields, "dead_letter"
+    fields = _with(task, status="queued", generation=task.generation + 1, retry_count=retries,
+                   reclaimed_reason=reason, attempts=attempts)
+    return f"inbox/{_file_name(task)}", fields, "retried"
 
 
 def requeue(task: Task) -> tuple[str, dict[str, Any]]:

@@ -87,6 +87,15 @@ EXECUTION_RESULT = (
     opt("equivalent_claude_cost_usd", "number", minimum=0),
     opt("execution_ms", "number", minimum=0),
     opt("error", "string", "object", max_length=MAX_TEXT),
+    opt("verification_status", "string", max_length=64),
+    opt("verification_attempts", "integer", minimum=0),
+)
+
+VERIFICATION_REPORT = (
+    opt("status", "string", max_length=64),
+    opt("run_number", "integer", minimum=0),
+    opt("checks", "array", items="object", max_length=MAX_LIST),
+    opt("summary", "object"),
 )
 
 SCHEMAS: dict[str, tuple[Field, ...]] = {
@@ -111,6 +120,8 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         req("generation", "integer", minimum=0),
         opt("result", "object", fields=EXECUTION_RESULT),
         opt("tokens_used", "integer", minimum=0),
+        opt("verification_report", "object", fields=VERIFICATION_REPORT),
+        opt("verification_history", "array", items="object", max_length=MAX_LIST),
     ),
     "task_failed": (
         _task_id(),
@@ -119,7 +130,12 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         opt("reason", "string", max_length=MAX_TEXT),
     ),
     "task_rejected": (_task_id(), req("reason", "string", max_length=MAX_SHORT)),
-    "task_recovering": (_task_id(),),
+    "task_recovering": (
+        _task_id(),
+        opt("last_status", "string", max_length=64),
+        opt("description", "string", max_length=MAX_TEXT),
+        opt("metadata", "object"),
+    ),
     "state_report": (
         _task_id(),
         opt("status", "string", max_length=64),
@@ -319,13 +335,14 @@ HUB_MESSAGES = {
     "pong": ("timestamp",),
     "task_ack": ("task_id", "status"),
     "task_assign": ("task_id", "description", "metadata", "generation", "assigned_at", "complexity",
-                    "routing_decision", "repo", "branch", "file_hints", "success_criteria",
+                    "routing_decision", "skip_verification", "verification_timeout_ms",
+                    "max_verification_retries", "repo", "branch", "file_hints", "success_criteria",
                     "verification_steps"),
     "task_continue": ("task_id", "generation"),
-    "task_reassign": ("task_id",),
+    "task_reassign": ("task_id", "reason"),
+    "task_cancelled": ("task_id", "timestamp", "reason"),
     "state_report_ack": ("task_id", "action"),
 }
-ASSIGN_OPTIONAL = ("repo", "branch", "file_hints", "success_criteria", "verification_steps")
 
 
 def error_message(error: str, **details: Any) -> dict[str, Any]:
@@ -346,15 +363,15 @@ def task_ack(task_id: str, status: str, **extra: Any) -> dict[str, Any]:
 
 
 def task_assign(task_id: str, *, description: str, metadata: Mapping[str, Any], generation: int,
-                assigned_at: str, complexity: Mapping[str, Any],
-                routing_decision: Mapping[str, Any]) -> dict[str, Any]:
-    """The assignment; ``repo``/``branch``/``file_hints``/... are copied from ``metadata`` when set."""
+                assigned_at: int, complexity: Mapping[str, Any], routing_decision: Mapping[str, Any],
+                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The assignment; ``assigned_at`` in epoch milliseconds; ``extra`` holds the verification
+    controls and enrichment fields (``repo``, ``verification_steps``, ...), sent top level."""
     message = {"type": "task_assign", "task_id": task_id, "description": description,
                "metadata": dict(metadata), "generation": generation, "assigned_at": assigned_at,
                "complexity": dict(complexity), "routing_decision": dict(routing_decision)}
-    for key in ASSIGN_OPTIONAL:
-        if metadata.get(key) is not None:
-            message[key] = metadata[key]
+    for key, value in (extra or {}).items():
+        message.setdefault(key, value)
     return message
 
 
@@ -364,6 +381,14 @@ def task_continue(task_id: str, generation: int) -> dict[str, Any]:
 
 def task_reassign(task_id: str, reason: str | None = None) -> dict[str, Any]:
     message = {"type": "task_reassign", "task_id": task_id}
+    if reason:
+        message["reason"] = reason
+    return message
+
+
+def task_cancelled(task_id: str, timestamp_ms: int, reason: str | None = None) -> dict[str, Any]:
+    """The task was cancelled: the agent drops it (a sidecar frees its slot at once)."""
+    message: dict[str, Any] = {"type": "task_cancelled", "task_id": task_id, "timestamp": timestamp_ms}
     if reason:
         message["reason"] = reason
     return message

@@ -21,6 +21,7 @@ from agentdeck.actors.mailbox import ActorUnavailable, ask
 from agentdeck.actors.messages import AgentConnect, AgentDisconnect, AgentSaid, Request, SecurityWarning
 from agentdeck.actors.protocol import schema as protocol
 from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
+from agentdeck.actors.protocol.throttle import OutputThrottle
 
 log = logging.getLogger("agentdeck.session")
 
@@ -30,6 +31,9 @@ POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 RATE_LIMIT_PER_SECOND = float(protocol.MAX_FRAMES_PER_SECOND)
 RATE_LIMIT_BURST = float(protocol.FRAME_BURST)
+# a task's outcome is never refused for the rate: losing it would cost the whole attempt
+ALWAYS_PROCESSED = frozenset({"task_accepted", "task_complete", "task_failed", "task_rejected",
+                              "task_recovering", "state_report"})
 
 
 @attrs.frozen
@@ -52,7 +56,8 @@ def frame_too_large(frame: str | bytes) -> bool:
 
 class RateLimit:
     """A token bucket: ``burst`` frames at once, then ``rate`` per second; trio's clock, so tests
-    can drive it. A flood from one agent ends its connection before it can starve the others."""
+    can drive it. Output over the rate is held back or dropped (``OutputThrottle``), so a chatty
+    agent cannot starve the others, and it is never disconnected for it."""
 
     def __init__(self, rate: float = RATE_LIMIT_PER_SECOND, burst: float = RATE_LIMIT_BURST) -> None:
         self.rate, self.burst = rate, burst
@@ -104,23 +109,32 @@ class AgentSession:
         self.connection_id = connection_id
         self.agent_id: str | None = None
         self._violations: collections.deque[float] = collections.deque()
-        self._rate = RateLimit()
+        self._rate = RateLimit()  # control frames: pings, reports; a flood of them ends the socket
+        self._output_rate = RateLimit()  # task_progress: over the rate it is held back, not refused
+        self._throttle = OutputThrottle()
 
     async def handle(self, frame: str | bytes) -> Reply:
         if frame_too_large(frame):
             return Reply((protocol.error_message("frame_too_large", limit=protocol.MAX_FRAME_BYTES),),
                          close=POLICY_VIOLATION, reason="frame too large")
-        if not self._rate.allow(trio.current_time()):
-            log.warning("connection %d (%s) flooded the hub: closed", self.connection_id,
-                        self.agent_id or "not identified")
-            return Reply((protocol.error_message("rate_limited", limit_per_second=self._rate.rate,
-                                                 burst=self._rate.burst),),
-                         close=POLICY_VIOLATION, reason="rate limited")
         try:
             message = protocol.decode(frame)
         except protocol.ProtocolError as error:
             return self._violation(error.payload)
         kind = message["type"]
+        now = trio.current_time()
+        if self.agent_id is not None and kind == "task_progress":
+            if not self._output_rate.allow(now):
+                return self._hold(message)
+            await self._release()
+        elif not self._rate.allow(now) and kind not in ALWAYS_PROCESSED:
+            log.warning("connection %d (%s) flooded the hub: closed", self.connection_id,
+                        self.agent_id or "not identified")
+            return Reply((protocol.error_message("rate_limited", limit_per_second=self._rate.rate,
+                                                 burst=self._rate.burst),),
+                         close=POLICY_VIOLATION, reason="rate limited")
+        elif self.agent_id is not None and self._throttle.holding and "task_id" in message:
+            await self._release(str(message["task_id"]))  # its output before its outcome
         if self.agent_id is None:
             if kind != "identify":
                 return self._violation(protocol.error_message(
@@ -164,6 +178,21 @@ class AgentSession:
         log.info("agent %s identified (connection %d)", agent_id, self.connection_id)
         return Reply((protocol.identified(agent_id),))
 
+    def _hold(self, message: dict[str, Any]) -> Reply:
+        if not self._throttle.hold(message):
+            return Reply()
+        log.info("connection %d (%s) over %g frames/s: output held back", self.connection_id,
+                 self.agent_id, self._rate.rate)
+        return Reply((protocol.error_message(
+            "rate_limited", limit_per_second=self._rate.rate, burst=self._rate.burst,
+            detail="output over the rate is joined and delivered late, or dropped with a marker; "
+                   "the connection stays open"),))
+
+    async def _release(self, task_id: str | None = None) -> None:
+        assert self.agent_id is not None
+        for message in self._throttle.release(task_id):
+            await self._queue.send(Request(AgentSaid(self.agent_id, self.connection_id, message)))
+
     def _violation(self, error: dict[str, Any]) -> Reply:
         now = trio.current_time()
         self._violations.append(now)
@@ -178,4 +207,5 @@ class AgentSession:
         if self.agent_id is None:
             return
         with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await self._release()
             await ask(self._queue, AgentDisconnect(self.agent_id, self.connection_id, reason))

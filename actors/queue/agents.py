@@ -38,6 +38,8 @@ class AgentRecord:
     deadline: float | None = None  # accept timeout, stuck timeout or reconnect grace
     deadline_reason: str = ""
     available_at: float = 0.0  # after a busy rejection, wait a moment before offering again
+    assigned_on: int | None = None  # connection its current task was sent on
+    proven: tuple[str, int] | None = None  # (task, generation) a state_report showed running here
     resources: dict[str, Any] = attrs.field(factory=dict)
 
     @property

@@ -36,16 +36,20 @@ from agentdeck.actors.messages import (
     TaskRequeued,
     TaskRetried,
 )
+from agentdeck.actors.protocol import assignment
 from agentdeck.actors.protocol import schema as protocol
+from agentdeck.actors.protocol.verification import verification_of
 from agentdeck.actors.queue.agents import AgentRecord, pick_task, seen
 from agentdeck.actors.queue.routing import complexity_of, decide
 from agentdeck.actors.queue.waiting import WaitReason, backoff_delay, why_waiting
-from agentdeck.actors.telemetry.pricing import price_invocation
+from agentdeck.actors.telemetry.pricing import reconcile
 
 log = logging.getLogger("agentdeck.coordinator")
 
 Write = Callable[[Task, str, dict[str, Any]], Awaitable[Task | None]]
 REPORTS = ("resource_report", "ollama_report", "wake_result", "agent_restarting")
+# a state_report with one of these says the agent no longer runs the task
+NOT_RUNNING = frozenset({"failed", "error", "idle", "done", "completed", "cancelled", "abandoned", "lost"})
 
 
 class Coordinator:
@@ -56,6 +60,7 @@ class Coordinator:
         self._write = write
         self.agents: dict[str, AgentRecord] = {}
         self._last_progress: dict[str, float] = {}  # task id -> trio time of its last sign of life
+        self._last_error: dict[str, str] = {}  # task id -> text of its last `error` execution event
 
     # ------------------------------------------------------------------ connections
 
@@ -141,6 +146,8 @@ class Coordinator:
                                            progress=body["progress"]))
         event = body.get("execution_event")
         if isinstance(event, Mapping):
+            if event.get("event_type") == "error" and event.get("text"):
+                self._last_error[task.id] = str(event["text"])
             self._bus.publish(ExecutionEvent(
                 task_id=task.id, agent_id=agent.agent_id, generation=task.generation,
                 event_type=str(event.get("event_type") or "stdout"), text=str(event.get("text") or ""),
@@ -154,7 +161,8 @@ class Coordinator:
             return [_ack(body["task_id"], "stale")]
         raw = dict(body.get("result") or {})
         if raw.get("status") in ("failed", "error"):
-            error = str(raw.get("error") or f"agent reported status {raw['status']}")
+            error = str(raw.get("error") or self._last_error.get(task.id)
+                        or f"agent reported status {raw['status']}")
             return [_ack(task.id, await self._fail(agent, task, error, raw))]
         result = self._priced(raw, body.get("tokens_used"))
         duration = _duration_ms(task)
@@ -162,7 +170,16 @@ class Coordinator:
                   "tokens_out": result.tokens_out, "estimated_cost_usd": result.estimated_cost_usd,
                   "equivalent_claude_cost_usd": result.equivalent_claude_cost_usd,
                   "priced": result.priced}
-        dst, fields = lifecycle.complete(task, agent.agent_id, stored)
+        for key in ("verification_report", "verification_history"):
+            stored.pop(key, None)
+        if result.agent_cost_usd is not None:
+            stored["agent_estimated_cost_usd"] = result.agent_cost_usd
+        if result.cost_disagreement:
+            stored["cost_disagreement"] = True
+            log.warning("task %s: %s priced %s by the agent, %s by the hub", task.id,
+                        result.model_used, result.agent_cost_usd, result.estimated_cost_usd)
+        verification = verification_of(body, raw)
+        dst, fields = lifecycle.complete(task, agent.agent_id, stored, verification)
         done = await self._write(task, dst, fields)
         if done is None:
             return [_ack(task.id, "error")]
@@ -175,34 +192,56 @@ class Coordinator:
         task = self._held(agent, body["task_id"], body.get("generation"))
         if task is None:
             return [_ack(body["task_id"], "stale")]
-        error = str(body.get("error") or body.get("reason") or "task failed")
+        error = str(body.get("error") or body.get("reason") or self._last_error.get(task.id)
+                    or "task failed")
         return [_ack(task.id, await self._fail(agent, task, error, dict(body.get("result") or {})))]
 
     async def _on_task_rejected(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
         task = self._held(agent, body["task_id"])
         if task is None:
             return []
+        reason = str(body.get("reason") or "agent busy")
+        log.info("task %s rejected by %s: %s", task.id, agent.agent_id, reason)
         dst, fields = lifecycle.back_to_inbox(task)
         back = await self._write(task, dst, fields)
         self._finish(agent, task)
         agent.available_at = trio.current_time() + 2.0
         if back is not None:
             self._bus.publish(TaskReclaimed(task=back, agent_id=agent.agent_id,
-                                            reason=f"rejected: {body.get('reason') or 'agent busy'}"))
+                                            reason=f"rejected: {reason}"))
         return []
 
     async def _on_task_recovering(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
-        task = self._held(agent, body["task_id"])
-        if task is None:
-            return [protocol.task_reassign(body["task_id"])]
-        self._working(agent, task)
-        return [protocol.task_continue(task.id, task.generation)]
+        """A restarted sidecar reports the task it held when it died. Its process is gone, so it
+        runs the task only if it says so (a ``state_report`` with the current generation on this
+        connection); otherwise the task is taken back (a lost attempt) and it is told to drop it.
+        Answers go through the outbox, in order with the assignment that may follow at once."""
+        task_id = str(body["task_id"])
+        task = self._held(agent, task_id)
+        if task is not None and agent.proven == (task.id, task.generation):
+            log.info("task %s recovering on %s: still running, continue", task.id, agent.agent_id)
+            self._send(agent, protocol.task_continue(task.id, task.generation))
+        elif task is not None and agent.assigned_on == agent.connection_id:
+            # assigned on this very connection: the report is about an earlier attempt, and a
+            # task_reassign would make the sidecar forget the generation it is running now
+            log.info("task %s recovering on %s: report of an earlier attempt, ignored", task.id,
+                     agent.agent_id)
+        elif task is not None:
+            log.info("task %s recovering on %s (last status %s): not running, reassigned", task.id,
+                     agent.agent_id, body.get("last_status") or "unknown")
+            await self.reclaim(agent, "agent restarted and lost the task")
+        else:
+            log.info("task %s recovering on %s: not held, reassign", task_id, agent.agent_id)
+            self._send(agent, protocol.task_reassign(task_id))
+        return []
 
     async def _on_state_report(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
         task = self._held(agent, body["task_id"], body.get("generation"))
-        if task is None:
+        status = str(body.get("status") or "").lower()
+        if task is None or status in NOT_RUNNING:
             return [protocol.state_report_ack(body["task_id"], "abort")]
         self._last_progress[task.id] = trio.current_time()
+        agent.proven = (task.id, task.generation)
         self._working(agent, task)
         return [protocol.state_report_ack(task.id, "continue")]
 
@@ -235,16 +274,23 @@ class Coordinator:
         return outcome
 
     async def reclaim(self, agent: AgentRecord, reason: str) -> None:
+        """Take the agent's task back; a lost attempt counts as a retry (dead letter at the limit)."""
         task = self._board.get(agent.task_id) if agent.task_id else None
         self._finish(agent, task)
         if task is None or task.lane != "assigned":
             return
         if agent.connected:
             self._send(agent, protocol.task_reassign(task.id, reason))
-        dst, fields = lifecycle.reclaim(task, reason)
+        dst, fields, outcome = lifecycle.reclaim(task, reason, self._config.max_retries)
         back = await self._write(task, dst, fields)
-        if back is not None:
-            log.info("reclaimed %s from %s: %s", task.id, agent.agent_id, reason)
+        if back is None:
+            return
+        log.info("reclaimed %s from %s: %s (%s)", task.id, agent.agent_id, reason, outcome)
+        if outcome == "dead_letter":
+            self._bus.publish(TaskDeadLettered(task=back, agent_id=agent.agent_id,
+                                               error=str(back.fields.get("last_error") or reason),
+                                               retry_count=back.retry_count))
+        else:
             self._bus.publish(TaskReclaimed(task=back, agent_id=agent.agent_id, reason=reason))
 
     async def requeue(self, task: Task) -> bool:
@@ -257,8 +303,10 @@ class Coordinator:
     async def cancel(self, task: Task) -> bool:
         holder = self.agents.get(task.lane_agent or "") if task.lane == "assigned" else None
         if holder is not None and holder.task_id == task.id:
-            self._send(holder, protocol.task_reassign(task.id, "cancelled"))
+            # what a sidecar acts on: it frees its slot at once and takes the next task
+            self._send(holder, protocol.task_cancelled(task.id, int(time.time() * 1000), "cancelled"))
             self._finish(holder, task)
+        log.info("task %s cancelled (held by %s)", task.id, holder.agent_id if holder else "no agent")
         dst, fields = lifecycle.cancel(task, "cancelled from the dashboard")
         moved = await self._write(task, dst, fields)
         if moved is not None:
@@ -310,7 +358,7 @@ class Coordinator:
         assigned = await self._write(task, dst, fields)
         if assigned is None:
             return
-        agent.task_id = assigned.id
+        agent.task_id, agent.assigned_on, agent.proven = assigned.id, agent.connection_id, None
         self._set_state(agent, "assigned", deadline=trio.current_time() + self._config.accept_timeout,
                         reason=f"not accepted within {self._config.accept_timeout:g} s")
         self._bus.publish(TaskAssigned(task=assigned, previous=task, agent_id=agent.agent_id,
@@ -327,7 +375,8 @@ class Coordinator:
     def _finish(self, agent: AgentRecord, task: Task | None) -> None:
         if task is not None:
             self._last_progress.pop(task.id, None)
-        agent.task_id = None
+            self._last_error.pop(task.id, None)
+        agent.task_id, agent.assigned_on, agent.proven = None, None, None
         self._set_state(agent, "idle" if agent.connected else "offline")
 
     def _set_state(self, agent: AgentRecord, state: str, *, deadline: float | None = None,
@@ -353,25 +402,22 @@ class Coordinator:
         if not tokens_in and not tokens_out and _int(tokens_used):
             tokens_out = _int(tokens_used)
         model = raw.get("model_used")
-        cost, equivalent = _float(raw.get("estimated_cost_usd")), _float(raw.get("equivalent_claude_cost_usd"))
-        priced = True
-        if cost is None or (equivalent is None and model):
-            price = price_invocation(model, tokens_in, tokens_out, claude_model=self._config.claude_model)
-            cost = price.cost_usd if cost is None else cost
-            equivalent = price.equivalent_claude_cost_usd if equivalent is None else equivalent
-            priced = price.priced or _float(raw.get("estimated_cost_usd")) is not None
+        price = reconcile(model, tokens_in, tokens_out,
+                          agent_cost_usd=_float(raw.get("estimated_cost_usd")),
+                          agent_equivalent_usd=_float(raw.get("equivalent_claude_cost_usd")),
+                          claude_model=self._config.claude_model)
         return ExecutionResult(
             status=str(raw.get("status") or "success"), output=str(raw.get("output") or ""),
             error=raw.get("error"), model_used=model, tokens_in=tokens_in, tokens_out=tokens_out,
-            estimated_cost_usd=cost, equivalent_claude_cost_usd=equivalent,
-            execution_ms=_int(raw.get("execution_ms")) or None, priced=priced)
+            estimated_cost_usd=price.cost_usd, equivalent_claude_cost_usd=price.equivalent_claude_cost_usd,
+            execution_ms=_int(raw.get("execution_ms")) or None, priced=price.priced,
+            agent_cost_usd=price.agent_cost_usd, cost_disagreement=price.disagrees)
 
 
 def task_assign_message(task: Task, routing: Mapping[str, Any]) -> dict[str, Any]:
-    return protocol.task_assign(task.id, description=task.description or task.title,
-                                metadata=task.fields, generation=task.generation,
-                                assigned_at=str(task.fields.get("assigned_at")),
-                                complexity=complexity_of(task.fields), routing_decision=routing)
+    return assignment.build(task.id, task.fields, description=task.description or task.title,
+                            generation=task.generation, complexity=complexity_of(task.fields),
+                            routing_decision=routing, now=time.time())
 
 
 def _ack(task_id: Any, status: str) -> dict[str, Any]:

@@ -200,10 +200,10 @@ class ReferenceAgent:
             self.unacked.pop(task_id, None)
         elif kind == "task_continue" and mine and isinstance(message.get("generation"), int):
             running.generation = message["generation"]
-        elif kind == "task_reassign":
+        elif kind in ("task_reassign", "task_cancelled"):
             self.unacked.pop(task_id, None)
             if mine:
-                self._abandon(running, "task_reassign")
+                self._abandon(running, str(kind))
         elif kind == "state_report_ack" and message.get("action") == "abort" and mine:
             if running.reported_generation == running.generation:
                 self._abandon(running, "state_report_ack abort")

@@ -32,6 +32,70 @@ class Price:
 
 
 @attrs.frozen
+class Reconciled:
+    """The hub's price of an invocation beside the agent's own figure.
+
+    ``cost_usd`` is the hub's price whenever genai-prices knows the model, else the agent's figure
+    (``priced`` False when neither has one). ``agent_cost_usd`` is what the agent said;
+    ``disagrees`` flags an agent figure more than 1 % (and a hundredth of a cent) off the hub's.
+    A paid model has no equivalent Claude cost: it is never shown as local savings.
+    """
+
+    cost_usd: float | None
+    priced: bool
+    local: bool
+    equivalent_claude_cost_usd: float | None
+    agent_cost_usd: float | None
+    disagrees: bool
+
+
+DISAGREE_RELATIVE = 0.01
+DISAGREE_ABSOLUTE = 0.0001
+
+
+def reconcile(model: str | None, tokens_in: int, tokens_out: int, *, agent_cost_usd: float | None,
+              agent_equivalent_usd: float | None, claude_model: str = "claude-sonnet-4-5") -> Reconciled:
+    """Price from model and tokens where the hub can; the agent's figures only where it cannot."""
+    price = price_invocation(model, tokens_in, tokens_out, claude_model=claude_model)
+    if not price.priced:
+        return Reconciled(cost_usd=agent_cost_usd, priced=agent_cost_usd is not None, local=False,
+                          equivalent_claude_cost_usd=agent_equivalent_usd,
+                          agent_cost_usd=agent_cost_usd, disagrees=False)
+    cost = price.cost_usd or 0.0
+    disagrees = agent_cost_usd is not None and abs(agent_cost_usd - cost) > max(
+        DISAGREE_ABSOLUTE, DISAGREE_RELATIVE * max(abs(cost), abs(agent_cost_usd)))
+    equivalent = None
+    if price.local:
+        equivalent = price.equivalent_claude_cost_usd if price.equivalent_claude_cost_usd is not None \
+            else agent_equivalent_usd
+    return Reconciled(cost_usd=price.cost_usd, priced=True, local=price.local,
+                      equivalent_claude_cost_usd=equivalent, agent_cost_usd=agent_cost_usd,
+                      disagrees=disagrees)
+
+
+# Claude Code's model aliases (``claude --model sonnet``), as the newest model of each family
+CLAUDE_ALIASES = {"sonnet": "claude-sonnet-4-5", "opus": "claude-opus-4-1", "haiku": "claude-haiku-4-5"}
+_DOTTED_VERSION = re.compile(r"(?<=\d)\.(?=\d)")
+
+
+def normalise_model_name(name: str) -> str:
+    """Claude model names as agents spell them, in the form the price tables use: case folded,
+    ``anthropic/`` or ``anthropic:`` dropped, an Ollama-style ``:tag`` dropped, dots between
+    version digits as dashes (``claude-sonnet-4.5`` -> ``claude-sonnet-4-5``), aliases expanded.
+    Dated ids (``claude-sonnet-4-5-20250929``) are kept: the tables know them. Other names as given."""
+    lowered = name.strip().lower()
+    for prefix in ("anthropic/", "anthropic:"):
+        if lowered.startswith(prefix):
+            lowered = lowered[len(prefix):]
+    if lowered in CLAUDE_ALIASES:
+        return CLAUDE_ALIASES[lowered]
+    if not lowered.startswith("claude"):
+        return name.strip()
+    lowered = lowered.split(":", 1)[0].split("@", 1)[0]
+    return _DOTTED_VERSION.sub("-", lowered)
+
+
+@attrs.frozen
 class _Resolution:
     """How a model name is priced: ``kind`` is "api", "local" or "unknown"."""
 
@@ -49,7 +113,7 @@ def price_invocation(
 ) -> Price:
     """Price one invocation; negative token counts are treated as 0."""
     tokens_in, tokens_out = max(int(tokens_in or 0), 0), max(int(tokens_out or 0), 0)
-    name = (model or "").strip()
+    name = normalise_model_name(model or "")
     if name.lower() in NO_MODEL_NAMES:
         return Price(cost_usd=0.0, priced=True, local=False, equivalent_claude_cost_usd=None)
     resolution = _resolve(name)
@@ -57,20 +121,20 @@ def price_invocation(
         cost = _cost(resolution, tokens_in, tokens_out)
         return Price(cost_usd=cost, priced=True, local=False, equivalent_claude_cost_usd=None)
     if resolution.kind == "local":
-        claude = _resolve(claude_model)
+        claude = _resolve(normalise_model_name(claude_model))
         equivalent = _cost(claude, tokens_in, tokens_out) if claude.kind == "api" else None
         return Price(cost_usd=0.0, priced=True, local=True, equivalent_claude_cost_usd=equivalent)
     return Price(cost_usd=None, priced=False, local=False, equivalent_claude_cost_usd=None)
 
 
 def is_local_model(model: str | None) -> bool:
-    name = (model or "").strip()
+    name = normalise_model_name(model or "")
     return bool(name) and name.lower() not in NO_MODEL_NAMES and _resolve(name).kind == "local"
 
 
 def is_known_model(model: str | None) -> bool:
     """True for no model (a shell step), a local model, or one genai-prices can price."""
-    name = (model or "").strip()
+    name = normalise_model_name(model or "")
     return name.lower() in NO_MODEL_NAMES or _resolve(name).kind != "unknown"
 
 
