@@ -19,7 +19,7 @@ from agentdeck.actors.messages import Event, Resync
 class Subscription:
     """One subscriber's view of the bus; iterate it (``async for event in sub``)."""
 
-    def __init__(self, bus: EventBus, name: str, buffer: int) -> None:
+    def __init__(self, bus: EventBus, name: str, buffer: float) -> None:
         self.name = name
         self._bus = bus
         self._send, self._receive = trio.open_memory_channel[Event](buffer)

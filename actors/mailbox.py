@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import trio
@@ -29,7 +30,5 @@ async def ask(mailbox: trio.MemorySendChannel, body: Any, timeout: float = 5.0) 
 def reply(request: Request, answer: Any) -> None:
     """Answer a request; never blocks (the reply channel has room for exactly one answer)."""
     if request.reply is not None:
-        try:
+        with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock, trio.ClosedResourceError):
             request.reply.send_nowait(answer)
-        except (trio.BrokenResourceError, trio.WouldBlock, trio.ClosedResourceError):
-            pass

@@ -167,7 +167,7 @@ async def run_case(agents: int, subscribers: int, rate: float, seconds: float) -
         async with trio.open_nursery() as nursery:
             addresses = await nursery.start(run_hub, hub)
             url = next(a for a in addresses if a.startswith("http://")).replace("http://", "ws://") + "/ws"
-            for index, (sub, delivery) in enumerate(zip(subs, deliveries)):
+            for index, (sub, delivery) in enumerate(zip(subs, deliveries, strict=True)):
                 nursery.start_soon(consume, sub, delivery, index == 0)
             process = await trio.lowlevel.open_process(
                 [sys.executable, __file__, "--child", url, str(agents), str(rate), str(seconds)],
@@ -187,7 +187,7 @@ async def run_case(agents: int, subscribers: int, rate: float, seconds: float) -
                 else:
                     raise RuntimeError("the agents' process ended without reporting")
                 with trio.move_on_after(30):
-                    while any(d.count + d.missed < sent for d in deliveries):
+                    while any(d.count + d.missed < sent for d in deliveries):  # noqa: ASYNC110 - counts kept by other tasks
                         await trio.sleep(0.01)
             cpu = time.process_time() - cpu_start
             window = time.time() - wall_start

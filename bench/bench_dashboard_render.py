@@ -34,7 +34,7 @@ AGENTS = ("ann", "bob", "cat", "dan", "eve")
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def summary(name: str, values: list[float], unit: str = "ms") -> None:
@@ -122,10 +122,11 @@ async def _sse_clients(base: str, clients: int, board: Path, samples: int, prefi
             for index in range(samples):
                 key = f"{prefix}-{index:03}"
                 written[key] = time.time()
-                write(board, f"inbox/{key}.yaml", {"id": key, "title": f"sse probe {index}", "priority": "critical", "created": "2000-01-01T00:00:00Z"})
+                write(board, f"inbox/{key}.yaml", {"id": key, "title": f"sse probe {index}", "priority": "critical",
+                                                   "created": "2000-01-01T00:00:00Z"})
                 await trio.sleep(0.25)
             with trio.move_on_after(10):
-                while len(latencies) < clients * samples:
+                while len(latencies) < clients * samples:  # noqa: ASYNC110 - filled by the client tasks
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
     return latencies
@@ -176,21 +177,24 @@ def bench_browser(base: str, board: Path, samples: int) -> None:
             loads.append((time.perf_counter() - started) * 1000)
         summary("page load -> connected (1,000 tasks)", loads)
         page.evaluate("""() => { window.__seen = {};
-            new MutationObserver(() => { document.querySelectorAll('#lane-inbox .card[data-task-id^="probe-"]')
-              .forEach(c => { if (!(c.dataset.taskId in window.__seen)) window.__seen[c.dataset.taskId] = Date.now(); }); })
+            new MutationObserver(() => {
+              document.querySelectorAll('#lane-inbox .card[data-task-id^="probe-"]').forEach(c => {
+                if (!(c.dataset.taskId in window.__seen)) window.__seen[c.dataset.taskId] = Date.now(); }); })
             .observe(document.getElementById('lane-inbox'), {childList: true, subtree: true}); }""")
         visible = []
         for index in range(samples):
             key = f"probe-c{index:03}"
             started = time.time() * 1000
-            write(board, f"inbox/{key}.yaml", {"id": key, "title": f"probe {index}", "priority": "critical", "created": "2000-01-01T00:00:00Z"})
+            write(board, f"inbox/{key}.yaml", {"id": key, "title": f"probe {index}", "priority": "critical",
+                                               "created": "2000-01-01T00:00:00Z"})
             page.wait_for_function(f"() => '{key}' in window.__seen", timeout=5000)
             visible.append(page.evaluate(f"window.__seen['{key}']") - started)
             time.sleep(0.2)
         summary("file write -> card visible in Chromium", visible)
 
         page.evaluate("""() => { window.__swaps = 0;
-            document.body.addEventListener('htmx:sseMessage', e => { if (/lane-inbox/.test(e.detail.type)) window.__swaps++; }); }""")
+            document.body.addEventListener('htmx:sseMessage', e => {
+              if (/lane-inbox/.test(e.detail.type)) window.__swaps++; }); }""")
         before = int(page.locator("#lane-inbox .lane-head .count").inner_text())
         started = time.perf_counter()
         for index in range(500):

@@ -114,7 +114,7 @@ async def load(hub: HubProcess, args: argparse.Namespace) -> Tally:
     limits = httpx.Limits(max_connections=args.dashboards + 10)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None), limits=limits) as client:
         async with trio.open_nursery() as nursery:
-            for index in range(args.dashboards):
+            for _ in range(args.dashboards):
                 nursery.start_soon(dashboard, client, hub.base_url, until, tally)
             for index in range(args.agents):
                 nursery.start_soon(agent, hub.ws_url, f"load-{index:03d}", until, tally,
@@ -166,8 +166,8 @@ def main() -> None:
     print(f"tasks completed {tally.completed} ({tally.completed / args.duration:.0f}/s), "
           f"execution events {tally.progress}, SSE streams opened {tally.sse_open}, "
           f"SSE bytes {tally.sse_bytes} ({tally.sse_bytes / args.duration / max(1, tally.sse_open) / 1024:.1f} "
-          f"KiB/s per stream) in {tally.sse_reads} reads ({tally.sse_reads / args.duration / max(1, tally.sse_open):.1f}"
-          f"/s per stream)")
+          f"KiB/s per stream) in {tally.sse_reads} reads "
+          f"({tally.sse_reads / args.duration / max(1, tally.sse_open):.1f}/s per stream)")
     print(f"hub RSS at the end {rss / 1024:.0f} MiB; health {health.get('status')}; "
           f"actor restarts {sum(a.get('restarts', 0) for a in health.get('actors', []))}")
     print(f"errors: {len(tally.errors)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -24,10 +25,8 @@ def main() -> None:
         count = 50_000
         start = time.perf_counter()
         for _ in range(count):
-            try:
+            with contextlib.suppress(ProtocolError):
                 decode(frame)
-            except ProtocolError:
-                pass
         elapsed = time.perf_counter() - start
         print(f"{name:32s} {count / elapsed:>10,.0f} frames/s  ({elapsed / count * 1e6:.1f} us each)")
 

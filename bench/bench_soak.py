@@ -83,7 +83,7 @@ async def soak(hub: HubProcess, args: argparse.Namespace) -> dict:
     until = trio.current_time() + args.duration
     sent, received, samples = [0], [0], []
     async with trio.open_nursery() as nursery:
-        for index in range(args.sse):
+        for _ in range(args.sse):
             nursery.start_soon(sse_reader, hub.base_url, until + 1, received)
         for index in range(args.agents):
             nursery.start_soon(agent, hub.ws_url, f"soak-{index}", args.rate / args.agents, until, sent)

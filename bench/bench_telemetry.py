@@ -118,7 +118,7 @@ async def bench(count: int) -> None:
             print(f"hub insert -> figures updated: {percentiles(visible)}")
 
             external = []
-            for n in range(20):
+            for _ in range(20):
                 db = sqlite3.connect(path)
                 db.execute("INSERT INTO invocations (timestamp, tool, model, tokens, cost, latency_ms,"
                            " status) VALUES (?, 'ext', 'gpt-4o', 10, 0.01, 5, 'ok')",

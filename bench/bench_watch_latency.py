@@ -34,7 +34,7 @@ def task_text(n: int, version: int) -> str:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def measure(work: Path, tasks: int, changes: int, poll: bool) -> dict[str, list[float]]:

@@ -7,6 +7,7 @@ inside the hub's event loop (``call``), and stops it cleanly. Also used by the d
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -77,10 +78,8 @@ class HubThread:
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.hub is not None and self._thread.is_alive():
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 self.call(self.hub.stop)
-            except trio.RunFinishedError:
-                pass
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError("hub did not stop")

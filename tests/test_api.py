@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 from conftest import RunningHub, task_yaml, wait_until, write_task
 
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
 from agentdeck.actors.messages import FilesChanged
+from agentdeck.web.app import create_app
+from agentdeck.web.errors import INTERNAL_MESSAGE
 
 SUMMARY_KEYS = {"id", "title", "lane", "lane_agent", "agent", "status", "priority", "created", "description",
                 "dependencies", "estimated_hours", "tags", "generation", "retry_count", "path"}
@@ -159,3 +163,26 @@ async def test_the_api_follows_changes_on_disk(hub: RunningHub) -> None:
         return "new" in ids(body["inbox"]) and "low" in ids(body["dead"]) and "low" not in ids(body["inbox"])
 
     await wait_until(changed)
+
+
+async def test_every_error_answer_is_json_with_its_status(hub: RunningHub) -> None:
+    wrong = await hub.client.delete("/api/tasks")
+    assert wrong.status_code == 405 and wrong.headers["content-type"] == "application/json"
+    assert wrong.json()["message"] and "GET" in wrong.headers["allow"]
+    for method, path in (("PUT", "/"), ("DELETE", "/graph"), ("PATCH", "/api/stats")):
+        answer = await hub.client.request(method, path)
+        assert answer.status_code == 405, (method, path)
+        assert answer.json()["error"] == "method_not_allowed" and answer.json()["message"]
+
+
+async def test_an_unexpected_exception_is_a_logged_json_500(work_dir: Path, board_dir: Path, caplog) -> None:
+    app = create_app(Hub(HubConfig(work_dir=work_dir, port=0)))
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("a bug")
+
+    response = await app.test_client().get("/boom")
+    assert response.status_code == 500
+    assert await response.get_json() == {"error": "internal_error", "message": INTERNAL_MESSAGE}
+    assert any("a bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)  # the traceback is logged

@@ -307,7 +307,8 @@ def test_patched_lanes_stay_identical_to_a_fresh_render(hub, ui, board):
         if action == "edit":
             write_task(board, f"{where[task_id]}/{task_id}.yaml", task_yaml(
                 id=task_id, title=f"edited {step}", priority=rng.choice(["critical", "low"])))
-        elif (action == "take" and where[task_id] == "inbox") or (action == "hand" and where[task_id].startswith("assigned/")):
+        elif ((action == "take" and where[task_id] == "inbox")
+              or (action == "hand" and where[task_id].startswith("assigned/"))):
             move(task_id, f"assigned/{rng.choice(names)}")
         elif action == "done":
             move(task_id, f"done/{rng.choice(names)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import trio
 import trio.lowlevel
 
@@ -74,9 +76,10 @@ async def test_publishing_with_a_stuck_subscriber_stays_fast() -> None:
     bus = EventBus()
     bus.subscribe("never-reads", buffer=1)
     live = bus.subscribe("live", buffer=20_000)
-    with trio.fail_after(1):
-        for n in range(10_000):
-            bus.publish(progress(n))
+    started = time.perf_counter()
+    for n in range(10_000):
+        bus.publish(progress(n))
+    assert time.perf_counter() - started < 1
     assert len(drain(live)) == 10_000
 
 

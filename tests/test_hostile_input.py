@@ -413,7 +413,7 @@ NASTY_IDS = ["../../x", "../../../etc/passwd", "/tmp/abs", "a/b/c", "nul\x00byte
 
 async def test_tasks_whose_ids_look_like_paths_are_moved_by_their_file_name(start_hub, board_dir):
     names = [f"nasty-{i}.yaml" for i in range(len(NASTY_IDS))]
-    for name, task_id in zip(names, NASTY_IDS):
+    for name, task_id in zip(names, NASTY_IDS, strict=True):
         write_task(board_dir, f"inbox/{name}", task_yaml(id=task_id, title=task_id, shell_command="true"))
     write_task(board_dir, "inbox/too-long.yaml", task_yaml(id="y" * (MAX_TASK_ID + 1), title="long"))
     hub = await start_hub()

@@ -185,7 +185,8 @@ async def test_done_cards_and_detail_show_costs_as_people_read_them(running_hub)
 async def test_lanes_show_100_cards_newest_done_first_and_more_on_request(running_hub):
     for index in range(105):
         write_task(running_hub.board, f"done/ann/t{index:03}.yaml",
-                   task_yaml(id=f"t{index:03}", title=f"done {index}", completed_at=f"2026-01-01T00:{index // 60:02}:{index % 60:02}Z"))
+                   task_yaml(id=f"t{index:03}", title=f"done {index}",
+                             completed_at=f"2026-01-01T00:{index // 60:02}:{index % 60:02}Z"))
     await _on_board(running_hub, "t104")
     page = await running_hub.client.get("/")
     done = _region(page.text, "lane-done")

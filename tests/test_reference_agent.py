@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -195,9 +196,8 @@ async def test_agent_command_line(start_hub, work_dir):
     assert b"invalid_token" in refused.stderr
     env = {**os.environ, "AGENTDECK_TOKEN": token}
     async with trio.open_nursery() as nursery:
-        process = await nursery.start(lambda task_status: trio.run_process(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
-            task_status=task_status))
+        process = await nursery.start(functools.partial(
+            trio.run_process, command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False))
         fields = await wait_until(lambda: done_file(hub.board, "cli-agent", "cli.yaml"), timeout=10)
         assert "via-cli" in fields["result"]["output"]
         process.terminate()

@@ -30,28 +30,27 @@ def server(tmp_path: Path, free_port: int):
     work = tmp_path / "work"
     (work / "collaboration" / "inbox").mkdir(parents=True)
     (work / "collaboration" / "inbox" / "a.yaml").write_text("title: A task\n")
-    log = open(tmp_path / "serve.log", "wb")
-    process = subprocess.Popen(serve_command(work, free_port), stdout=log, stderr=subprocess.STDOUT,
-                               cwd=Path(__file__).resolve().parent.parent)
-    base = f"http://127.0.0.1:{free_port}"
-    deadline = time.monotonic() + 20
-    while True:
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen(serve_command(work, free_port), stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=Path(__file__).resolve().parent.parent)
+        base = f"http://127.0.0.1:{free_port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"server did not come up:\n{(tmp_path / 'serve.log').read_text()}")
+            time.sleep(0.05)
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not come up:\n{(tmp_path / 'serve.log').read_text()}")
-        time.sleep(0.05)
-    try:
-        yield process, free_port, tmp_path / "serve.log"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
+            yield process, free_port, tmp_path / "serve.log"
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def stop(process: subprocess.Popen, signum: int, log: Path) -> float:

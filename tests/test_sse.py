@@ -130,7 +130,8 @@ async def test_a_burst_of_500_changes_is_a_few_swaps(running_hub):
     async with open_stream(running_hub.client) as stream:
         await stream.initial()
         for index in range(500):
-            write_task(running_hub.board, f"inbox/b{index:03}.yaml", task_yaml(id=f"b{index:03}", title=f"burst {index}"))
+            write_task(running_hub.board, f"inbox/b{index:03}.yaml",
+                       task_yaml(id=f"b{index:03}", title=f"burst {index}"))
         final = await stream.until(lambda e: lane(e, "inbox") and 'data-count="500"' in e.data, timeout=10)
         swaps = [e for e in stream.seen if lane(e, "inbox")]
         assert final is swaps[-1]
@@ -217,7 +218,7 @@ async def test_sse_clients_are_counted_for_metrics(running_hub):
         await stream.initial()
         assert counter.count("sse") == 1
     with trio.fail_after(2):
-        while counter.count("sse") != 0:
+        while counter.count("sse") != 0:  # noqa: ASYNC110 - the hub's counter, no event to wait on
             await trio.sleep(0.02)
 
 
@@ -328,7 +329,8 @@ async def test_assigned_cards_and_agents_go_out_as_patches(running_hub):
                 assert event.name.startswith("patch-"), f"{event.name} sent whole for a small change"
                 assert "grouped 10" not in event.data and "agent ann" not in event.data
                 seen_text += event.data
-        assert 'hx-swap-oob="afterbegin:#ul-assigned-' in seen_text or 'hx-swap-oob="afterend:#li-assigned-' in seen_text
+        assert ('hx-swap-oob="afterbegin:#ul-assigned-' in seen_text
+                or 'hx-swap-oob="afterend:#li-assigned-' in seen_text)
         assert 'id="gh-assigned-' in seen_text  # both groups' counts changed
         assert "renamed &lt;i&gt;four&lt;/i&gt;" in seen_text
         write_task(board, "assigned/dee/g20.yaml", task_yaml(id="g20", title="new group"))

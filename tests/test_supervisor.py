@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
@@ -52,7 +53,7 @@ async def test_a_crash_is_restarted_with_doubling_backoff_and_counted(autojump_c
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run, "flaky", flaky.run)
         await flaky.settled.wait()
-        gaps = [round(b - a, 6) for a, b in zip(flaky.starts, flaky.starts[1:])]
+        gaps = [round(b - a, 6) for a, b in itertools.pairwise(flaky.starts)]
         assert gaps == [0.05, 0.1, 0.2]
         [record] = supervisor.status()
         assert record["name"] == "flaky" and record["restarts"] == 3 and record["running"]
@@ -71,7 +72,7 @@ async def test_backoff_is_capped(autojump_clock) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run, "flaky", flaky.run)
         await flaky.settled.wait()
-        gaps = [round(b - a, 6) for a, b in zip(flaky.starts, flaky.starts[1:])]
+        gaps = [round(b - a, 6) for a, b in itertools.pairwise(flaky.starts)]
         assert gaps == [0.05, 0.1, 0.2, 0.3, 0.3, 0.3]
         nursery.cancel_scope.cancel()
 
@@ -92,7 +93,7 @@ async def test_backoff_resets_after_a_healthy_run(autojump_clock) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run, "a", crashes_after_a_while)
         await trio.sleep(1000)
-        gaps = [round(b - a, 6) for a, b in zip(runs, runs[1:])]
+        gaps = [round(b - a, 6) for a, b in itertools.pairwise(runs)]
         assert gaps == [0.05, 0.1, 60.05, 60.05, 0.1]
         nursery.cancel_scope.cancel()
 

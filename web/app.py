@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from quart import jsonify
+from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
 
 from agentdeck.actors.hub import Hub
 from agentdeck.web.context import attach_hub
+from agentdeck.web.errors import register_error_handlers
+from agentdeck.web.frame_ledger import FrameLedger
 from agentdeck.web.guard import HostPolicy, RequestGuard
-from agentdeck.web.routes.agent_socket import agent_ws
+from agentdeck.web.routes.agent_socket import AGENT_SOCKET_PATH, agent_ws
 from agentdeck.web.routes.api import api
 from agentdeck.web.routes.dashboard import dashboard_api
 from agentdeck.web.routes.events import sse
@@ -25,6 +27,12 @@ from agentdeck.web.view.present import path_segment
 WEB_ROOT = files("agentdeck.web")
 
 
+class UnsortedJSON(DefaultJSONProvider):
+    """JSON answers keep the order the code built them in (readers see the important fields first)."""
+
+    sort_keys = False
+
+
 def create_app(hub: Hub) -> QuartTrio:
     app = QuartTrio(
         "agentdeck.web",
@@ -36,7 +44,7 @@ def create_app(hub: Hub) -> QuartTrio:
     )
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    app.json.sort_keys = False
+    app.json = UnsortedJSON(app)
     attach_hub(app, hub)
     app.jinja_env.filters["segment"] = path_segment
     hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
@@ -45,13 +53,8 @@ def create_app(hub: Hub) -> QuartTrio:
     for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, sse,
                       exports):
         app.register_blueprint(blueprint)
-
-    @app.errorhandler(404)
-    async def not_found(error):
-        return jsonify(error="not_found", message=str(getattr(error, "description", error))), 404
-
-    @app.errorhandler(405)
-    async def not_allowed(error):
-        return jsonify(error="method_not_allowed"), 405
+    register_error_handlers(app)
+    ledger = FrameLedger(app.asgi_app, paths={AGENT_SOCKET_PATH})
+    app.asgi_app = ledger  # type: ignore[method-assign]  # where Quart takes middleware
 
     return app

@@ -98,7 +98,7 @@ class Board:
             assert read.task is not None
             events.extend(self._place(read.task, departed))
 
-        for path, task in departed.items():
+        for task in departed.values():
             events.append(TaskRemoved(task=task))
             events.extend(self._promote_conflict(task.id))
         if events:

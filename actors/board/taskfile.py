@@ -268,8 +268,8 @@ def read_task_file(root: Path, relpath: str) -> FileRead:
     with open(fd, "rb") as handle:
         stat = os.fstat(handle.fileno())
         if stat.st_size > MAX_TASK_FILE_BYTES:
-            error = f"file is {stat.st_size} bytes, over the {MAX_TASK_FILE_BYTES} byte limit"
-            return FileRead(relpath, None, InvalidTaskFile(relpath, error))
+            too_big = f"file is {stat.st_size} bytes, over the {MAX_TASK_FILE_BYTES} byte limit"
+            return FileRead(relpath, None, InvalidTaskFile(relpath, too_big))
         data = handle.read(MAX_TASK_FILE_BYTES + 1)
     try:
         return FileRead(relpath, parse_task(relpath, data, stat.st_mtime), None)

@@ -173,7 +173,8 @@ class Watcher:
                 continue
         return snapshot
 
-    async def _handle(self, batch: set[tuple[watchfiles.Change, str]], nursery: trio.Nursery) -> None:
+    def _classify(self, batch: set[tuple[watchfiles.Change, str]]) -> tuple[dict[str, None], list[str], bool]:
+        """Task files, new directories, and whether a lane directory went (resolving paths touches the disk)."""
         paths: dict[str, None] = {}  # ordered and deduplicated
         new_dirs: list[str] = []
         lane_dir_gone = False
@@ -188,6 +189,10 @@ class Watcher:
                 new_dirs.append(relpath)
             elif change == watchfiles.Change.deleted and _is_lane_dir(relpath):
                 lane_dir_gone = True
+        return paths, new_dirs, lane_dir_gone
+
+    async def _handle(self, batch: set[tuple[watchfiles.Change, str]], nursery: trio.Nursery) -> None:
+        paths, new_dirs, lane_dir_gone = await trio.to_thread.run_sync(self._classify, batch)
         if lane_dir_gone:
             # the files under a removed or renamed directory are not reported one by one
             await self._queue.send(RescanRequested("a lane directory was removed or renamed"))

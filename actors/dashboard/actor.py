@@ -202,7 +202,7 @@ class DashboardState:
         if not len(self._hour):
             now, wall = trio.current_time(), time.time()
             tasks = (*view.inbox, *view.assigned, *view.done, *view.dead)
-            for finished_ms, ok, duration_ms, tokens in finished_attempts(tasks, epoch_ms(wall - HOUR)):
+            for finished_ms, ok, duration_ms, tokens in finished_attempts(tasks, int((wall - HOUR) * 1000)):
                 self._hour.add(now - (wall - finished_ms / 1000), ok=ok, duration_ms=duration_ms,
                                tokens=tokens)
 

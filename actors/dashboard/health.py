@@ -7,6 +7,7 @@ or plain numbers. The rules are separate from the actor so each can be tested on
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
@@ -50,7 +51,7 @@ def agents_offline(offline_since: Mapping[str, float], now: float,
 def queue_growing(samples: Sequence[int], checks: int = QUEUE_GROWTH_CHECKS) -> list[Condition]:
     """The queued count grew on each of the last ``checks`` periodic samples."""
     recent = list(samples)[-(checks + 1):]
-    if len(recent) < checks + 1 or any(b <= a for a, b in zip(recent, recent[1:])):
+    if len(recent) < checks + 1 or any(b <= a for a, b in itertools.pairwise(recent)):
         return []
     trail = " -> ".join(str(n) for n in recent)
     return [Condition("queue_growing", "warning", f"queued tasks grew on {checks} checks in a row ({trail})")]

@@ -8,6 +8,7 @@ runs the scheduler, so work is handed out the moment it can be.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -95,10 +96,8 @@ class TaskQueue:
     async def _tick(self) -> None:
         while True:
             await trio.sleep(self._tick_seconds)
-            try:
+            with contextlib.suppress(trio.WouldBlock):
                 self._ticks.send_nowait(Tick())
-            except trio.WouldBlock:
-                pass
 
     @staticmethod
     def _worth_scheduling(message: Any) -> bool:

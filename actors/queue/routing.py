@@ -123,8 +123,8 @@ def decide(task_fields: Mapping[str, Any], agent_ollama_url: str | None, *,
     """The routing decision written into the task file and sent in ``task_assign``.
 
     trivial -> the agent's shell (sidecar); standard -> the agent's Ollama endpoint (as
-    ``host:port``) with the default model; complex -> Claude. A standard task on an agent without ``ollama_url``, or a trivial one
-    without a shell command, falls back (``fallback_used``) with the reason.
+    ``host:port``) with the default model; complex -> Claude. A standard task on an agent without
+    ``ollama_url``, or a trivial one without a shell command, falls back (``fallback_used``) with the reason.
     """
     complexity = complexity_of(task_fields)
     tier = complexity["effective_tier"]

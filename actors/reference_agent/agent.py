@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
 
 from agentdeck.actors.protocol import schema as protocol
 from agentdeck.actors.queue.routing import endpoint_of, shell_command_of
@@ -61,10 +61,14 @@ class RunningTask:
         return self.assignment["task_id"]
 
 
+def metadata_of(assignment: dict[str, Any]) -> dict[str, Any]:
+    metadata = assignment.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
 def timeout_of(assignment: dict[str, Any]) -> float:
     """``timeout_seconds`` or ``timeout`` from the task (top level or metadata), else 300 s."""
-    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), dict) else {}
-    for source in (assignment, metadata):
+    for source in (assignment, metadata_of(assignment)):
         for key in ("timeout_seconds", "timeout"):
             value = source.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
@@ -78,13 +82,13 @@ class ReferenceAgent:
         self.running: RunningTask | None = None
         self.unacked: dict[str, dict[str, Any]] = {}
         self.identified_count = 0
-        self._ws = None
+        self._ws: WebSocketConnection | None = None
         self._send_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
 
     # ------------------------------------------------------------------ connection
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, serve, reconnect with backoff, forever; raises AgentRefused on a bad identity."""
         refused: AgentRefused | None = None
         async with trio.open_nursery() as nursery:
@@ -144,7 +148,7 @@ class ReferenceAgent:
                 "ollama_url": s.ollama_url, "protocol_version": protocol.PROTOCOL_VERSION,
                 "client_type": "agentdeck-reference-agent"}
 
-    async def _await_identified(self, ws) -> list[dict[str, Any]]:
+    async def _await_identified(self, ws: WebSocketConnection) -> list[dict[str, Any]]:
         """Read until ``identified``; messages that raced ahead of it are returned for later."""
         early: list[dict[str, Any]] = []
         with trio.fail_after(self.settings.identify_timeout):
@@ -189,24 +193,27 @@ class ReferenceAgent:
 
     # ------------------------------------------------------------------ hub messages
 
+    def _forget_unacked(self, task_id: object) -> None:
+        if isinstance(task_id, str):
+            self.unacked.pop(task_id, None)
+
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         task_id = message.get("task_id")
-        running = self.running
-        mine = running is not None and running.task_id == task_id
+        mine = self.running if self.running is not None and self.running.task_id == task_id else None
         if kind == "task_assign":
             await self._assigned(message)
         elif kind == "task_ack" and message.get("status") in FINAL_ACKS:
-            self.unacked.pop(task_id, None)
-        elif kind == "task_continue" and mine and isinstance(message.get("generation"), int):
-            running.generation = message["generation"]
+            self._forget_unacked(task_id)
+        elif kind == "task_continue" and mine is not None and isinstance(message.get("generation"), int):
+            mine.generation = message["generation"]
         elif kind in ("task_reassign", "task_cancelled"):
-            self.unacked.pop(task_id, None)
-            if mine:
-                self._abandon(running, str(kind))
-        elif kind == "state_report_ack" and message.get("action") == "abort" and mine:
-            if running.reported_generation == running.generation:
-                self._abandon(running, "state_report_ack abort")
+            self._forget_unacked(task_id)
+            if mine is not None:
+                self._abandon(mine, str(kind))
+        elif kind == "state_report_ack" and message.get("action") == "abort" and mine is not None:
+            if mine.reported_generation == mine.generation:
+                self._abandon(mine, "state_report_ack abort")
         elif kind == "error":
             log.warning("hub error: %s", message)
 
@@ -262,7 +269,7 @@ class ReferenceAgent:
 
     async def _run_executor(self, running: RunningTask) -> dict[str, Any]:
         assignment = running.assignment
-        metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), dict) else {}
+        metadata = metadata_of(assignment)
         routing = assignment.get("routing_decision") or {}
         target = routing.get("target_type") if isinstance(routing, dict) else None
         command = shell_command_of(metadata) or shell_command_of(assignment)

@@ -113,7 +113,7 @@ class Telemetry:
                 nursery.start_soon(self._answer_queries, nursery)
                 nursery.start_soon(self._sync_forever, store)
                 if self._ask_queue is not None:
-                    nursery.start_soon(self._fetch_board)
+                    nursery.start_soon(self._fetch_board, self._ask_queue)
                 task_status.started()
         finally:
             store.close()
@@ -142,11 +142,11 @@ class Telemetry:
                 self._pending.append(invocation)
                 self._wake.set()
 
-    async def _fetch_board(self) -> None:
+    async def _fetch_board(self, ask_queue: Callable[[Any], Awaitable[Any]]) -> None:
         """Ask the queue for the board once; the next sync round backfills from it."""
         while True:
             try:
-                view = await self._ask_queue(ListTasks())
+                view = await ask_queue(ListTasks())
             except Exception as error:  # the queue is busy or restarting: ask again
                 log.info("telemetry reconciliation waits for the board: %s", error)
                 await trio.sleep(1.0)

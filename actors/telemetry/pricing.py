@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from decimal import Decimal
+from types import ModuleType
 
 import attrs
 
@@ -171,7 +172,7 @@ def _resolve(name: str) -> _Resolution:
     return _Resolution("unknown")
 
 
-def _genai_prices():
+def _genai_prices() -> ModuleType:
     """The price library, imported on first use: it costs a tenth of a second of hub start-up."""
     import genai_prices
 

@@ -33,7 +33,7 @@ class Cell(NamedTuple):
     day: str | None
     model: str | None
     agent: str | None
-    count: int
+    invocations: int
     cost: float  # negative costs already counted as 0
     tokens: float
     negative: float
@@ -120,7 +120,7 @@ class Aggregator:
         added = negative = 0
         for cell in cells:
             unpriced = cell.unpriced + (0 if is_known_model(cell.model) else cell.legacy_zero)
-            part = Totals(count=cell.count, cost=cell.cost, tokens=int(cell.tokens),
+            part = Totals(count=cell.invocations, cost=cell.cost, tokens=int(cell.tokens),
                           unpriced=int(unpriced), negative=int(cell.negative),
                           succeeded=int(cell.succeeded), failed=int(cell.failed), saved=cell.saved,
                           latency_sum=cell.latency_sum, latency_count=cell.latency_count)
@@ -133,7 +133,7 @@ class Aggregator:
                 _totals(self.by_day, cell.day).add(part)
                 _totals(_nested(self.by_day_model, cell.day), cell.model).add(part)
                 _totals(_nested(self.by_day_agent, cell.day), cell.agent).add(part)
-            added += cell.count
+            added += cell.invocations
             negative += part.negative
         for bucket, count in latency:
             self.latency[bucket] += count

@@ -5,10 +5,10 @@ reach every browser in the order their data was read. Flushes are throttled on t
 lone change goes out at once, further changes in the next ``window`` seconds are merged into one
 more flush. With many browsers the window widens so that the writes (about 150 us each in Quart,
 Hypercorn and h11, whatever their size) take at most ~12% of the event loop, leaving the actors
-their time: 0.25 s for 200 browsers. A flush renders everything stale first and then hands it to every browser at once, so
-each browser gets one write per flush (a write costs about the same whatever its size). Unchanged
-renders are not sent; the lanes, the agents list and the activity feed go out as patches of their
-items when they can.
+their time: 0.25 s for 200 browsers. A flush renders everything stale first and then hands it to
+every browser at once, so each browser gets one write per flush (a write costs about the same
+whatever its size). Unchanged renders are not sent; the lanes, the agents list and the activity
+feed go out as patches of their items when they can.
 
 Every event has an id ``<epoch>-<seq>``; the last ``replay`` events are kept so a browser that
 reconnects with ``Last-Event-ID`` (or the page's ``since``) gets exactly what it missed. A browser
@@ -171,9 +171,9 @@ class Broadcaster:
             if region in FILTERED_REGIONS:
                 for key in self._keys():
                     self._dirty.add((key, region))
-                for key, name in list(self._current):
+                for sent_key, name in list(self._current):
                     if name == region:
-                        self._dirty.add((key, name))
+                        self._dirty.add((sent_key, name))
             else:
                 self._dirty.add((None, region))
 
@@ -238,8 +238,8 @@ class Broadcaster:
                     continue
                 self._current[(key, name)] = html
                 out.append((key, *self._list_update(key, name, data, flt, html)))
-        for key, name, data in out:
-            self._emit(key, name, data)
+        for key, name, fragment in out:
+            self._emit(key, name, fragment)
 
     def _list_update(self, key: str | None, name: str, data: dict, flt: BoardFilter, html: str) -> tuple[str, str]:
         """A lane, the agents or the feed goes out as a small patch of its items when it can; else whole."""

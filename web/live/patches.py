@@ -71,7 +71,7 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
         if len(ops) > limit:
             return None
     ops.extend(heads)
-    ops.extend(head for head, was in zip(new.heads, old.heads) if head != was)
+    ops.extend(head for head, was in zip(new.heads, old.heads, strict=False) if head != was)
     return "".join(ops)
 
 

@@ -116,8 +116,10 @@ class Sources:
         view = await self.hub.ask_queue(ListTasks(agent=flt.agent, priority=flt.priority))
         if not flt.text:
             return view
-        return BoardView(view.version, *(tuple(t for t in lane if flt.keep(t)) for lane in
-                                         (view.inbox, view.assigned, view.done, view.dead)),
+        def kept(lane: tuple[Task, ...]) -> tuple[Task, ...]:
+            return tuple(t for t in lane if flt.keep(t))
+
+        return BoardView(view.version, kept(view.inbox), kept(view.assigned), kept(view.done), kept(view.dead),
                          view.invalid)
 
     async def snapshot(self) -> dict | None:
@@ -238,20 +240,24 @@ class Renderer:
         template = "lane" if region in LANE_REGIONS else region
         return Markup(self.partial(template, ctx=context, now=now, flt=flt))
 
+    def _macros(self, partial: str) -> Any:
+        """A partial's macros (Jinja builds the module's attributes at run time: ``Any`` is honest)."""
+        return self.env.get_template(f"partials/{partial}.html").module
+
     def parts(self, region: str, data: dict[str, Any], flt: BoardFilter, activity: list[dict]) -> LaneParts:
         """A list region as its pieces (the same macros as its partial), for patching it in place."""
         if region == "activity":
-            macros = self.env.get_template("partials/activity_item.html").module
+            macros = self._macros("activity_item")
             items = tuple((str(e["eid"]), str(macros.feed_item(e)), "ul-activity") for e in activity)
             return LaneParts("activity", (not items,), items, ())
         if region == "agents":
             ctx = self.context(region, data, flt, data["now"], activity)
-            macros = self.env.get_template("partials/agent_item.html").module
+            macros = self._macros("agent_item")
             items = tuple((a["key"], str(ctx["li"][a["key"]]), "ul-agents") for a in ctx["agents"])
             return LaneParts("agents", (ctx["available"], not items), items,
                              (str(macros.agents_head(ctx, "outerHTML")),))
         ctx = self.lane(region, data, flt)
-        macros = self.env.get_template("partials/card.html").module
+        macros = self._macros("card")
         lane = ctx["lane"]
         if ctx["groups"]:
             items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}-{g['key']}")

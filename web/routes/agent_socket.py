@@ -8,15 +8,18 @@ from quart import Blueprint, websocket
 
 from agentdeck.actors.protocol import schema as protocol
 from agentdeck.web.context import current_hub
+from agentdeck.web.frame_ledger import took_one, unread
 from agentdeck.web.routes.dashboard import _same_origin
 
 agent_ws = Blueprint("agent_ws", __name__)
+
+AGENT_SOCKET_PATH = "/ws"
 
 OUTBOX_SIZE = 256
 DRAIN_SECONDS = 5.0
 
 
-@agent_ws.websocket("/ws")
+@agent_ws.websocket(AGENT_SOCKET_PATH)
 async def agent_socket():
     if not _same_origin(websocket.headers):
         # agents are programs and send no Origin; a web page must not pose as one (it would be
@@ -33,11 +36,12 @@ async def agent_socket():
             pumping = False
             while True:
                 frame = await websocket.receive()
+                took_one(websocket.scope)
                 # quart gives None for an empty binary frame (b"" or None): it is still a frame
                 with trio.CancelScope(shield=True):  # a frame taken off the socket reaches the queue
                     reply = await session.handle(frame if frame is not None else b"")
-                for frame in reply.frames:
-                    await websocket.send(protocol.encode(frame))
+                for out in reply.frames:
+                    await websocket.send(protocol.encode(out))
                 if not pumping and session.agent_id is not None:
                     # the queue may assign a task the moment the agent joins: it waits in the
                     # outbox until `identified` is out, so an agent always hears that first
@@ -53,8 +57,8 @@ async def agent_socket():
     finally:
         if ending.code is None and not hub.shutdown.is_set():
             with trio.CancelScope(shield=True), trio.move_on_after(DRAIN_SECONDS):
-                for frame in _left_in_buffer():
-                    await session.handle(frame if frame is not None else b"")
+                for left in unread(websocket.scope):
+                    await session.handle(left if left is not None else b"")
         await session.closed(ending.reason)
 
 
@@ -68,24 +72,6 @@ class _Ending:
     def set(self, code: int, reason: str) -> None:
         if self.code is None:
             self.code, self.reason = code, reason
-
-
-def _left_in_buffer() -> list[str | bytes]:
-    """Frames that arrived before the client closed but were not read yet.
-
-    On disconnect quart-trio cancels the handler and drops the frames it had buffered (up to 10),
-    so an agent that sends ``task_complete`` and then closes would lose it. Its ``Websocket`` keeps
-    the receive method of a trio memory channel: read what is left there without waiting.
-    """
-    receive = getattr(websocket._get_current_object(), "_receive", None)
-    channel = getattr(receive, "__self__", None)
-    frames: list[str | bytes] = []
-    while isinstance(channel, trio.MemoryReceiveChannel):
-        try:
-            frames.append(channel.receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-            break
-    return frames
 
 
 async def _pump(outbox: trio.MemoryReceiveChannel, ending: _Ending, scope: trio.CancelScope) -> None:

@@ -6,7 +6,6 @@ import time
 
 from quart import Blueprint, jsonify, request
 
-from agentdeck.actors.mailbox import ActorUnavailable
 from agentdeck.actors.messages import LANES, PRIORITIES, GetTask, ListAgents, ListTasks
 from agentdeck.web.context import current_hub
 from agentdeck.web.view.serialize import board_json, task_detail
@@ -32,11 +31,6 @@ _FALSE_WORDS = ("0", "false", "no", "off")
 
 def _bad_request(message: str):
     return jsonify(error="bad_request", message=message), 400
-
-
-@api.app_errorhandler(ActorUnavailable)
-async def actor_unavailable(error: ActorUnavailable):
-    return jsonify(error="unavailable", message=str(error)), 503
 
 
 @api.get("/api/tasks")

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import trio
 from quart import Blueprint, current_app, jsonify, websocket
+from werkzeug.datastructures import Headers
 
 from agentdeck.actors.mailbox import ActorUnavailable
 from agentdeck.actors.messages import (
@@ -51,7 +52,7 @@ COMMANDS = {"retry_task": (RetryTask, "retry_result"), "cancel_task": (CancelTas
 
 @dashboard_api.get("/api/dashboard/state")
 async def dashboard_state():
-    snapshot = await current_hub().ask_dashboard(GetDashboardSnapshot())  # no answer: 503 (web/routes/api.py)
+    snapshot = await current_hub().ask_dashboard(GetDashboardSnapshot())  # no answer: 503 (web/errors.py)
     return jsonify(snapshot)
 
 
@@ -60,14 +61,14 @@ async def dashboard_socket():
     if not _same_origin(websocket.headers):
         return jsonify(error="forbidden", message="cross-origin dashboard sockets are refused"), 403
     hub = current_hub()
-    socket = DashboardSocket(hub, websocket._get_current_object(),
+    socket = DashboardSocket(hub, websocket,
                              window=current_app.config.get("DASHBOARD_WS_WINDOW", BATCH_WINDOW))
     buffer = current_app.config.get("DASHBOARD_WS_BUFFER", CLIENT_BUFFER)
     with hub.bus.subscribe("dashboard-ws", buffer) as subscription, hub.stream_clients.track("ws"):
         await socket.serve(subscription)
 
 
-def _same_origin(headers: Mapping[str, str]) -> bool:
+def _same_origin(headers: Headers) -> bool:
     """A browser page from another site may not drive this socket (it can retry and cancel tasks)."""
     origin = headers.get("Origin")
     if origin is None:

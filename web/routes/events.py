@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import cast
 
 import trio
 from quart import Blueprint, current_app, request
+from quart_trio import QuartTrio
 
 from agentdeck.web.context import current_hub
 from agentdeck.web.live.broadcaster import Broadcaster, Client
@@ -61,7 +63,7 @@ async def start_broadcaster() -> None:
     broadcaster = Broadcaster(hub, renderer)
     current_app.extensions["agentdeck.sse"] = broadcaster
     subscription = hub.bus.subscribe("sse", 20_000)
-    current_app.nursery.start_soon(broadcaster.run, subscription)
+    cast(QuartTrio, current_app).nursery.start_soon(broadcaster.run, subscription)
 
 
 def current_broadcaster() -> Broadcaster:

@@ -13,5 +13,5 @@ metrics_api = Blueprint("metrics_api", __name__)
 
 @metrics_api.get("/metrics")
 async def metrics():
-    body = await current_hub().ask_metrics(GetMetrics())  # no answer: 503 (web/routes/api.py)
+    body = await current_hub().ask_metrics(GetMetrics())  # no answer: 503 (web/errors.py)
     return body, 200, {"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"}

@@ -60,8 +60,8 @@ async def _page(template: str, regions: tuple[str, ...], view: str, **extra: Any
     rendered.update({name: Markup(html) for name, html in sent.items() if name in regions})
     token, fresh = _csrf_token()
     board = await _renderer().sources.board(BoardFilter())
-    agents = sorted({t.lane_agent or t.agent for lane in (board.assigned, board.done, board.inbox, board.dead)
-                     for t in lane if (t.lane_agent or t.agent)})
+    agents = sorted({name for lane in (board.assigned, board.done, board.inbox, board.dead)
+                     for t in lane if (name := t.lane_agent or t.agent)})
     events_url = "/events?" + "&".join(f"{k}={v}" for k, v in
                                        (("view", view), ("since", since)) if v)
     if flt.key:

@@ -28,7 +28,7 @@ async def stats():
     scope = request.args.get("scope", "hub")
     if scope not in ("hub", "fleet"):
         return jsonify(error="bad_request", message="scope must be hub or fleet"), 400
-    figures = await current_hub().ask_telemetry(GetStats(scope))  # no answer: 503 (web/routes/api.py)
+    figures = await current_hub().ask_telemetry(GetStats(scope))  # no answer: 503 (web/errors.py)
     if figures is None:
         return jsonify(error="not_found", message="this hub's telemetry is not shared with a fleet "
                        "(start it with --telemetry-db postgresql://...)"), 404

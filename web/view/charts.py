@@ -39,7 +39,7 @@ def _model_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
     raw = _pick(stats, "by_model", "models", default=[])
     if isinstance(raw, Mapping):
         raw = [{"model": name, **(row if isinstance(row, Mapping) else {})} for name, row in raw.items()]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for row in raw or []:
         if not isinstance(row, Mapping):
             continue
@@ -156,11 +156,11 @@ def dependency_graph(view: BoardView) -> dict[str, Any]:
     nodes: dict[str, dict[str, Any]] = {}
     for col, ids in sorted(columns.items()):
         for row, tid in enumerate(ids):
-            task = shown.get(tid)
+            node = shown.get(tid)
             nodes[tid] = {"id": tid, "hash": task_hash(tid), "x": col * (NODE_W + COL_GAP) + 10,
                           "y": row * (NODE_H + ROW_GAP) + 10,
-                          "title": task.title if task else "missing dependency",
-                          "lane": task.lane if task else "missing", "known": task is not None}
+                          "title": node.title if node else "missing dependency",
+                          "lane": node.lane if node else "missing", "known": node is not None}
     edges = []
     for tid, task in shown.items():
         for dep in task.dependencies:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from urllib.parse import quote
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from agentdeck.actors.messages import Task
 
@@ -186,14 +186,13 @@ _QUIET_KINDS = frozenset(("execution_event", "task.progress", "telemetry.changed
 
 def _activity_text(event: Any) -> str:
     kind = event.kind
-    task = getattr(event, "task", None)
     agent = getattr(event, "agent_id", None)
     if kind == "task.moved":
-        return f"moved {event.previous.lane} → {task.lane}"
+        return f"moved {event.previous.lane} → {event.task.lane}"
     if kind == "task.assigned":
-        return f"assigned to {agent or task.lane_agent or '?'}"
+        return f"assigned to {agent or event.task.lane_agent or '?'}"
     if kind == "task.completed":
-        return f"completed by {agent or task.lane_agent or '?'}"
+        return f"completed by {agent or event.task.lane_agent or '?'}"
     if kind in ("task.retried", "task.dead_letter"):
         word = "retrying" if kind == "task.retried" else "dead letter"
         return f"{word} after attempt {event.retry_count}: {event.error}"
