@@ -237,7 +237,9 @@ class Broadcaster:
                 if self._current.get((key, name)) == html:
                     continue
                 self._current[(key, name)] = html
-                out.append((key, *self._list_update(key, name, data, flt, html)))
+                update = self._list_update(key, name, data, flt, html)
+                if update[1] or not update[0].startswith("patch-"):  # empty patch: only ages changed
+                    out.append((key, *update))
         for key, name, fragment in out:
             self._emit(key, name, fragment)
 
