@@ -10,6 +10,7 @@ import pytest
 from agentdeck.actors.board import lifecycle
 from agentdeck.actors.board.taskfile import parse_task
 from agentdeck.actors.protocol.assignment import assign_metadata, epoch_ms, verification_controls
+from agentdeck.actors.protocol.throttle import OutputThrottle
 from agentdeck.actors.protocol.verification import verification_of
 from agentdeck.actors.telemetry.pricing import normalise_model_name, price_invocation, reconcile
 
@@ -161,3 +162,34 @@ def test_a_local_model_is_free_with_the_claude_equivalent() -> None:
     price = reconcile("llama3.2:latest", 1000, 1000, agent_cost_usd=0, agent_equivalent_usd=0.018)
     assert price.local and price.cost_usd == 0 and not price.disagrees
     assert price.equivalent_claude_cost_usd == pytest.approx(1000 * 3e-6 + 1000 * 15e-6)
+
+
+# ------------------------------------------------------------------ output throttle
+
+
+def _chunk(task: str, text: str, kind: str = "stdout") -> dict:
+    return {"type": "task_progress", "task_id": task,
+            "execution_event": {"event_type": kind, "text": text, "timestamp": 1}}
+
+
+def test_held_output_is_joined_per_task_and_kind_and_released_in_order() -> None:
+    throttle = OutputThrottle(max_pending_bytes=100)
+    assert throttle.hold(_chunk("a", "1\n")) is True  # starts an episode
+    assert throttle.hold(_chunk("a", "2\n")) is False
+    throttle.hold(_chunk("a", "oops\n", "stderr"))
+    throttle.hold(_chunk("b", "b1\n"))
+    assert [m["execution_event"]["text"] for m in throttle.release("a")] == ["1\n2\n", "oops\n"]
+    assert throttle.holding
+    assert [m["task_id"] for m in throttle.release()] == ["b"] and not throttle.holding
+
+
+def test_past_the_budget_output_is_dropped_and_a_marker_says_how_much() -> None:
+    throttle = OutputThrottle(max_pending_bytes=10)
+    for n in range(5):
+        throttle.hold(_chunk("a", f"line {n}\n"))  # 7 bytes each: one fits
+    released = throttle.release()
+    assert released[0]["execution_event"]["text"] == "line 0\n"
+    marker = released[1]["execution_event"]
+    assert marker == {"event_type": "status",
+                      "text": "[output truncated: 4 events, 28 bytes dropped over the rate limit]"}
+    assert throttle.release() == []

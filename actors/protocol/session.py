@@ -31,6 +31,7 @@ POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 RATE_LIMIT_PER_SECOND = float(protocol.MAX_FRAMES_PER_SECOND)
 RATE_LIMIT_BURST = float(protocol.FRAME_BURST)
+RATE_NOTICE_SECONDS = 10.0  # an agent over the output rate is told at most this often
 # a task's outcome is never refused for the rate: losing it would cost the whole attempt
 ALWAYS_PROCESSED = frozenset({"task_accepted", "task_complete", "task_failed", "task_rejected",
                               "task_recovering", "state_report"})
@@ -112,6 +113,7 @@ class AgentSession:
         self._rate = RateLimit()  # control frames: pings, reports; a flood of them ends the socket
         self._output_rate = RateLimit()  # task_progress: over the rate it is held back, not refused
         self._throttle = OutputThrottle()
+        self._told_rate_limited: float | None = None  # trio time the agent was last told
 
     async def handle(self, frame: str | bytes) -> Reply:
         if frame_too_large(frame):
@@ -179,8 +181,11 @@ class AgentSession:
         return Reply((protocol.identified(agent_id),))
 
     def _hold(self, message: dict[str, Any]) -> Reply:
-        if not self._throttle.hold(message):
+        self._throttle.hold(message)
+        now = trio.current_time()
+        if self._told_rate_limited is not None and now - self._told_rate_limited < RATE_NOTICE_SECONDS:
             return Reply()
+        self._told_rate_limited = now
         log.info("connection %d (%s) over %g frames/s: output held back", self.connection_id,
                  self.agent_id, self._rate.rate)
         return Reply((protocol.error_message(

@@ -107,6 +107,8 @@ def cost_row(meta: Mapping[str, Any]) -> dict[str, Any]:
         saved = f"Saved ${equivalent - (cost or 0):.2f} vs Claude"
     return {"model": model or "none", "tokens_in": tokens_in, "tokens_out": tokens_out,
             "cost_text": cost_text, "badge": badge, "saved": saved, "shell": shell,
+            "agent_cost": _number(meta.get("agent_estimated_cost_usd")),
+            "disagrees": meta.get("cost_disagreement") is True,
             "execution_ms": _number(meta.get("execution_ms"))}
 
 
@@ -165,6 +167,7 @@ def present_task(task: Task, now: float, completion: Mapping[str, Any] | None = 
         "stuck": stuck,
         "retry_count": task.retry_count,
         "last_error": task.fields.get("last_error"),
+        "verification": task.fields.get("verification_status") if task.lane == "done" else None,
         "tags": task.tags,
         "waiting": waiting_words(waiting) if task.lane == "inbox" else None,
         "run": _run_words(task, changed, running) if task.lane == "assigned" else None,
