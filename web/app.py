@@ -12,6 +12,7 @@ from agentdeck.web.context import attach_hub
 from agentdeck.web.errors import register_error_handlers
 from agentdeck.web.frame_ledger import FrameLedger
 from agentdeck.web.guard import HostPolicy, RequestGuard
+from agentdeck.web.routes.actions import actions
 from agentdeck.web.routes.agent_socket import AGENT_SOCKET_PATH, agent_ws
 from agentdeck.web.routes.api import api
 from agentdeck.web.routes.dashboard import dashboard_api
@@ -51,7 +52,7 @@ def create_app(hub: Hub) -> QuartTrio:
     guard = RequestGuard(app.asgi_app, hosts, hub.config.dashboard_token)
     app.asgi_app = guard  # type: ignore[method-assign, assignment]  # where Quart takes middleware
     for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, sse,
-                      exports):
+                      exports, actions):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     ledger = FrameLedger(app.asgi_app, paths={AGENT_SOCKET_PATH})

@@ -75,13 +75,17 @@ VERIFICATION_KEYS = ("verification_status", "verification_report", "verification
 
 
 def fail(task: Task, agent_id: str | None, error: str, default_max_retries: int,
-         result: Mapping[str, Any] | None = None, retry_delay: float = 0.0) -> tuple[str, dict[str, Any], str]:
+         result: Mapping[str, Any] | None = None, retry_delay: float = 0.0,
+         cost_usd: float | None = None) -> tuple[str, dict[str, Any], str]:
     """Back to the inbox for another attempt (not before ``retry_delay`` seconds: ``retry_after``),
-    or into the dead letter once attempts run out."""
+    or into the dead letter once attempts run out. ``cost_usd``: what the attempt spent, if known."""
     retries = task.retry_count + 1
     attempts = list(task.fields.get("attempts") or [])
-    attempts.append({"generation": task.generation, "agent": agent_id, "outcome": "failed",
-                     "error": error[:2000], "finished_at": now_iso()})
+    attempt: dict[str, Any] = {"generation": task.generation, "agent": agent_id, "outcome": "failed",
+                               "error": error[:2000], "finished_at": now_iso()}
+    if cost_usd is not None:
+        attempt["cost_usd"] = round(cost_usd, 6)
+    attempts.append(attempt)
     output = (result or {}).get("output")
     last_output = output[-MAX_KEPT_OUTPUT:] if isinstance(output, str) and output else None
     if retries >= attempts_allowed(task, default_max_retries):

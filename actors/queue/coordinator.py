@@ -260,14 +260,15 @@ class Coordinator:
                     raw: Mapping[str, Any]) -> str:
         delay = backoff_delay(task.retry_count + 1, self._config.retry_backoff,
                               self._config.retry_backoff_max)
+        result = self._priced(raw, None) if raw else None
         dst, fields, outcome = lifecycle.fail(task, agent.agent_id if agent else None, error,
-                                              self._config.max_retries, raw, delay)
+                                              self._config.max_retries, raw, delay,
+                                              result.estimated_cost_usd if result else None)
         moved = await self._write(task, dst, fields)
         if moved is None:
             return "error"
         if agent is not None:
             self._finish(agent, task)
-        result = self._priced(raw, None) if raw else None
         event = TaskDeadLettered if outcome == "dead_letter" else TaskRetried
         self._bus.publish(event(task=moved, agent_id=agent.agent_id if agent else None, error=error,
                                 retry_count=moved.retry_count, result=result))

@@ -34,6 +34,7 @@ from agentdeck.actors.messages import (
 )
 from agentdeck.web.live.patches import LaneParts
 from agentdeck.web.view import charts
+from agentdeck.web.view.dead_letter import dead_groups
 from agentdeck.web.view.present import agent_row, path_segment, present_task, running_by_task, task_hash
 
 log = logging.getLogger("agentdeck.fragments")
@@ -321,5 +322,11 @@ def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping
             by_agent.setdefault(card["lane_agent"] or "unassigned", []).append(card)
         groups = [{"agent": agent, "key": task_hash(agent), "cards": group}
                   for agent, group in sorted(by_agent.items())]
+    elif lane == "dead" and tasks:
+        by_id = {card["id"]: card for card in cards}
+        groups = [{"key": g["key"], "error": g["error"], "total": len(g["tasks"]),
+                   "cost": g["cost"], "cards": [by_id[t.id] for t in g["tasks"] if t.id in by_id]}
+                  for g in dead_groups(tasks)]
+        cards = [card for g in groups for card in g["cards"]]  # in the order the page shows them
     return {"lane": lane, "count": len(tasks), "cards": cards, "groups": groups,
             "hidden": len(tasks) - len(shown), "more_query": flt.with_more()}
