@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import trio
@@ -19,7 +20,9 @@ from agentdeck.actors.bus import EventBus
 from agentdeck.actors.config import HubConfig
 from agentdeck.actors.dashboard.actor import DashboardState
 from agentdeck.actors.dashboard.metrics import Metrics
+from agentdeck.actors.fleet.publisher import Publisher
 from agentdeck.actors.mailbox import ask
+from agentdeck.actors.messages import GetDashboardSnapshot, GetStats
 from agentdeck.actors.protocol.auth import TokenStore
 from agentdeck.actors.protocol.execution_log import ExecutionLog
 from agentdeck.actors.protocol.run_history import RunHistory
@@ -68,6 +71,9 @@ class Hub:
         self.telemetry_mailbox, telemetry_inbox = trio.open_memory_channel[Any](1000)
         self.telemetry = Telemetry(config, self.bus, telemetry_inbox, ask_queue=self.ask_queue,
                                    open_store=telemetry_store_factory(config))
+        self.publisher = None if config.broker_url is None else Publisher(
+            config.hub_name, config.broker_url, self.bus, self._fleet_state, self._registration,
+            self.shutdown)
         self.stream_clients = self.metrics.stream_clients  # SSE / dashboard WS handlers count themselves
 
     async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:
@@ -93,6 +99,18 @@ class Hub:
         await nursery.start(self.supervisor.run, "telemetry", self.telemetry.run)
         await nursery.start(self.supervisor.run, "dashboard", self.dashboard.run)
         await nursery.start(self.supervisor.run, "metrics", self.metrics.run)
+        if self.publisher is not None:
+            await nursery.start(self.supervisor.run, "publisher", self.publisher.run)
+
+    async def _fleet_state(self, broker: Mapping[str, Any]) -> dict[str, Any]:
+        """What the publisher sends as this hub's state (see ``fleet.wire.hub_state``)."""
+        return {"snapshot": await self.ask_dashboard(GetDashboardSnapshot(), 2.0),
+                "telemetry": await self.ask_telemetry(GetStats(), 2.0),
+                "fleet_stats": await self.ask_telemetry(GetStats("fleet"), 2.0), "broker": broker}
+
+    def _registration(self) -> dict[str, Any]:
+        return {"url": self.addresses[0] if self.addresses else None, "board": str(self.config.board_dir),
+                "started_at": self.started_at}
 
     def stop(self) -> None:
         self.shutdown.set()

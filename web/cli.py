@@ -59,6 +59,74 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--log-level", default="INFO")
 
 
+def _fleet_parser(sub: argparse._SubParsersAction) -> None:
+    fleet = sub.add_parser("fleet", help="one dashboard over every hub publishing on a broker (read-only)")
+    fleet.add_argument("--broker", required=True, metavar="URL", help="the hubs' redis://... broker")
+    fleet.add_argument("--telemetry-db", default=None, metavar="URL",
+                       help="the hubs' shared postgresql://... telemetry: fleet costs and budgets")
+    fleet.add_argument("--budget-daily", type=float, default=None,
+                       help="set the fleet's daily budget in USD (needs --telemetry-db)")
+    fleet.add_argument("--budget-monthly", type=float, default=None,
+                       help="set the fleet's monthly budget in USD (needs --telemetry-db)")
+    fleet.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    fleet.add_argument("--port", type=int, default=8090)
+    fleet.add_argument("--stale-after", type=float, default=3.0, metavar="SECONDS",
+                       help="a hub silent this long shows as unreachable (default 3)")
+    fleet.add_argument("--log-level", default="INFO")
+
+
+def fleet_command(args: argparse.Namespace) -> int:
+    from agentdeck.actors.fleet.service import Fleet
+
+    budgets = {period: amount for period, amount in
+               (("daily", args.budget_daily), ("monthly", args.budget_monthly)) if amount is not None}
+    if budgets and args.telemetry_db is None:
+        log.error("fleet budgets live in the shared telemetry database: add --telemetry-db postgresql://...")
+        return 2
+    if any(amount <= 0 for amount in budgets.values()):
+        log.error("a budget must be a positive amount of USD")
+        return 2
+    if args.telemetry_db is not None and _telemetry_target(args.telemetry_db)[1] is None:
+        log.error("--telemetry-db must be a postgresql:// URL for a fleet")
+        return 2
+    if not args.broker.startswith(("redis://", "rediss://", "unix://")):
+        log.error("--broker must be a redis:// URL")
+        return 2
+    fleet = Fleet(args.broker, args.telemetry_db, budgets=budgets, stale_after=args.stale_after)
+    try:
+        trio.run(run_fleet_until_signalled, fleet, args.host, args.port)
+    except KeyboardInterrupt:
+        return 0
+    except (OSError, ExceptionGroup) as error:
+        cause = _os_error_in(error)
+        if cause is None:
+            raise
+        log.error("cannot serve: %s", cause)
+        return 1
+    return 0
+
+
+async def run_fleet_until_signalled(fleet, host: str, port: int) -> None:
+    from agentdeck.web.fleet_app import create_fleet_app
+    from agentdeck.web.server import serve
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as outer:
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    log.info("received %s, shutting down", signal.Signals(signum).name)
+                    fleet.stop()
+
+            outer.start_soon(stop_on_signal)
+            await outer.start(fleet.run)
+            async with trio.open_nursery() as web:
+                addresses = await web.start(serve, create_fleet_app(fleet, host), host, port, fleet.shutdown)
+                for address in addresses:
+                    print(f"agentdeck: fleet view at {address}/", flush=True)
+            outer.cancel_scope.cancel()
+    log.info("stopped")
+
+
 def _token_parser(sub: argparse._SubParsersAction) -> None:
     token = sub.add_parser("token", help="manage agent tokens (stored hashed in WORK/.agentdeck/)")
     token.add_argument("--work", type=Path, default=Path("work"),
@@ -279,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     _serve_parser(sub)
     _token_parser(sub)
     _agent_parser(sub)
+    _fleet_parser(sub)
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "log_level", "INFO"))
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO
@@ -288,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         return token_command(args)
     if args.command == "agent":
         return agent_command(args)
+    if args.command == "fleet":
+        return fleet_command(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

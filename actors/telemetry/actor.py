@@ -176,6 +176,12 @@ class Telemetry:
 
     # ------------------------------------------------------------------ the database side
 
+    def health(self) -> dict[str, Any]:
+        """For /health: where rows go, and whether they wait in memory for the database."""
+        return {"location": self.location, "loaded": self._stats is not None, "error": self.error,
+                "pending_writes": len(self._pending),
+                "buffering": self.error is not None and bool(self._pending)}
+
     def current_fleet_stats(self) -> dict[str, Any] | None:
         """Every hub's figures when the database is shared by a fleet, else None."""
         if self._fleet_stats is None:

@@ -22,6 +22,8 @@ async def health():
         started_at=hub.started_at,
         actors=hub.supervisor.status(),
         watcher={"mode": hub.watcher.mode, "reason": hub.watcher.mode_reason},
+        telemetry=hub.telemetry.health(),
+        broker=hub.publisher.status() if hub.publisher is not None else None,
     )
 
 

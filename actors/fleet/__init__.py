@@ -1,0 +1,1 @@
+"""A fleet of hubs: what a hub publishes on the broker, and the fleet view that reads it."""
