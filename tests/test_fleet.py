@@ -237,3 +237,43 @@ async def test_the_fleet_page_streams_changed_regions_and_escapes_what_hubs_send
     page = await fleet.client.get("/", headers={"Host": "evil.example"})
     assert page.status_code == 421
     assert (await fleet.client.post("/")).status_code == 405
+
+
+def test_agentdeck_fleet_from_the_command_line(tmp_path, redis_server, pg_url, free_port) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from hub_process import REPO, _child_env
+
+    command = [sys.executable, "-m", "agentdeck.web.cli", "fleet", "--broker", redis_server.url,
+               "--telemetry-db", pg_url, "--budget-daily", "5", "--port", str(free_port)]
+    log = tmp_path / "fleet.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=_child_env(None))
+    try:
+        deadline = time.monotonic() + 20
+        while "fleet view at" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{free_port}"
+        deadline = time.monotonic() + 10
+        while True:
+            snapshot = httpx.get(base + "/api/fleet").json()
+            ready = snapshot["costs"]["source"] == "database" and snapshot["broker"]["connected"]
+            if ready or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert snapshot["broker"]["connected"] is True
+        assert snapshot["costs"]["source"] == "database"
+        with psycopg.connect(pg_url) as conn:
+            assert conn.execute("SELECT period, budget_usd FROM fleet_budgets").fetchall() == [("daily", 5.0)]
+        assert httpx.get(base + "/health").json()["status"] == "ok"
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0, log.read_text()
+    for bad in (["--budget-daily", "5"], ["--telemetry-db", "/tmp/x.db"], ["--broker", "http://x"]):
+        args = ["--broker", redis_server.url, *bad] if bad[0] != "--broker" else bad
+        result = subprocess.run([sys.executable, "-m", "agentdeck.web.cli", "fleet", *args], cwd=REPO,
+                                env=_child_env(None), capture_output=True, timeout=30)
+        assert result.returncode == 2, (bad, result.stderr)
