@@ -63,15 +63,18 @@ async def start_three(start_hub, tmp_path: Path, redis_url: str, pg_url: str, **
     return hubs
 
 
+SONNET_INPUT_USD = 3e-6  # claude-sonnet-4-5 per input token up to 200k (the hub prices rows with genai-prices)
+
+
 async def finish(hub, task_id: str | None, cost: float, agent: str = "worker") -> None:
     """Put a task on the hub's board (unless None: the next queued one) and have an agent finish it
-    at ``cost`` USD."""
+    for ``cost`` USD worth of Claude Sonnet input tokens."""
     async with AgentClient.connect(hub.base_url, f"{agent}-{task_id}") as client:
         if task_id is not None:
             write_task(hub.board, f"inbox/{task_id}.yaml", task_yaml(id=task_id, title=f"task {task_id}"))
         assign = await accept_next(client)
-        await complete(client, assign, model_used="claude-sonnet-4-5", tokens_in=100, tokens_out=50,
-                       estimated_cost_usd=cost, execution_ms=900)
+        await complete(client, assign, model_used="claude-sonnet-4-5", tokens_in=round(cost / SONNET_INPUT_USD),
+                       tokens_out=0, estimated_cost_usd=cost, execution_ms=900)
 
 
 def invocation_count(pg_url: str) -> dict[str, int]:
@@ -94,13 +97,13 @@ async def test_the_fleet_shows_three_hubs_with_live_counts_and_costs(
 
     await wait_until(counts_shown, timeout=10)
     assert (await fleet.snapshot())["lanes"]["inbox"] == 6
-    await finish(hubs[1], None, 1.25)
+    await finish(hubs[1], None, 0.3)
 
     async def cost_shown() -> bool:
         snapshot = await fleet.snapshot()
         by_hub = {h["hub"]: h for h in snapshot["hubs"]}
-        return (by_hub["hub-b"]["lanes"]["done"] == 1 and by_hub["hub-b"]["costs"]["today"] == 1.25
-                and snapshot["costs"]["today"] == 1.25 and snapshot["costs"]["source"] == "database")
+        return (by_hub["hub-b"]["lanes"]["done"] == 1 and by_hub["hub-b"]["costs"]["today"] == pytest.approx(0.3)
+                and snapshot["costs"]["today"] == pytest.approx(0.3) and snapshot["costs"]["source"] == "database")
 
     await wait_until(cost_shown, timeout=10)
     page = (await fleet.client.get("/")).text
@@ -147,17 +150,17 @@ async def _all_up(fleet: RunningFleet) -> bool:
 async def test_a_fleet_budget_fires_once_when_the_hubs_together_cross_80_percent(
         start_hub, start_fleet, tmp_path, redis_server, pg_url) -> None:
     hubs = await start_three(start_hub, tmp_path, redis_server.url, pg_url)
-    fleet = await start_fleet(redis_server.url, pg_url, budgets={"daily": 10.0})
+    fleet = await start_fleet(redis_server.url, pg_url, budgets={"daily": 1.0})
     subscriptions = [hub.subscribe("budget-test", 0) for hub in hubs]
     await wait_until(lambda: _all_up(fleet), timeout=10)
-    await finish(hubs[0], "t1", 3.0)
-    await finish(hubs[1], "t2", 3.0)  # $6 of $10: no hub alone, nor all together, is at 80 %
+    await finish(hubs[0], "t1", 0.3)
+    await finish(hubs[1], "t2", 0.3)  # $0.60 of $1: no hub alone, nor all together, is at 80 %
     await trio.sleep(1.0)
-    await finish(hubs[2], "t3", 2.5)  # $8.50 together: 85 %
+    await finish(hubs[2], "t3", 0.24)  # $0.84 together: 84 %
 
     async def fleet_budget_shown() -> bool:
         budget = (await fleet.snapshot())["costs"]["budget"].get("daily") or {}
-        return budget.get("level") == "warning" and budget.get("percent") == 85.0
+        return budget.get("level") == "warning" and budget.get("percent") == 84.0
 
     await wait_until(fleet_budget_shown, timeout=10)
     await trio.sleep(1.5)  # every hub has had several rounds to (not) raise it again
@@ -175,7 +178,7 @@ async def test_a_fleet_budget_fires_once_when_the_hubs_together_cross_80_percent
         assert conn.execute("SELECT scope, level FROM budget_alerts").fetchall() == [("fleet", 80)]
     feed = (await fleet.snapshot())["feed"]
     assert [item["text"] for item in feed if item["kind"] == "budget.threshold"] == [
-        "fleet daily budget at 80 % ($8.50 of $10.00)"]
+        "fleet daily budget at 80 % ($0.84 of $1.00)"]
 
 
 async def test_killing_redis_for_a_while_loses_no_row_and_the_view_recovers(

@@ -70,6 +70,8 @@ def _fleet_parser(sub: argparse._SubParsersAction) -> None:
                        help="set the fleet's monthly budget in USD (needs --telemetry-db)")
     fleet.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     fleet.add_argument("--port", type=int, default=8090)
+    fleet.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="another Host name the fleet view answers to (besides loopback and --host)")
     fleet.add_argument("--stale-after", type=float, default=3.0, metavar="SECONDS",
                        help="a hub silent this long shows as unreachable (default 3)")
     fleet.add_argument("--log-level", default="INFO")
@@ -94,7 +96,7 @@ def fleet_command(args: argparse.Namespace) -> int:
         return 2
     fleet = Fleet(args.broker, args.telemetry_db, budgets=budgets, stale_after=args.stale_after)
     try:
-        trio.run(run_fleet_until_signalled, fleet, args.host, args.port)
+        trio.run(run_fleet_until_signalled, fleet, args.host, args.port, tuple(args.allowed_host))
     except KeyboardInterrupt:
         return 0
     except (OSError, ExceptionGroup) as error:
@@ -106,7 +108,7 @@ def fleet_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_fleet_until_signalled(fleet, host: str, port: int) -> None:
+async def run_fleet_until_signalled(fleet, host: str, port: int, allowed_hosts: tuple[str, ...] = ()) -> None:
     from agentdeck.web.fleet_app import create_fleet_app
     from agentdeck.web.server import serve
 
@@ -120,7 +122,8 @@ async def run_fleet_until_signalled(fleet, host: str, port: int) -> None:
             outer.start_soon(stop_on_signal)
             await outer.start(fleet.run)
             async with trio.open_nursery() as web:
-                addresses = await web.start(serve, create_fleet_app(fleet, host), host, port, fleet.shutdown)
+                addresses = await web.start(serve, create_fleet_app(fleet, host, allowed_hosts), host, port,
+                                            fleet.shutdown)
                 for address in addresses:
                     print(f"agentdeck: fleet view at {address}/", flush=True)
             outer.cancel_scope.cancel()

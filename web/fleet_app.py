@@ -21,7 +21,7 @@ from quart import jsonify, render_template, request
 from quart_trio import QuartTrio
 
 from agentdeck.actors.fleet.service import Fleet
-from agentdeck.actors.hub import is_loopback
+from agentdeck.web.guard import HostPolicy, RequestGuard
 from agentdeck.web.live.broadcaster import format_event
 
 WEB_ROOT = files("agentdeck.web")
@@ -56,29 +56,22 @@ async def region_stream(fleet: Fleet, env: Environment) -> AsyncIterator[str]:
         await fleet.wait_changed(TICK)  # also returns at shutdown
 
 
-def create_fleet_app(fleet: Fleet, host: str = "127.0.0.1") -> QuartTrio:
+def create_fleet_app(fleet: Fleet, host: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = ()) -> QuartTrio:
+    """The app; the Host allow-list and security headers are the hub's (``web.guard``)."""
     app = QuartTrio("agentdeck.web", root_path=str(WEB_ROOT), instance_path=str(WEB_ROOT),
                     static_folder=str(WEB_ROOT / "static"), static_url_path="/static",
                     template_folder=str(files("agentdeck.templates")))
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
 
+    guard = RequestGuard(app.asgi_app, HostPolicy.for_bind(host, allowed_hosts))
+    app.asgi_app = guard  # type: ignore[method-assign, assignment]  # where Quart takes middleware
+
     @app.before_request
-    async def check_host():
-        """A page read by a browser on this machine: refuse other Host names (DNS rebinding)."""
-        name = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-        if not (is_loopback(name) or name == host):
-            return jsonify(error="bad_host", message="unexpected Host header"), 421
+    async def read_only():
         if request.method not in ("GET", "HEAD"):
             return jsonify(error="method_not_allowed", message="the fleet view is read-only"), 405
         return None
-
-    @app.after_request
-    async def headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
 
     @app.get("/")
     async def page():
