@@ -40,6 +40,7 @@ from agentdeck.actors.messages import Event
 from agentdeck.web.server import run_hub
 
 DEFAULT_TIMEOUT = 5.0
+REPO = Path(__file__).resolve().parent.parent  # the checkout: the demo board, `python -m` from here
 pytest_plugins = ("services",)  # pg_cluster, pg_url, redis_server: real servers for the fleet tests
 
 

@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import REPO
+
 
 def agentdeck(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agentdeck.web.cli", *args], cwd=Path(__file__).parent.parent,
+    return subprocess.run([sys.executable, "-m", "agentdeck.web.cli", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=30)
 
 

@@ -38,7 +38,7 @@ RESULTS = {  # what the agent reports for each task's successful attempt
 async def hub_on(work: Path) -> AsyncIterator[tuple[Hub, str, Any]]:
     """A real hub on ``work``, with a bus subscription opened before its actors start; fully
     stopped (database closed) when the block ends."""
-    hub = Hub(HubConfig(work_dir=work, port=0, fsync=False))
+    hub = Hub(HubConfig(work_dir=work, port=0, fsync=False, retry_backoff=0.0))
     with hub.bus.subscribe("test", 0) as sub:
         async with trio.open_nursery() as nursery:
             addresses = await nursery.start(run_hub, hub)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import REPO
 
 SHUTDOWN_LIMIT_S = 2.0
 
@@ -32,7 +33,7 @@ def server(tmp_path: Path, free_port: int):
     (work / "collaboration" / "inbox" / "a.yaml").write_text("title: A task\n")
     with open(tmp_path / "serve.log", "wb") as log:
         process = subprocess.Popen(serve_command(work, free_port), stdout=log, stderr=subprocess.STDOUT,
-                                   cwd=Path(__file__).resolve().parent.parent)
+                                   cwd=REPO)
         base = f"http://127.0.0.1:{free_port}"
         deadline = time.monotonic() + 20
         while True:
@@ -130,7 +131,7 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(serve_command(tmp_path / "work", port), capture_output=True, timeout=20,
-                                cwd=Path(__file__).resolve().parent.parent)
+                                cwd=REPO)
     assert result.returncode == 1
     output = (result.stdout + result.stderr).decode()
     assert "cannot serve" in output and "Traceback" not in output, output
@@ -153,7 +154,7 @@ def test_the_quick_start_demo_serves_the_demo_board_and_stops_cleanly(tmp_path: 
                 except httpx.TransportError:
                     assert process.poll() is None and time.monotonic() < deadline, log.read_text()
                     time.sleep(0.05)
-            demo = Path(__file__).resolve().parent.parent / "work" / "collaboration"
+            demo = REPO / "work" / "collaboration"
             on_disk = len(list(demo.rglob("*.yaml")))
             listed = (len(body["inbox"]) + len(body["dead"]) + sum(map(len, body["assigned"].values()))
                       + sum(map(len, body["done"].values())))

@@ -117,15 +117,20 @@ def check_whole(work: Path, hub: HubProcess, settle: float = 15.0) -> dict[str, 
     a read during which the API did not change counts; a hub write in the middle means read again.
     A real defect (a lost task, a stray file, a disagreement) persists and fails after ``settle``.
     """
+    def board() -> dict:
+        listed = hub.get("/api/tasks").json()
+        listed.pop("timestamp")  # when it was asked, not what the board holds
+        return listed
+
     deadline = time.monotonic() + settle
     while True:
-        before = hub.get("/api/tasks").json()
+        before = board()
         try:
             tasks = check_disk(work)
             problem = None
         except AssertionError as error:
             tasks, problem = {}, error
-        after = hub.get("/api/tasks").json()
+        after = board()
         if before == after:
             if problem is None:
                 disk = {task_id: lane for task_id, (lane, _, _) in tasks.items()}

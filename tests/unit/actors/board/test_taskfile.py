@@ -9,7 +9,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import task_yaml, write_task
+from conftest import REPO, task_yaml, write_task
 
 from agentdeck.actors.board.taskfile import (
     MAX_TASK_FILE_BYTES,
@@ -285,7 +285,7 @@ def test_the_fast_loader_refuses_what_the_safe_loader_refuses() -> None:
 
 
 def test_the_demo_board_is_all_valid() -> None:
-    demo = Path(__file__).resolve().parent.parent / "work" / "collaboration"
+    demo = REPO / "work" / "collaboration"
     reads = scan_board(demo)
     assert reads and all(r.task is not None for r in reads), [r.invalid for r in reads if r.invalid]
 
