@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -33,10 +34,11 @@ import pytest
 import trio
 import yaml
 
+from agentdeck.actors.board.taskfile import parse_task
 from agentdeck.actors.bus import Subscription
 from agentdeck.actors.config import HubConfig
 from agentdeck.actors.hub import Hub
-from agentdeck.actors.messages import Event
+from agentdeck.actors.messages import Event, Task
 from agentdeck.web.server import run_hub
 
 DEFAULT_TIMEOUT = 5.0
@@ -205,3 +207,18 @@ async def wait_until(condition: Callable[[], Any], timeout: float = DEFAULT_TIME
                 return value
             await trio.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s {message}".strip())
+
+
+LANE_DIRS = {"inbox": "inbox", "dead": "dead", "assigned": "assigned/a1", "done": "done/a1"}
+
+
+def make_task(task_id: str, lane: str = "inbox", **fields: Any) -> Task:
+    """A parsed task as the board would hold it (in ``lane``; assigned and done ones to agent a1)."""
+    body = {"id": task_id, "title": f"Task {task_id}", **fields}
+    return parse_task(f"{LANE_DIRS[lane]}/{task_id}.yaml", yaml.safe_dump(body).encode(), time.time())
+
+
+def board_files(board: Path) -> dict[str, dict[str, Any]]:
+    """Every task file on the board: relative path -> its YAML fields."""
+    return {p.relative_to(board).as_posix(): yaml.safe_load(p.read_text())
+            for p in sorted(board.rglob("*.y*ml"))}

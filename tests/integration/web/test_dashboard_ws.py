@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import task_yaml, wait_until, write_task
-from test_dashboard_state import make_task
+from conftest import make_task, task_yaml, wait_until, write_task
 from trio_websocket import ConnectionRejected, open_websocket_url
 
 from agentdeck.actors.messages import ExecutionEvent, TaskCreated

@@ -20,7 +20,7 @@ import pytest
 import trio
 import yaml
 from agent_client import AgentClient, accept_next, complete, ws_url
-from conftest import collect_events, wait_for_event, wait_until, write_task
+from conftest import board_files, collect_events, wait_for_event, wait_until, write_task
 
 from agentdeck.actors.config import HubConfig
 from agentdeck.actors.hub import Hub
@@ -28,12 +28,6 @@ from agentdeck.actors.messages import CancelTask, ExecutionEvent, GetOutput, Lis
 from agentdeck.web.server import run_hub
 
 FAST = {"deadline_check": 0.05}  # check deadlines every 50 ms, so tiny timeouts fire promptly
-
-
-def board_files(board: Path) -> dict[str, dict[str, Any]]:
-    """Every task file on the board: relative path -> its YAML fields."""
-    return {p.relative_to(board).as_posix(): yaml.safe_load(p.read_text())
-            for p in sorted(board.rglob("*.y*ml"))}
 
 
 def read(board: Path, relpath: str) -> dict[str, Any]:

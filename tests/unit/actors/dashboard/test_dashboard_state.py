@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 import trio
-import yaml
+from conftest import make_task
 
-from agentdeck.actors.board.taskfile import parse_task
 from agentdeck.actors.config import HubConfig
 from agentdeck.actors.hub import Hub
 from agentdeck.actors.messages import (
@@ -40,13 +39,6 @@ from agentdeck.actors.messages import (
     TaskRetried,
     WatcherModeChanged,
 )
-
-LANE_DIRS = {"inbox": "inbox", "dead": "dead", "assigned": "assigned/a1", "done": "done/a1"}
-
-
-def make_task(task_id: str, lane: str = "inbox", **fields: Any):
-    body = {"id": task_id, "title": f"Task {task_id}", **fields}
-    return parse_task(f"{LANE_DIRS[lane]}/{task_id}.yaml", yaml.safe_dump(body).encode(), time.time())
 
 
 class DashboardUnderTest:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import wait_until, write_task
+from conftest import board_files, wait_until, write_task
 from raw_ws import RawSocket
 from sidecar_client import Sidecar
-from test_agent_protocol import board_files
 
 from agentdeck.actors.messages import CancelTask, GetOutput
 from agentdeck.actors.protocol.auth import TokenStore
