@@ -8,6 +8,7 @@ from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
 
 from agentdeck.actors.hub import Hub
+from agentdeck.web.compression import GzipMiddleware
 from agentdeck.web.context import attach_hub
 from agentdeck.web.errors import register_error_handlers
 from agentdeck.web.frame_ledger import FrameLedger
@@ -57,5 +58,6 @@ def create_app(hub: Hub) -> QuartTrio:
     register_error_handlers(app)
     ledger = FrameLedger(app.asgi_app, paths={AGENT_SOCKET_PATH})
     app.asgi_app = ledger  # type: ignore[method-assign]  # where Quart takes middleware
+    app.asgi_app = GzipMiddleware(app.asgi_app)  # type: ignore[method-assign, assignment]
 
     return app

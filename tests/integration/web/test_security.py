@@ -121,13 +121,15 @@ async def test_every_state_changing_route_refuses_cross_site_requests(running_hu
                {"Origin": hub.base_url, "X-CSRF-Token": "forged"}]
     for rule in changing:
         url = _concrete(rule, "gone")
+        before = (await hub.client.get("/api/tasks")).json()["dead"]
         for headers in hostile:
             response = await hub.client.post(url, headers=headers)
             assert response.status_code == 403, (rule, headers)
-        assert (await hub.client.get("/api/tasks")).json()["dead"], "a refused request changed state"
+        assert (await hub.client.get("/api/tasks")).json()["dead"] == before, "a refused request changed state"
         response = await hub.client.post(url, headers=own)
         assert response.status_code != 403, rule
-    assert (await hub.client.get("/api/tasks")).json()["dead"] == []  # the genuine retry worked
+        if rule.endswith("/retry"):
+            assert response.status_code == 200  # the genuine retry worked
 
 
 @pytest.mark.parametrize("path", ["/ws", "/ws/dashboard"])
