@@ -14,8 +14,7 @@ from typing import Any
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-                   Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 
 COMPRESSIBLE = (b"text/", b"application/javascript", b"application/json", b"image/svg+xml")
 MIN_SIZE = 512  # smaller bodies of known length are sent as they are
