@@ -250,6 +250,24 @@ def _check(spec: Field, path: str, value: Any, errors: list[dict[str, str]]) -> 
         errors.extend(validate_fields(value, spec.fields, prefix=path + "."))
 
 
+MAX_PREFIXED_FIELDS = 16  # e.g. ram_* and vram_* keys of one resource_report
+MAX_FIELD_NAME = 64
+
+
+def known_fields(message: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the fields the schema names (at most ``MAX_PREFIXED_FIELDS`` per ``prefix*`` field): what a
+    hub keeps of a report. Extra fields are accepted on the wire and dropped here, never stored."""
+    kept: dict[str, Any] = {}
+    for spec in SCHEMAS.get(str(message.get("type")), ()):
+        if spec.name.endswith("*"):
+            stem = spec.name[:-1]
+            names = [k for k in message if isinstance(k, str) and k.startswith(stem) and len(k) <= MAX_FIELD_NAME]
+            kept.update((k, message[k]) for k in names[:MAX_PREFIXED_FIELDS])
+        elif spec.name in message:
+            kept[spec.name] = message[spec.name]
+    return kept
+
+
 def _error(field: str, error: str, detail: str) -> dict[str, str]:
     return {"field": field, "error": error, "detail": detail}
 

@@ -86,9 +86,23 @@ class SessionFactory:
         self._allow_anonymous = allow_anonymous
         self._numbers = itertools.count(1)
         self.warned = False
+        self.open_count = 0  # sockets on /ws, identified or not
+        self._live: dict[str, int] = {}  # agent id -> the connection that holds it
 
     def open(self, outbox: trio.MemorySendChannel) -> AgentSession:
+        self.open_count += 1
         return AgentSession(self, next(self._numbers), outbox)
+
+    def holder(self, agent_id: str) -> int | None:
+        return self._live.get(agent_id)
+
+    def hold(self, agent_id: str, connection_id: int) -> None:
+        self._live[agent_id] = connection_id
+
+    def release(self, agent_id: str | None, connection_id: int) -> None:
+        self.open_count -= 1
+        if agent_id is not None and self._live.get(agent_id) == connection_id:
+            del self._live[agent_id]
 
     def anonymous_allowed(self) -> bool:
         """No tokens configured on a loopback bind: accept, and say so once on the bus."""
@@ -114,6 +128,9 @@ class AgentSession:
         self._output_rate = RateLimit()  # task_progress: over the rate it is held back, not refused
         self._throttle = OutputThrottle()
         self._told_rate_limited: float | None = None  # trio time the agent was last told
+        self._token: str | None = None  # kept to re-check: a revoked token ends the session
+        self.identified = trio.Event()
+        self._released = False
 
     async def handle(self, frame: str | bytes) -> Reply:
         if frame_too_large(frame):
@@ -167,8 +184,18 @@ class AgentSession:
             if verdict != "ok":
                 log.warning("agent %r refused: %s", agent_id, verdict)
                 return Reply((protocol.error_message(verdict),), close=POLICY_VIOLATION, reason=verdict)
+            self._token = message.get("token")
+        elif self._factory.holder(agent_id) is not None:
+            # without tokens nothing proves who is who: a live agent's id is not handed to another
+            # connection (the real agent reconnects once its old socket is gone)
+            log.warning("agent id %r refused: already connected (no tokens to prove a takeover)", agent_id)
+            return Reply((protocol.error_message(
+                "agent_id_in_use", detail="another connection holds this agent id; with no tokens "
+                "configured it cannot be taken over"),), close=POLICY_VIOLATION, reason="agent id in use")
         capabilities = tuple(str(c) for c in (message.get("capabilities") or ()))
         self.agent_id = agent_id  # from here on, closing this session tells the queue
+        self._factory.hold(agent_id, self.connection_id)
+        self.identified.set()
         try:
             await ask(self._queue, AgentConnect(
                 agent_id=agent_id, connection_id=self.connection_id,
@@ -207,8 +234,15 @@ class AgentSession:
             return Reply((error,), close=POLICY_VIOLATION, reason="too many protocol violations")
         return Reply((error,))
 
+    def still_authorised(self) -> bool:
+        """False once the token this session identified with was revoked (or replaced)."""
+        return self._token is None or self._factory.tokens.verify(self.agent_id or "", self._token) == "ok"
+
     async def closed(self, reason: str) -> None:
         """The socket is gone: tell the queue (its grace period for our task starts now)."""
+        if not self._released:
+            self._released = True
+            self._factory.release(self.agent_id, self.connection_id)
         if self.agent_id is None:
             return
         with trio.CancelScope(shield=True), trio.move_on_after(5):

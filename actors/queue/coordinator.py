@@ -248,6 +248,8 @@ class Coordinator:
     def _on_report(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
         data = {k: v for k, v in body.items() if k != "type"}
         if body["type"] == "resource_report":
+            # kept on the agent and shown: only the schema's keys, or any key would live forever
+            data = protocol.known_fields(body)
             agent.resources = data
         elif body["type"] == "ollama_report" and body.get("ollama_url"):
             agent.ollama_url = str(body["ollama_url"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import sys
 from collections import deque
 from typing import Any
 
@@ -44,6 +45,13 @@ from agentdeck.web.view.present import activity_entry, task_hash
 log = logging.getLogger("agentdeck.sse")
 
 CLIENT_BUFFER = 512
+# Memory bounds: rendered output can be megabytes per event (1 MB of "&" escapes to 5 MB), so the
+# replay buffer and each browser's queue are bounded in bytes as well as in items. Past the replay
+# bound the oldest events go (a browser that needs them gets a resync); past its queue bound a
+# browser is treated as lagging (its queue is dropped and it gets a resync).
+REPLAY_BYTES = 16 * 1024 * 1024
+CLIENT_BYTES = 8 * 1024 * 1024
+MAX_SEQ_DIGITS = 18
 WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy under load
 WRITE_SHARE = 0.12  # of the event loop that the broadcaster's writes may take when busy
 MAX_WINDOW_S = 1.0
@@ -58,6 +66,11 @@ class Emitted:
     name: str
     data: str
     text: str  # the whole SSE event, formatted once for every browser
+    size: int = 0  # bytes held for data and text together
+
+    @classmethod
+    def of(cls, seq: int, key: str | None, name: str, data: str, text: str) -> Emitted:
+        return cls(seq, key, name, data, text, sys.getsizeof(data) + sys.getsizeof(text))
 
 
 class Client:
@@ -67,6 +80,23 @@ class Client:
         self.regions = regions
         self.send, self.receive = trio.open_memory_channel[Emitted](CLIENT_BUFFER)
         self.lagging = False
+        self.queued_bytes = 0
+
+    def offer(self, item: Emitted) -> None:
+        """Queue an item, or mark this browser lagging when its queue is full (items or bytes)."""
+        if self.queued_bytes + item.size > CLIENT_BYTES:
+            self.lagging = True
+            return
+        try:
+            self.send.send_nowait(item)
+        except trio.WouldBlock:
+            self.lagging = True
+            return
+        self.queued_bytes += item.size
+
+    def taken(self, item: Emitted) -> Emitted:
+        self.queued_bytes = max(0, self.queued_bytes - item.size)
+        return item
 
     def wants(self, item: Emitted) -> bool:
         if item.key is not None and item.key != self.key:
@@ -83,6 +113,7 @@ class Broadcaster:
         self.epoch = secrets.token_hex(3)
         self.seq = 0
         self.buffer: deque[Emitted] = deque(maxlen=replay)
+        self.buffer_bytes = 0
         self.clients: set[Client] = set()
         self.activity: deque[dict] = deque(maxlen=50)
         self.closed = False
@@ -276,16 +307,22 @@ class Broadcaster:
         self.seq += 1
         self.emitted_total += 1
         item = self._item(key, name, data)
-        self.buffer.append(item)
+        self._keep(item)
         for client in tuple(self.clients):
             if client.wants(item) and not client.lagging:
-                try:
-                    client.send.send_nowait(item)
-                except trio.WouldBlock:
-                    client.lagging = True
+                client.offer(item)
+
+    def _keep(self, item: Emitted) -> None:
+        """Into the replay buffer, dropping the oldest items beyond its item and byte bounds."""
+        if len(self.buffer) == self.buffer.maxlen:
+            self.buffer_bytes -= self.buffer[0].size
+        self.buffer.append(item)
+        self.buffer_bytes += item.size
+        while self.buffer_bytes > REPLAY_BYTES and len(self.buffer) > 1:
+            self.buffer_bytes -= self.buffer.popleft().size
 
     def _item(self, key: str | None, name: str, data: str) -> Emitted:
-        return Emitted(self.seq, key, name, data, format_event(f"{self.epoch}-{self.seq}", name, data))
+        return Emitted.of(self.seq, key, name, data, format_event(f"{self.epoch}-{self.seq}", name, data))
 
     # ------------------------------------------------------------------ clients
 
@@ -302,7 +339,7 @@ class Broadcaster:
         if not since or "-" not in since:
             return None
         epoch, _, raw_seq = since.partition("-")
-        if epoch != self.epoch or not raw_seq.isdigit() or int(raw_seq) > self.seq:
+        if epoch != self.epoch or not is_seq(raw_seq) or int(raw_seq) > self.seq:
             return None
         seq = int(raw_seq)
         if seq < self.seq and (not self.buffer or self.buffer[0].seq > seq + 1):
@@ -319,6 +356,7 @@ class Broadcaster:
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
         client.lagging = False
+        client.queued_bytes = 0
         return self.resync(client)
 
     def resync(self, client: Client) -> list[Emitted]:
@@ -346,6 +384,11 @@ class Broadcaster:
             for key, name in list(self._current):
                 if key == client.key and key != "":
                     self._forget(key, name)
+
+
+def is_seq(text: str) -> bool:
+    """ASCII digits only, and few enough for ``int`` (``"²".isdigit()`` is True; 4,300 digits raise)."""
+    return 0 < len(text) <= MAX_SEQ_DIGITS and text.isascii() and text.isdigit()
 
 
 def format_event(event_id: str, name: str, data: str) -> str:

@@ -17,6 +17,7 @@ AGENT_SOCKET_PATH = "/ws"
 
 OUTBOX_SIZE = 256
 DRAIN_SECONDS = 5.0
+TOKEN_RECHECK_SECONDS = 1.0  # a revoked token ends its session within this long
 
 
 @agent_ws.websocket(AGENT_SOCKET_PATH)
@@ -26,13 +27,16 @@ async def agent_socket():
         # handed tasks, and with no tokens configured it would be accepted)
         return "cross-origin agent sockets are refused", 403
     hub = current_hub()
+    if hub.sessions.open_count >= hub.config.max_agent_connections:
+        return "too many agent connections", 503
     outbox_send, outbox_receive = trio.open_memory_channel[dict](OUTBOX_SIZE)
     session = hub.sessions.open(outbox_send)
     ending = _Ending()
-    await websocket.accept()
     try:
+        await websocket.accept()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_end_on_shutdown, hub.shutdown, ending, nursery.cancel_scope)
+            nursery.start_soon(_police, session, hub.config.identify_timeout, ending, nursery.cancel_scope)
             pumping = False
             while True:
                 frame = await websocket.receive()
@@ -81,6 +85,22 @@ async def _pump(outbox: trio.MemoryReceiveChannel, ending: _Ending, scope: trio.
         await websocket.send(protocol.encode(frame))
     ending.set(1000, "replaced by a newer connection")
     scope.cancel()
+
+
+async def _police(session, identify_timeout: float, ending: _Ending, scope: trio.CancelScope) -> None:
+    """A socket must identify in time, and its token must stay valid while it is open."""
+    with trio.move_on_after(identify_timeout):
+        await session.identified.wait()
+    if session.agent_id is None:
+        ending.set(1008, "identify timeout")
+        scope.cancel()
+        return
+    while True:
+        await trio.sleep(TOKEN_RECHECK_SECONDS)
+        if not session.still_authorised():
+            ending.set(1008, "token revoked")
+            scope.cancel()
+            return
 
 
 async def _end_on_shutdown(shutdown: trio.Event, ending: _Ending, scope: trio.CancelScope) -> None:

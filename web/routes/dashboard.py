@@ -36,7 +36,9 @@ from agentdeck.actors.messages import (
     Resync,
     RetryTask,
 )
+from agentdeck.actors.protocol.session import RateLimit
 from agentdeck.web.context import current_hub
+from agentdeck.web.routes.events import stream_clients_full
 from agentdeck.web.view.serialize import event_json
 
 log = logging.getLogger("agentdeck.dashboard_ws")
@@ -47,6 +49,8 @@ BATCH_WINDOW = 0.1  # seconds during which further events are merged into one ba
 CLIENT_BUFFER = 512  # bus events a client may be behind before it gets a snapshot instead
 MAX_BATCH = 1000  # a batch larger than this is replaced by a snapshot
 MAX_TASK_ID = 256
+COMMANDS_PER_SECOND = 10.0  # a person clicks; a snapshot costs the hub a full board render
+COMMAND_BURST = 30.0
 COMMANDS = {"retry_task": (RetryTask, "retry_result"), "cancel_task": (CancelTask, "cancel_result")}
 
 
@@ -61,6 +65,8 @@ async def dashboard_socket():
     if not _same_origin(websocket.headers):
         return jsonify(error="forbidden", message="cross-origin dashboard sockets are refused"), 403
     hub = current_hub()
+    if stream_clients_full(hub):
+        return jsonify(error="unavailable", message="too many live connections"), 503
     socket = DashboardSocket(hub, websocket,
                              window=current_app.config.get("DASHBOARD_WS_WINDOW", BATCH_WINDOW))
     buffer = current_app.config.get("DASHBOARD_WS_BUFFER", CLIENT_BUFFER)
@@ -161,11 +167,17 @@ class DashboardSocket:
                     await self._send_snapshot()
 
     async def _read_commands(self) -> None:
+        limit = RateLimit(COMMANDS_PER_SECOND, COMMAND_BURST)
         while True:
             raw = await self._ws.receive()
+            if not limit.allow(trio.current_time()):
+                await self._send({"type": "error", "error": "rate_limited",
+                                  "limit_per_second": COMMANDS_PER_SECOND, "burst": COMMAND_BURST})
+                await self._ws.close(1008, "rate limited")
+                return
             try:
                 message = json.loads(raw)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 continue
             if not isinstance(message, dict):
                 continue

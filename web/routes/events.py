@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import trio
 from quart import Blueprint, current_app, request
@@ -27,8 +27,8 @@ async def stream(broadcaster: Broadcaster, client: Client, since: str | None) ->
     """One browser's events; whatever is queued goes out as one write (one flush, one chunk)."""
     counter = getattr(broadcaster.hub, "stream_clients", None)
     with counter.track("sse") if counter is not None else contextlib.nullcontext():
-        first = broadcaster.connect(client, since)
         try:
+            first = broadcaster.connect(client, since)
             yield "retry: 1000\n\n" + "".join(item.text for item in first)
             while True:
                 if client.lagging:
@@ -36,7 +36,7 @@ async def stream(broadcaster: Broadcaster, client: Client, since: str | None) ->
                 item = None
                 with trio.move_on_after(KEEPALIVE_S):
                     try:
-                        item = await client.receive.receive()
+                        item = client.taken(await client.receive.receive())
                     except (trio.EndOfChannel, trio.ClosedResourceError):
                         return
                 if item is None:
@@ -45,7 +45,7 @@ async def stream(broadcaster: Broadcaster, client: Client, since: str | None) ->
                 texts = [item.text]
                 while len(texts) < 256:
                     try:
-                        texts.append(client.receive.receive_nowait().text)
+                        texts.append(client.taken(client.receive.receive_nowait()).text)
                     except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                         break
                 yield "".join(texts)
@@ -66,6 +66,11 @@ async def start_broadcaster() -> None:
     cast(QuartTrio, current_app).nursery.start_soon(broadcaster.run, subscription)
 
 
+def stream_clients_full(hub: Any) -> bool:
+    """The cap on open live connections (SSE streams and dashboard sockets together)."""
+    return hub.stream_clients.count("sse") + hub.stream_clients.count("ws") >= hub.config.max_stream_clients
+
+
 def current_broadcaster() -> Broadcaster:
     return current_app.extensions["agentdeck.sse"]
 
@@ -75,6 +80,8 @@ async def events():
     broadcaster = current_broadcaster()
     if broadcaster.closed:
         return "shutting down", 503
+    if stream_clients_full(current_hub()):
+        return "too many live connections", 503
     view = request.args.get("view", "board")
     client = Client(BoardFilter.from_args(request.args),
                     frozenset(GRAPH_REGIONS if view == "graph" else MAIN_REGIONS))
@@ -85,4 +92,4 @@ async def events():
     return response
 
 
-__all__ = ["Broadcaster", "Client", "current_broadcaster", "sse"]
+__all__ = ["Broadcaster", "Client", "current_broadcaster", "sse", "stream_clients_full"]

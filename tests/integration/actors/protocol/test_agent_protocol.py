@@ -634,9 +634,15 @@ async def test_frames_sent_just_before_the_agent_closes_are_not_lost(start_hub, 
     assert [e.text for e in output] == [f"line {n}" for n in range(300)]
 
 
-async def test_a_second_connection_replaces_the_first(running_hub) -> None:
-    async with AgentClient.connect(running_hub.base_url, "a1") as old:
-        async with AgentClient.connect(running_hub.base_url, "a1") as new:
+async def test_a_second_connection_replaces_the_first(start_hub, work_dir) -> None:
+    """With a token the newer connection proves it is the agent and takes over (without tokens a
+    live id is refused instead: tests/test_connection_limits.py)."""
+    from agentdeck.actors.protocol.auth import TokenStore
+
+    token = TokenStore.in_state_dir(work_dir / ".agentdeck").add("a1")
+    running_hub = await start_hub()
+    async with AgentClient.connect(running_hub.base_url, "a1", token=token) as old:
+        async with AgentClient.connect(running_hub.base_url, "a1", token=token) as new:
             assert await old.expect_close() == 1000
             await old.expect_error("replaced_by_new_connection")
             await new.send("ping")
