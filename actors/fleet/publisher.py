@@ -106,12 +106,13 @@ class Publisher:
             self._wake = trio.Event()
             batch = list(self._outbox)[:5000]
             self._seq += 1
+            payload = None
             try:
-                state = await self._state(self.status())
-                payload = wire.encode(wire.hub_state(self.hub, self._seq, time.time(), **state))
+                if not self._shutdown.is_set():  # a stopping hub sends no more signs of life
+                    state = await self._state(self.status())
+                    payload = wire.encode(wire.hub_state(self.hub, self._seq, time.time(), **state))
             except Exception as error:  # an actor that does not answer: send the events anyway
                 log.debug("fleet publisher has no state this round: %s", error)
-                payload = None
             try:
                 await trio.to_thread.run_sync(self._send, batch, payload)
             except Exception as error:  # redis.RedisError, OSError: Redis is down or restarting
@@ -125,9 +126,9 @@ class Publisher:
                 self._outbox.popleft()
             self.published += len(batch)
             self._note_up()
-            if self._outbox:
-                self._wake.set()
             await trio.sleep(self._min_interval)
+            if self._outbox or batch:  # one more state soon: the dashboard may not have seen them yet
+                self._wake.set()
 
     def _send(self, entries: Sequence[str], state: str | None) -> None:
         """Runs in a worker thread: one pipelined round trip (entries in order, then the state)."""

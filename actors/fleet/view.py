@@ -34,6 +34,7 @@ class HubRecord:
     seq: Any = None
     changed_at: float | None = None  # fleet clock (monotonic) of the last new state
     stopped: bool = False
+    stopped_at: float = 0.0  # the hub's clock
     first_seen: float = 0.0
 
 
@@ -90,6 +91,9 @@ class FleetView:
         if state is None:
             return
         seq = state.get("seq")
+        sent_at = wire.number(state.get("sent_at")) or 0.0
+        if record.stopped and sent_at <= record.stopped_at:
+            return  # sent before the hub said it stopped (both times are the hub's own clock)
         if seq != record.seq:
             record.seq, record.changed_at, record.stopped = seq, now, False
             if state != record.state:
@@ -109,7 +113,7 @@ class FleetView:
                     "agent": wire.text(entry.get("agent"), 100), "text": wire.text(entry.get("text")) or "",
                     "level": wire.text(entry.get("level"), 10) or "info"}
             if item["kind"] == "hub.stopped" and record is not None:
-                record.stopped = True
+                record.stopped, record.stopped_at = True, at
             bisect.insort(self.feed, (at, hub, entry_id, item), key=lambda row: row[:3])
             if len(self.feed) > self.feed_size:
                 del self.feed[0]
