@@ -16,6 +16,7 @@ import trio
 
 from agentdeck.actors.board.board import Board
 from agentdeck.actors.messages import Task
+from agentdeck.actors.queue.routing import choose_target
 from agentdeck.actors.queue.waiting import AgentSeen, in_backoff, needed_capabilities
 
 STATES = ("offline", "idle", "assigned", "working")
@@ -71,10 +72,12 @@ def is_ready(task: Task, board: Board) -> bool:
 
 
 def fits(task: Task, agent: AgentRecord) -> bool:
-    """The agent may take the task: named agent (if any) and needed capabilities."""
+    """The agent may take the task: named agent (if any), needed capabilities, an executor for it."""
     if task.agent and task.agent != agent.agent_id:
         return False
-    return all(cap in agent.capabilities for cap in needed_capabilities(task))
+    if not all(cap in agent.capabilities for cap in needed_capabilities(task)):
+        return False
+    return choose_target(task.fields, agent.capabilities, agent.ollama_url)[0] is not None
 
 
 def pick_task(inbox: Iterable[Task], agent: AgentRecord, board: Board,
@@ -90,4 +93,4 @@ def pick_task(inbox: Iterable[Task], agent: AgentRecord, board: Board,
 
 
 def seen(agent: AgentRecord) -> AgentSeen:
-    return AgentSeen(agent.agent_id, agent.connected, agent.capabilities)
+    return AgentSeen(agent.agent_id, agent.connected, agent.capabilities, agent.ollama_url)

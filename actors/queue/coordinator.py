@@ -356,7 +356,7 @@ class Coordinator:
 
     async def _assign(self, agent: AgentRecord, task: Task) -> None:
         routing = decide(task.fields, agent.ollama_url, default_ollama_model=self._config.ollama_model,
-                         claude_model=self._config.claude_model)
+                         claude_model=self._config.claude_model, capabilities=agent.capabilities)
         dst, fields = lifecycle.assign(task, agent.agent_id, routing)
         assigned = await self._write(task, dst, fields)
         if assigned is None:
@@ -406,6 +406,8 @@ class Coordinator:
             tokens_out = _int(tokens_used)
         model = raw.get("model_used")
         price = reconcile(model, tokens_in, tokens_out,
+                          cache_read_tokens=_int(raw.get("cache_read_tokens")),
+                          cache_write_tokens=_int(raw.get("cache_creation_tokens")),
                           agent_cost_usd=_float(raw.get("estimated_cost_usd")),
                           agent_equivalent_usd=_float(raw.get("equivalent_claude_cost_usd")),
                           claude_model=self._config.claude_model)

@@ -1,4 +1,5 @@
-"""Model-aware routing: which tier a task is, and where it should run (shell, local Ollama, Claude).
+"""Model-aware routing: which tier a task is, and where it should run (shell, local Ollama, Claude,
+Codex, or a command agent the task names).
 
 Pure functions of the task's YAML fields and what the agent reported, so the decision can be written
 into the task file and replayed in tests. The heuristic is documented in ``docs/routing.md``.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,7 +19,11 @@ COMPLEX_FILES = 6
 COMPLEX_STEPS = 7
 COMPLEX_HOURS = 4.0
 _STEP_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*])\s+\S", re.MULTILINE)
-_TARGET_COST = {"sidecar": "free", "ollama": "local", "claude": "api"}
+_TARGET_COST = {"sidecar": "free", "ollama": "local", "claude": "api", "codex": "api"}
+KNOWN_EXECUTORS = ("shell", "ollama", "claude", "codex")
+_PREFERENCES = {"trivial": ("sidecar",), "standard": ("ollama", "claude", "codex"),
+                "complex": ("claude", "codex")}
+_WHY_NOT = {"ollama": "agent reported no local Ollama endpoint (ollama_url)"}
 OLLAMA_PORT = 11434
 
 
@@ -117,28 +122,89 @@ def _iso(now: float | dt.datetime | None) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def executor_of(fields: Mapping[str, Any]) -> str | None:
+    """The executor a task names (``executor:`` at the top level or in metadata), lower case."""
+    metadata = fields.get("metadata")
+    for source in (fields, metadata if isinstance(metadata, Mapping) else {}):
+        value = source.get("executor")
+        if isinstance(value, str) and value.strip():
+            return value.strip().lower()
+    return None
+
+
+def target_of_executor(executor: str) -> str:
+    """``shell`` is the ``sidecar`` target (the Elixir hub's name); other names are their own."""
+    return "sidecar" if executor == "shell" else executor
+
+
+def capability_of(target: str) -> str:
+    """The agent capability that runs a target: ``shell`` for the sidecar, else the target's name."""
+    return "shell" if target == "sidecar" else target
+
+
+def declares_executors(capabilities: Sequence[str]) -> bool:
+    """An agent that lists any known executor among its capabilities gets only what it lists;
+    one that lists none (an older sidecar) runs shell, its Ollama and Claude, as before."""
+    return any(c in KNOWN_EXECUTORS for c in capabilities)
+
+
+def _can_run(target: str, capabilities: Sequence[str], ollama_url: str | None) -> bool:
+    if target == "ollama" and not ollama_url:
+        return False
+    if not declares_executors(capabilities):
+        return target in ("sidecar", "ollama", "claude")
+    return capability_of(target) in capabilities
+
+
+def choose_target(task_fields: Mapping[str, Any], capabilities: Sequence[str],
+                  ollama_url: str | None, tier: str | None = None) -> tuple[str | None, str | None]:
+    """``(target, fallback_reason)`` for this agent; target None when it cannot run the task at all
+    (the reason then says what the task needs, e.g. "no agent can run claude")."""
+    named = executor_of(task_fields)
+    if named is not None:
+        target = target_of_executor(named)
+        if target == "sidecar" and shell_command_of(task_fields) is None:
+            return None, "executor shell but no shell_command"
+        if _can_run(target, capabilities, ollama_url):
+            return target, None
+        needs = "an Ollama endpoint (ollama_url)" if target == "ollama" and \
+            capability_of(target) in capabilities else named
+        return None, f"task names executor {named}: this agent cannot run {needs}"
+    tier = tier or complexity_of(task_fields)["effective_tier"]
+    reasons: list[str] = []
+    if tier == "trivial" and shell_command_of(task_fields) is None:
+        reasons.append("trivial task has no shell_command")
+        tier = "standard"
+    for target in _PREFERENCES[tier]:
+        if _can_run(target, capabilities, ollama_url):
+            return target, "; ".join(reasons) or None
+        reasons.append(_WHY_NOT[target] if target == "ollama" and not ollama_url
+                       else f"agent cannot run {target}")
+    return None, f"{tier} task: " + "; ".join(reasons)
+
+
 def decide(task_fields: Mapping[str, Any], agent_ollama_url: str | None, *,
            default_ollama_model: str, claude_model: str,
+           capabilities: Sequence[str] = (),
            now: float | dt.datetime | None = None) -> dict[str, Any]:
     """The routing decision written into the task file and sent in ``task_assign``.
 
-    trivial -> the agent's shell (sidecar); standard -> the agent's Ollama endpoint (as
-    ``host:port``) with the default model; complex -> Claude. A standard task on an agent without
-    ``ollama_url``, or a trivial one without a shell command, falls back (``fallback_used``) with the reason.
+    A task that names its ``executor`` gets it. Otherwise trivial -> the agent's shell (sidecar);
+    standard -> the agent's Ollama endpoint (as ``host:port``) with the default model; complex ->
+    Claude, or Codex on an agent that has Codex but not Claude. When the agent cannot run the tier's
+    first choice the next one is taken (``fallback_used``) with the reason. Only call this for an
+    agent ``choose_target`` accepts (the scheduler's ``fits``); otherwise the target is Claude.
     """
     complexity = complexity_of(task_fields)
     tier = complexity["effective_tier"]
-    fallback_reason = None
-    target = {"trivial": "sidecar", "standard": "ollama", "complex": "claude"}[tier]
-    if target == "sidecar" and shell_command_of(task_fields) is None:
-        target, fallback_reason = "ollama", "trivial task has no shell_command"
-    if target == "ollama" and not agent_ollama_url:
+    target, fallback_reason = choose_target(task_fields, capabilities, agent_ollama_url, tier)
+    if target is None:
         target = "claude"
-        fallback_reason = ((fallback_reason + "; ") if fallback_reason else "") + \
-            "agent reported no local Ollama endpoint (ollama_url)"
     endpoint, model = {"sidecar": (None, None),
                        "ollama": (endpoint_of(agent_ollama_url or ""), default_ollama_model),
-                       "claude": (None, claude_model)}[target]
+                       "claude": (None, claude_model)}.get(target, (None, None))
+    named = executor_of(task_fields)
+    reason = f"{complexity['source']}: {complexity['reason']}"
     return {
         "effective_tier": tier,
         "target_type": target,
@@ -146,7 +212,7 @@ def decide(task_fields: Mapping[str, Any], agent_ollama_url: str | None, *,
         "selected_model": model,
         "fallback_used": fallback_reason is not None,
         "fallback_reason": fallback_reason,
-        "classification_reason": f"{complexity['source']}: {complexity['reason']}",
-        "estimated_cost_tier": _TARGET_COST[target],
+        "classification_reason": f"task names executor {named}; {reason}" if named else reason,
+        "estimated_cost_tier": _TARGET_COST.get(target, "api"),
         "decided_at": _iso(now),
     }

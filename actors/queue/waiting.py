@@ -16,6 +16,7 @@ import attrs
 
 from agentdeck.actors.board.board import Board
 from agentdeck.actors.messages import Task
+from agentdeck.actors.queue.routing import choose_target, complexity_of, executor_of
 
 CODES = ("backoff", "blocked", "agent_offline", "no_capability", "no_agents", "queued")
 
@@ -71,6 +72,7 @@ class AgentSeen:
     agent_id: str
     connected: bool
     capabilities: tuple[str, ...]
+    ollama_url: str | None = None
 
 
 def _blocked(task: Task, board: Board) -> WaitReason | None:
@@ -87,6 +89,20 @@ def _blocked(task: Task, board: Board) -> WaitReason | None:
     more = f" and {len(waiting_on) - 1} more" if len(waiting_on) > 1 else ""
     return WaitReason("blocked", f"blocked by dependency {first} ({lane}){more}",
                       tuple(d for d, _ in waiting_on))
+
+
+def _no_executor(task: Task, connected: list[AgentSeen]) -> WaitReason | None:
+    """No connected agent has an executor for the task: "no agent can run claude"."""
+    reasons = [choose_target(task.fields, a.capabilities, a.ollama_url)[1] for a in connected
+               if choose_target(task.fields, a.capabilities, a.ollama_url)[0] is None]
+    if len(reasons) < len(connected):
+        return None
+    named = executor_of(task.fields)
+    if named is not None:
+        return WaitReason("no_capability", f"no agent can run {named}")
+    tier = complexity_of(task.fields)["effective_tier"]
+    options = {"complex": "claude or codex", "standard": "ollama, claude or codex"}.get(tier, "a shell")
+    return WaitReason("no_capability", f"no agent can run this {tier} task (needs {options})")
 
 
 def why_waiting(task: Task, agents: Iterable[AgentSeen], board: Board, now: float) -> WaitReason:
@@ -116,6 +132,9 @@ def why_waiting(task: Task, agents: Iterable[AgentSeen], board: Board, now: floa
     if not connected:
         text = "no agent is connected" + (f" (needs {', '.join(needed)})" if needed else "")
         return WaitReason("no_agents", text)
+    unable = _no_executor(task, connected)
+    if unable is not None:
+        return unable
     count = len(connected)
     return WaitReason("queued", f"waiting for a free agent ({count} connected agent"
                       f"{'s' if count != 1 else ''} can take it)")

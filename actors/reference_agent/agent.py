@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -18,8 +21,13 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
 
 from agentdeck.actors.protocol import schema as protocol
-from agentdeck.actors.queue.routing import endpoint_of, shell_command_of
-from agentdeck.actors.reference_agent.executors import DEFAULT_TIMEOUT, prompt_of, run_ollama, run_shell
+from agentdeck.actors.reference_agent.assignment import metadata_of
+from agentdeck.actors.reference_agent.attempt import WorkspaceOptions, run_attempt
+from agentdeck.actors.reference_agent.claude_code import ClaudeOptions, supports_partial_messages
+from agentdeck.actors.reference_agent.codex import CodexOptions
+from agentdeck.actors.reference_agent.command_agent import CommandAgent
+from agentdeck.actors.reference_agent.dispatch import Executors, refusal, run_target, target_of
+from agentdeck.actors.reference_agent.output import DEFAULT_TIMEOUT
 
 log = logging.getLogger("agentdeck.agent")
 
@@ -42,6 +50,12 @@ class AgentSettings:
     claude_model: str = "claude-sonnet-4-5"
     name: str | None = None
     work_dir: str | None = None  # where shell commands run
+    claude: ClaudeOptions | None = None  # None: no Claude Code executor
+    codex: CodexOptions | None = None  # None: no Codex executor
+    command_agents: tuple[CommandAgent, ...] = ()
+    worktree_root: str | None = None  # default: <temp>/agentdeck-<agent id>
+    keep_worktrees: bool = False
+    keep_failed_branches: bool = False
     ping_interval: float = 30.0
     backoff_min: float = 1.0
     backoff_max: float = 30.0
@@ -61,9 +75,15 @@ class RunningTask:
         return self.assignment["task_id"]
 
 
-def metadata_of(assignment: dict[str, Any]) -> dict[str, Any]:
-    metadata = assignment.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
+def executors_of(settings: AgentSettings) -> Executors:
+    return Executors(ollama_url=settings.ollama_url, default_ollama_model=settings.default_ollama_model,
+                     claude_model=settings.claude_model, claude=settings.claude, codex=settings.codex,
+                     commands=settings.command_agents)
+
+
+def advertised_capabilities(settings: AgentSettings, executors: Executors) -> list[str]:
+    """The agent's own capabilities plus one per executor it can run (``claude``, ``codex``, ...)."""
+    return list(dict.fromkeys((*settings.capabilities, *executors.capabilities())))
 
 
 def timeout_of(assignment: dict[str, Any]) -> float:
@@ -85,12 +105,21 @@ class ReferenceAgent:
         self._ws: WebSocketConnection | None = None
         self._send_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
+        self.executors = executors_of(settings)
+        root = settings.worktree_root or os.path.join(tempfile.gettempdir(), f"agentdeck-{settings.agent_id}")
+        self.workspace_options = WorkspaceOptions(
+            root=Path(root), base_dir=Path(settings.work_dir or os.getcwd()),
+            keep_worktrees=settings.keep_worktrees, keep_failed_branches=settings.keep_failed_branches)
 
     # ------------------------------------------------------------------ connection
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, serve, reconnect with backoff, forever; raises AgentRefused on a bad identity."""
         refused: AgentRefused | None = None
+        claude = self.executors.claude
+        if claude is not None and claude.partial_messages and not await supports_partial_messages(claude.binary):
+            log.info("%s has no --include-partial-messages: text arrives per message", claude.binary)
+            self.executors = attrs.evolve(self.executors, claude=attrs.evolve(claude, partial_messages=False))
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
@@ -144,7 +173,7 @@ class ReferenceAgent:
         s = self.settings
         return {"type": "identify", "agent_id": s.agent_id, "token": s.token or "",
                 "name": s.name or s.agent_id, "status": "busy" if self.running else "idle",
-                "capabilities": list(s.capabilities),
+                "capabilities": advertised_capabilities(s, self.executors),
                 "ollama_url": s.ollama_url, "protocol_version": protocol.PROTOCOL_VERSION,
                 "client_type": "agentdeck-reference-agent"}
 
@@ -253,7 +282,7 @@ class ReferenceAgent:
                 result = await self._run_executor(running)
             except Exception as error:  # an executor bug must fail the task, not the agent
                 log.exception("executor crashed on task %s", running.task_id)
-                result = _refusal(f"executor crashed: {type(error).__name__}: {error}")
+                result = refusal(f"executor crashed: {type(error).__name__}: {error}")
         if self.running is running:
             self.running = None
         if result is None or running.scope.cancelled_caught:
@@ -269,12 +298,7 @@ class ReferenceAgent:
 
     async def _run_executor(self, running: RunningTask) -> dict[str, Any]:
         assignment = running.assignment
-        metadata = metadata_of(assignment)
-        routing = assignment.get("routing_decision") or {}
-        target = routing.get("target_type") if isinstance(routing, dict) else None
-        command = shell_command_of(metadata) or shell_command_of(assignment)
-        if target is None:
-            target = "sidecar" if command else "ollama" if self.settings.ollama_url else "claude"
+        target = target_of(assignment, self.executors)
 
         async def emit(event: dict[str, Any]) -> None:
             if self.running is running:
@@ -283,34 +307,14 @@ class ReferenceAgent:
                                  "execution_event": event})
 
         timeout = timeout_of(assignment)
-        if target == "sidecar":
-            if command is None:
-                return _refusal("no shell_command in the task's metadata")
-            return await run_shell(command, emit=emit, timeout=timeout, cwd=self.settings.work_dir)
-        if target == "ollama":
-            url = self._ollama_url(routing.get("selected_endpoint"))
-            if not url:
-                return _refusal("routed to Ollama but this agent has no --ollama-url")
-            model = routing.get("selected_model") or self.settings.default_ollama_model
-            return await run_ollama(url, model, prompt_of(assignment), emit=emit, timeout=timeout,
-                                    claude_model=self.settings.claude_model)
-        return _refusal(f"{target} executor not configured")
 
+        async def execute(cwd: str | None, feedback: str | None) -> dict[str, Any]:
+            return await run_target(target, assignment, self.executors, emit=emit, timeout=timeout,
+                                    cwd=cwd, feedback=feedback)
 
-    def _ollama_url(self, endpoint: Any) -> str | None:
-        """The hub names the endpoint as ``host:port``; prefer our own URL when it is the same."""
-        own = self.settings.ollama_url
-        if not isinstance(endpoint, str) or not endpoint:
-            return own
-        if own and endpoint_of(own) == endpoint_of(endpoint):
-            return own
-        return endpoint if "://" in endpoint else f"http://{endpoint}"
-
-
-def _refusal(error: str) -> dict[str, Any]:
-    return {"status": "failed", "output": "", "model_used": "none", "tokens_in": 0,
-            "tokens_out": 0, "estimated_cost_usd": 0.0, "equivalent_claude_cost_usd": None,
-            "execution_ms": 0, "error": error}
+        return await run_attempt(assignment, run_executor=execute, emit=emit,
+                                 options=self.workspace_options, cwd=self.settings.work_dir,
+                                 timeout=timeout)
 
 
 def _parse(frame: str | bytes) -> dict[str, Any]:

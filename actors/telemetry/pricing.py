@@ -55,9 +55,11 @@ DISAGREE_ABSOLUTE = 0.0001
 
 
 def reconcile(model: str | None, tokens_in: int, tokens_out: int, *, agent_cost_usd: float | None,
-              agent_equivalent_usd: float | None, claude_model: str = "claude-sonnet-4-5") -> Reconciled:
+              agent_equivalent_usd: float | None, claude_model: str = "claude-sonnet-4-5",
+              cache_read_tokens: int = 0, cache_write_tokens: int = 0) -> Reconciled:
     """Price from model and tokens where the hub can; the agent's figures only where it cannot."""
-    price = price_invocation(model, tokens_in, tokens_out, claude_model=claude_model)
+    price = price_invocation(model, tokens_in, tokens_out, claude_model=claude_model,
+                             cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens)
     if not price.priced:
         return Reconciled(cost_usd=agent_cost_usd, priced=agent_cost_usd is not None, local=False,
                           equivalent_claude_cost_usd=agent_equivalent_usd,
@@ -111,19 +113,26 @@ def price_invocation(
     tokens_out: int,
     *,
     claude_model: str = "claude-sonnet-4-5",
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> Price:
-    """Price one invocation; negative token counts are treated as 0."""
+    """Price one invocation; negative token counts are treated as 0.
+
+    ``tokens_in`` counts every input token, cached ones included (as genai-prices expects); the
+    cache counts say how many of them were read from or written to the prompt cache."""
     tokens_in, tokens_out = max(int(tokens_in or 0), 0), max(int(tokens_out or 0), 0)
+    cache = (min(max(int(cache_read_tokens or 0), 0), tokens_in),
+             min(max(int(cache_write_tokens or 0), 0), tokens_in))
     name = normalise_model_name(model or "")
     if name.lower() in NO_MODEL_NAMES:
         return Price(cost_usd=0.0, priced=True, local=False, equivalent_claude_cost_usd=None)
     resolution = _resolve(name)
     if resolution.kind == "api":
-        cost = _cost(resolution, tokens_in, tokens_out)
+        cost = _cost(resolution, tokens_in, tokens_out, cache)
         return Price(cost_usd=cost, priced=True, local=False, equivalent_claude_cost_usd=None)
     if resolution.kind == "local":
         claude = _resolve(normalise_model_name(claude_model))
-        equivalent = _cost(claude, tokens_in, tokens_out) if claude.kind == "api" else None
+        equivalent = _cost(claude, tokens_in, tokens_out, cache) if claude.kind == "api" else None
         return Price(cost_usd=0.0, priced=True, local=True, equivalent_claude_cost_usd=equivalent)
     return Price(cost_usd=None, priced=False, local=False, equivalent_claude_cost_usd=None)
 
@@ -139,9 +148,11 @@ def is_known_model(model: str | None) -> bool:
     return name.lower() in NO_MODEL_NAMES or _resolve(name).kind != "unknown"
 
 
-def _cost(resolution: _Resolution, tokens_in: int, tokens_out: int) -> float:
+def _cost(resolution: _Resolution, tokens_in: int, tokens_out: int,
+          cache: tuple[int, int] = (0, 0)) -> float:
     genai_prices = _genai_prices()
-    usage = genai_prices.Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+    usage = genai_prices.Usage(input_tokens=tokens_in, output_tokens=tokens_out,
+                               cache_read_tokens=cache[0] or None, cache_write_tokens=cache[1] or None)
     result = genai_prices.calc_price(usage, model_ref=resolution.model_ref, provider_id=resolution.provider_id)
     return float(Decimal(result.total_price))
 

@@ -9,7 +9,8 @@ import pytest
 import trio
 from fake_ollama import FakeOllama
 
-from agentdeck.actors.reference_agent.executors import prompt_of, run_ollama, run_shell
+from agentdeck.actors.reference_agent.executors import run_ollama, run_shell
+from agentdeck.actors.reference_agent.prompt import prompt_of
 
 
 class Events(list):
@@ -193,4 +194,4 @@ def test_prompt_renders_object_hints_as_the_elixir_hub_sends_them():
     prompt = prompt_of({"description": "d", "file_hints": [{"path": "lib/a.ex", "reason": "entry"}],
                         "verification_steps": [{"type": "test", "command": "mix test"}]})
     assert "- lib/a.ex (reason: entry)" in prompt
-    assert '- {"type": "test", "command": "mix test"}' in prompt
+    assert "- mix test (type: test)" in prompt

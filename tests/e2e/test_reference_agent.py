@@ -16,6 +16,7 @@ from fake_ollama import FakeOllama
 
 from agentdeck.actors.protocol.auth import TokenStore
 from agentdeck.actors.reference_agent.agent import AgentRefused, AgentSettings, ReferenceAgent
+from agentdeck.actors.reference_agent.dispatch import ollama_url_for
 
 
 def settings(hub, agent_id="ref-1", **overrides) -> AgentSettings:
@@ -96,13 +97,19 @@ async def test_ollama_task_streams_tokens_and_costs(running_hub, nursery):
     stop.set()
 
 
-async def test_claude_routed_task_fails_clearly(running_hub, nursery):
+async def test_a_complex_task_waits_for_an_agent_that_can_run_a_coding_agent(running_hub, nursery):
+    """An agent without Claude or Codex is not given complex work (it used to fail it at once)."""
     write_task(running_hub.board, "inbox/big.yaml", task_yaml(
         id="big", title="big", complexity="complex", max_retries=0))
+    write_task(running_hub.board, "inbox/small.yaml", task_yaml(
+        id="small", title="small", shell_command="echo ok"))
     await nursery.start(ReferenceAgent(settings(running_hub)).run)
-    dead = running_hub.board / "dead" / "big.yaml"
-    await wait_until(dead.exists)
-    assert yaml.safe_load(dead.read_text())["last_error"] == "claude executor not configured"
+    await wait_until(lambda: done_file(running_hub.board, "ref-1", "small.yaml"))
+    await trio.sleep(0.3)
+    assert (running_hub.board / "inbox" / "big.yaml").exists()
+    assert not (running_hub.board / "dead" / "big.yaml").exists()
+    agents = (await running_hub.client.get("/api/agents")).json()["agents"]
+    assert agents[0]["capabilities"] == ["shell"]
 
 
 async def test_reconnect_reports_state_and_keeps_the_task(running_hub, nursery):
@@ -205,9 +212,8 @@ async def test_agent_command_line(start_hub, work_dir):
 
 
 def test_ollama_endpoint_from_the_hub_maps_to_a_url():
-    agent = ReferenceAgent(AgentSettings(hub_url="ws://127.0.0.1:1/ws", agent_id="a",
-                                         ollama_url="https://box:8443/ollama"))
-    assert agent._ollama_url("box:8443") == "https://box:8443/ollama"
-    assert agent._ollama_url("other:11434") == "http://other:11434"
-    assert agent._ollama_url("http://third:1") == "http://third:1"
-    assert agent._ollama_url(None) == "https://box:8443/ollama"
+    own = "https://box:8443/ollama"
+    assert ollama_url_for(own, "box:8443") == "https://box:8443/ollama"
+    assert ollama_url_for(own, "other:11434") == "http://other:11434"
+    assert ollama_url_for(own, "http://third:1") == "http://third:1"
+    assert ollama_url_for(own, None) == "https://box:8443/ollama"
