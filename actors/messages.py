@@ -146,6 +146,7 @@ class AgentConnect:
     capabilities: tuple[str, ...] = ()
     ollama_url: str | None = None
     outbox: trio.MemorySendChannel | None = attrs.field(default=None, eq=False, repr=False)
+    executors: tuple[str, ...] | None = None  # None: the agent did not say (an older sidecar)
 
 
 @attrs.frozen

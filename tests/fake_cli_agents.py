@@ -44,7 +44,8 @@ def install(directory: Path, name: str, scenario: str = "edit", **env: str) -> P
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
     exports = "".join(f"export {key}='{value}'\n" for key, value in env.items())
-    path.write_text(f"#!/bin/sh\nexport FAKE_SCENARIO='{scenario}'\nexport FAKE_RECORD='{directory / name}.calls.jsonl'\n"
+    record = f"{directory / name}.calls.jsonl"
+    path.write_text(f"#!/bin/sh\nexport FAKE_SCENARIO='{scenario}'\nexport FAKE_RECORD='{record}'\n"
                     f"{exports}exec '{sys.executable}' '{Path(__file__).resolve()}' {name} \"$@\"\n")
     path.chmod(0o755)
     return path

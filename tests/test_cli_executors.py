@@ -125,7 +125,7 @@ def _alive(pid: int) -> bool:
 
 async def _wait_gone(pid: int) -> None:
     with trio.fail_after(10):
-        while _alive(pid):
+        while _alive(pid):  # noqa: ASYNC110 (a process ending is no trio event)
             await trio.sleep(0.05)
 
 

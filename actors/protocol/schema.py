@@ -107,6 +107,9 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         opt("status", "string", max_length=MAX_ID),
         opt("capabilities", "array", items="string", max_length=MAX_LIST),
         opt("ollama_url", "string", max_length=2048),
+        opt("executors", "array", items="string", max_length=MAX_LIST,
+            description="what it can run: shell, ollama, claude, codex, command agents by name; "
+                        "an agent that sends it is routed only those"),
     ),
     "ping": (),
     "task_accepted": (_task_id(),),

@@ -193,6 +193,7 @@ class AgentSession:
                 "agent_id_in_use", detail="another connection holds this agent id; with no tokens "
                 "configured it cannot be taken over"),), close=POLICY_VIOLATION, reason="agent id in use")
         capabilities = tuple(str(c) for c in (message.get("capabilities") or ()))
+        executors = message.get("executors")
         self.agent_id = agent_id  # from here on, closing this session tells the queue
         self._factory.hold(agent_id, self.connection_id)
         self.identified.set()
@@ -200,7 +201,8 @@ class AgentSession:
             await ask(self._queue, AgentConnect(
                 agent_id=agent_id, connection_id=self.connection_id,
                 name=str(message.get("name") or ""), capabilities=capabilities,
-                ollama_url=message.get("ollama_url"), outbox=self._outbox))
+                ollama_url=message.get("ollama_url"), outbox=self._outbox,
+                executors=tuple(str(e) for e in executors) if isinstance(executors, list) else None))
         except ActorUnavailable:
             return Reply((protocol.error_message("hub_busy", detail="try again later"),),
                          close=TRY_AGAIN_LATER, reason="hub busy")

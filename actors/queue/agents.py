@@ -29,6 +29,7 @@ class AgentRecord:
     state: str = "offline"
     capabilities: tuple[str, ...] = ()
     ollama_url: str | None = None
+    executors: tuple[str, ...] | None = None  # None: not declared (routed as before executors)
     connection_id: int | None = None
     outbox: trio.MemorySendChannel | None = None
     task_id: str | None = None
@@ -55,6 +56,7 @@ class AgentRecord:
             "current_task_id": self.task_id,
             "capabilities": list(self.capabilities),
             "ollama_url": self.ollama_url,
+            "executors": list(self.executors) if self.executors is not None else None,
             "connected_at": self.connected_at,
             "last_state_change": self.last_state_change,
             "last_seen": self.last_seen,
@@ -77,7 +79,7 @@ def fits(task: Task, agent: AgentRecord) -> bool:
         return False
     if not all(cap in agent.capabilities for cap in needed_capabilities(task)):
         return False
-    return choose_target(task.fields, agent.capabilities, agent.ollama_url)[0] is not None
+    return choose_target(task.fields, agent.capabilities, agent.ollama_url, agent.executors)[0] is not None
 
 
 def pick_task(inbox: Iterable[Task], agent: AgentRecord, board: Board,
@@ -93,4 +95,4 @@ def pick_task(inbox: Iterable[Task], agent: AgentRecord, board: Board,
 
 
 def seen(agent: AgentRecord) -> AgentSeen:
-    return AgentSeen(agent.agent_id, agent.connected, agent.capabilities, agent.ollama_url)
+    return AgentSeen(agent.agent_id, agent.connected, agent.capabilities, agent.ollama_url, agent.executors)

@@ -81,6 +81,7 @@ class Coordinator:
             agent.outbox.close()
         agent.name, agent.capabilities = msg.name or msg.agent_id, tuple(msg.capabilities)
         agent.ollama_url = msg.ollama_url or agent.ollama_url
+        agent.executors = msg.executors
         agent.connection_id, agent.outbox = msg.connection_id, msg.outbox
         agent.connected_at = agent.last_seen = time.time()
         self._bus.publish(AgentJoined(agent_id=agent.agent_id, name=agent.name,
@@ -356,7 +357,8 @@ class Coordinator:
 
     async def _assign(self, agent: AgentRecord, task: Task) -> None:
         routing = decide(task.fields, agent.ollama_url, default_ollama_model=self._config.ollama_model,
-                         claude_model=self._config.claude_model, capabilities=agent.capabilities)
+                         claude_model=self._config.claude_model, capabilities=agent.capabilities,
+                         executors=agent.executors)
         dst, fields = lifecycle.assign(task, agent.agent_id, routing)
         assigned = await self._write(task, dst, fields)
         if assigned is None:

@@ -20,7 +20,6 @@ COMPLEX_STEPS = 7
 COMPLEX_HOURS = 4.0
 _STEP_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*])\s+\S", re.MULTILINE)
 _TARGET_COST = {"sidecar": "free", "ollama": "local", "claude": "api", "codex": "api"}
-KNOWN_EXECUTORS = ("shell", "ollama", "claude", "codex")
 _PREFERENCES = {"trivial": ("sidecar",), "standard": ("ollama", "claude", "codex"),
                 "complex": ("claude", "codex")}
 _WHY_NOT = {"ollama": "agent reported no local Ollama endpoint (ollama_url)"}
@@ -142,22 +141,20 @@ def capability_of(target: str) -> str:
     return "shell" if target == "sidecar" else target
 
 
-def declares_executors(capabilities: Sequence[str]) -> bool:
-    """An agent that lists any known executor among its capabilities gets only what it lists;
-    one that lists none (an older sidecar) runs shell, its Ollama and Claude, as before."""
-    return any(c in KNOWN_EXECUTORS for c in capabilities)
-
-
-def _can_run(target: str, capabilities: Sequence[str], ollama_url: str | None) -> bool:
+def _can_run(target: str, capabilities: Sequence[str], ollama_url: str | None,
+             executors: Sequence[str] | None) -> bool:
+    """An agent that declares its ``executors`` runs exactly those; one that does not (an older
+    sidecar) runs shell, its Ollama and Claude as before, and anything else it lists as a capability."""
     if target == "ollama" and not ollama_url:
         return False
-    if not declares_executors(capabilities):
-        return target in ("sidecar", "ollama", "claude")
-    return capability_of(target) in capabilities
+    if executors is not None:
+        return capability_of(target) in executors
+    return target in ("sidecar", "ollama", "claude") or target in capabilities
 
 
 def choose_target(task_fields: Mapping[str, Any], capabilities: Sequence[str],
-                  ollama_url: str | None, tier: str | None = None) -> tuple[str | None, str | None]:
+                  ollama_url: str | None, executors: Sequence[str] | None = None,
+                  tier: str | None = None) -> tuple[str | None, str | None]:
     """``(target, fallback_reason)`` for this agent; target None when it cannot run the task at all
     (the reason then says what the task needs, e.g. "no agent can run claude")."""
     named = executor_of(task_fields)
@@ -165,10 +162,10 @@ def choose_target(task_fields: Mapping[str, Any], capabilities: Sequence[str],
         target = target_of_executor(named)
         if target == "sidecar" and shell_command_of(task_fields) is None:
             return None, "executor shell but no shell_command"
-        if _can_run(target, capabilities, ollama_url):
+        if _can_run(target, capabilities, ollama_url, executors):
             return target, None
-        needs = "an Ollama endpoint (ollama_url)" if target == "ollama" and \
-            capability_of(target) in capabilities else named
+        needs = "an Ollama endpoint (ollama_url)" if target == "ollama" and executors is not None \
+            and "ollama" in executors else named
         return None, f"task names executor {named}: this agent cannot run {needs}"
     tier = tier or complexity_of(task_fields)["effective_tier"]
     reasons: list[str] = []
@@ -176,7 +173,7 @@ def choose_target(task_fields: Mapping[str, Any], capabilities: Sequence[str],
         reasons.append("trivial task has no shell_command")
         tier = "standard"
     for target in _PREFERENCES[tier]:
-        if _can_run(target, capabilities, ollama_url):
+        if _can_run(target, capabilities, ollama_url, executors):
             return target, "; ".join(reasons) or None
         reasons.append(_WHY_NOT[target] if target == "ollama" and not ollama_url
                        else f"agent cannot run {target}")
@@ -185,7 +182,7 @@ def choose_target(task_fields: Mapping[str, Any], capabilities: Sequence[str],
 
 def decide(task_fields: Mapping[str, Any], agent_ollama_url: str | None, *,
            default_ollama_model: str, claude_model: str,
-           capabilities: Sequence[str] = (),
+           capabilities: Sequence[str] = (), executors: Sequence[str] | None = None,
            now: float | dt.datetime | None = None) -> dict[str, Any]:
     """The routing decision written into the task file and sent in ``task_assign``.
 
@@ -197,7 +194,7 @@ def decide(task_fields: Mapping[str, Any], agent_ollama_url: str | None, *,
     """
     complexity = complexity_of(task_fields)
     tier = complexity["effective_tier"]
-    target, fallback_reason = choose_target(task_fields, capabilities, agent_ollama_url, tier)
+    target, fallback_reason = choose_target(task_fields, capabilities, agent_ollama_url, executors, tier)
     if target is None:
         target = "claude"
     endpoint, model = {"sidecar": (None, None),

@@ -73,6 +73,7 @@ class AgentSeen:
     connected: bool
     capabilities: tuple[str, ...]
     ollama_url: str | None = None
+    executors: tuple[str, ...] | None = None
 
 
 def _blocked(task: Task, board: Board) -> WaitReason | None:
@@ -93,9 +94,8 @@ def _blocked(task: Task, board: Board) -> WaitReason | None:
 
 def _no_executor(task: Task, connected: list[AgentSeen]) -> WaitReason | None:
     """No connected agent has an executor for the task: "no agent can run claude"."""
-    reasons = [choose_target(task.fields, a.capabilities, a.ollama_url)[1] for a in connected
-               if choose_target(task.fields, a.capabilities, a.ollama_url)[0] is None]
-    if len(reasons) < len(connected):
+    if any(choose_target(task.fields, a.capabilities, a.ollama_url, a.executors)[0] is not None
+           for a in connected):
         return None
     named = executor_of(task.fields)
     if named is not None:

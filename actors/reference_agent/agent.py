@@ -174,6 +174,7 @@ class ReferenceAgent:
         return {"type": "identify", "agent_id": s.agent_id, "token": s.token or "",
                 "name": s.name or s.agent_id, "status": "busy" if self.running else "idle",
                 "capabilities": advertised_capabilities(s, self.executors),
+                "executors": list(self.executors.capabilities()),
                 "ollama_url": s.ollama_url, "protocol_version": protocol.PROTOCOL_VERSION,
                 "client_type": "agentdeck-reference-agent"}
 

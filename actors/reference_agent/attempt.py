@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from agentdeck.actors.reference_agent.assignment import field_of
 from agentdeck.actors.reference_agent.output import Emit
 from agentdeck.actors.reference_agent.verification import feedback_of, retries_of, steps_of, verify
 from agentdeck.actors.reference_agent.workspace import (
@@ -37,17 +38,6 @@ class WorkspaceOptions:
     base_dir: Path  # relative repo paths are resolved from here
     keep_worktrees: bool = False
     keep_failed_branches: bool = False
-
-
-def _flag(assignment: Mapping[str, Any], key: str) -> bool:
-    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), Mapping) else {}
-    return assignment.get(key, metadata.get(key)) is True
-
-
-def _field(assignment: Mapping[str, Any], key: str) -> Any:
-    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), Mapping) else {}
-    value = assignment.get(key)
-    return value if value is not None else metadata.get(key)
 
 
 def _failure(error: str, **extra: Any) -> dict[str, Any]:
@@ -73,13 +63,13 @@ async def run_attempt(assignment: Mapping[str, Any], *, run_executor: RunExecuto
                       options: WorkspaceOptions, cwd: str | None, timeout: float) -> dict[str, Any]:
     started = time.monotonic()
     task_id = str(assignment.get("task_id"))
-    source = _field(assignment, "repo")
+    source = field_of(assignment, "repo")
     workspace: Workspace | None = None
     if isinstance(source, str) and source.strip():
         try:
             workspace = await open_workspace(
-                source.strip(), task_id, branch=_field(assignment, "branch"),
-                base_branch=_field(assignment, "base_branch"), root=options.root, base_dir=options.base_dir)
+                source.strip(), task_id, branch=field_of(assignment, "branch"),
+                base_branch=field_of(assignment, "base_branch"), root=options.root, base_dir=options.base_dir)
         except WorkspaceError as error:
             return _failure(f"workspace: {error}")
         cwd = workspace.path
@@ -91,7 +81,7 @@ async def run_attempt(assignment: Mapping[str, Any], *, run_executor: RunExecuto
     try:
         result = await _run_and_verify(assignment, run_executor, emit, cwd, timeout, started)
         if workspace is not None and (result["status"] == "success" or "verification_report" in result):
-            title = str(_field(assignment, "title") or assignment.get("description") or task_id)
+            title = str(field_of(assignment, "title") or assignment.get("description") or task_id)
             message = (f"{title.splitlines()[0][:72] if title.strip() else task_id}\n\n"
                        f"agentdeck task {task_id} (attempt {assignment.get('generation')}, "
                        f"{result.get('executor') or result.get('model_used')})")
@@ -100,12 +90,12 @@ async def run_attempt(assignment: Mapping[str, Any], *, run_executor: RunExecuto
                 summarized = True
             except WorkspaceError as error:
                 result.update(status="failed", error=f"workspace: {error}")
-            keep = options.keep_worktrees or _flag(assignment, "keep_worktree")
+            keep = options.keep_worktrees or field_of(assignment, "keep_worktree") is True
             result["workspace"] = {**result.get("workspace", {}), "worktree": workspace.path if keep else None}
         return result
     finally:
         if workspace is not None and not (summarized and (options.keep_worktrees
-                                                          or _flag(assignment, "keep_worktree"))):
+                                                          or field_of(assignment, "keep_worktree") is True)):
             await remove(workspace, drop_branch=not summarized and not options.keep_failed_branches)
 
 

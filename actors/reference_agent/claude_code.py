@@ -105,7 +105,8 @@ class ClaudeStream:
         self.session_id = str(record.get("session_id") or "") or None
         if isinstance(record.get("model"), str):
             self.model = self.batcher.model = record["model"]
-        tools = record.get("tools") if isinstance(record.get("tools"), list) else []
+        tools = record.get("tools")
+        tools = tools if isinstance(tools, list) else []
         self.batcher.add("status", f"Claude Code session {self.session_id or '?'} "
                                    f"({self.model or 'default model'}, {len(tools)} tools)\n")
 

@@ -110,7 +110,7 @@ class CodexStream:
         elif kind == "reasoning":
             self.batcher.add("status", f"thinking: {shorten(str(item.get('text') or ''))}\n")
         elif kind == "file_change":
-            changes = item.get("changes") if isinstance(item.get("changes"), list) else []
+            changes = _list(item.get("changes"))
             names = ", ".join(f"{c.get('kind', 'update')} {c.get('path', '?')}" for c in changes
                               if isinstance(c, Mapping))
             self.batcher.add("status", f"files changed: {names or '(none listed)'}\n")
@@ -122,10 +122,14 @@ class CodexStream:
         elif kind == "error":
             self.batcher.add("stderr", f"{shorten(str(item.get('message') or 'error'), 2000)}\n")
         elif kind == "todo_list":
-            items = item.get("items") if isinstance(item.get("items"), list) else []
+            items = _list(item.get("items"))
             self.batcher.add("status", "plan: " + "; ".join(
                 ("[x] " if i.get("completed") else "[ ] ") + str(i.get("text", ""))
                 for i in items if isinstance(i, Mapping)) + "\n")
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 async def run_codex(prompt: str, *, emit: Emit, options: CodexOptions, model: str | None,

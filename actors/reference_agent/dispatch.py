@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from agentdeck.actors.queue.routing import endpoint_of, executor_of, shell_command_of, target_of_executor
+from agentdeck.actors.reference_agent.assignment import mapping_of, metadata_of
 from agentdeck.actors.reference_agent.claude_code import ClaudeOptions, run_claude
 from agentdeck.actors.reference_agent.codex import CodexOptions, run_codex
 from agentdeck.actors.reference_agent.command_agent import CommandAgent, run_command_agent
@@ -53,12 +54,11 @@ def installed(binary: str | None) -> str | None:
 
 def target_of(assignment: Mapping[str, Any], executors: Executors) -> str:
     """The executor for this assignment: the task's ``executor``, else the routing target."""
-    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), Mapping) else {}
-    named = executor_of(assignment) or executor_of(metadata)
+    metadata = metadata_of(assignment)
+    named = executor_of(assignment)
     if named:
         return target_of_executor(named)
-    routing = assignment.get("routing_decision")
-    target = routing.get("target_type") if isinstance(routing, Mapping) else None
+    target = mapping_of(assignment, "routing_decision").get("target_type")
     if isinstance(target, str) and target:
         return target
     if shell_command_of(metadata) or shell_command_of(assignment):
@@ -85,8 +85,8 @@ async def run_target(target: str, assignment: Mapping[str, Any], executors: Exec
                      emit: Emit, timeout: float, cwd: str | None,
                      feedback: str | None = None) -> dict[str, Any]:
     """Run the assignment on ``target``; a target this agent lacks is a clear failure."""
-    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), Mapping) else {}
-    routing = assignment.get("routing_decision") if isinstance(assignment.get("routing_decision"), Mapping) else {}
+    metadata = metadata_of(assignment)
+    routing = mapping_of(assignment, "routing_decision")
     routed_model = routing.get("selected_model") if routing.get("target_type") == target else None
     if target == "sidecar":
         command = shell_command_of(metadata) or shell_command_of(assignment)

@@ -89,7 +89,7 @@ class OutputBatcher:
                     event["model"] = self.model
                 await self.emit(event)
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Flush every ``interval`` (sooner when a lot is waiting) until cancelled; the caller
         flushes once more at the end."""
         task_status.started()

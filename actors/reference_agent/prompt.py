@@ -8,13 +8,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from agentdeck.actors.reference_agent.assignment import metadata_of
+
 SECTIONS = (("file_hints", "Relevant files"), ("success_criteria", "Success criteria"),
             ("verification_steps", "Verification steps (run after you finish)"))
 
 
 def prompt_of(assignment: Mapping[str, Any], feedback: str | None = None) -> str:
     """The text sent to a model: the description plus any file hints and success criteria."""
-    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), Mapping) else {}
+    metadata = metadata_of(assignment)
     parts = [str(assignment.get("description") or metadata.get("title") or "")]
     for key, heading in SECTIONS:
         value = assignment.get(key, metadata.get(key))

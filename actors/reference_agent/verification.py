@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentdeck.actors.reference_agent.assignment import field_of
 from agentdeck.actors.reference_agent.output import BATCH_SECONDS, Emit, OutputBatcher, batching
 from agentdeck.actors.reference_agent.process import run_streaming
 
@@ -16,8 +17,7 @@ DEFAULT_RETRIES = 2
 
 def steps_of(assignment: Mapping[str, Any]) -> list[str]:
     """The commands in ``verification_steps``: strings, or objects with ``command``/``run``/``cmd``."""
-    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), Mapping) else {}
-    raw = assignment.get("verification_steps", metadata.get("verification_steps"))
+    raw = field_of(assignment, "verification_steps")
     if isinstance(raw, str):
         raw = [raw]
     commands = []
@@ -30,8 +30,7 @@ def steps_of(assignment: Mapping[str, Any]) -> list[str]:
 
 
 def retries_of(assignment: Mapping[str, Any]) -> int:
-    metadata = assignment.get("metadata") if isinstance(assignment.get("metadata"), Mapping) else {}
-    value = assignment.get("max_verification_retries", metadata.get("max_verification_retries"))
+    value = field_of(assignment, "max_verification_retries")
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 20:
         return value
     return DEFAULT_RETRIES

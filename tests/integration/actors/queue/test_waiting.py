@@ -30,9 +30,11 @@ def test_each_rule_is_named_in_the_order_the_scheduler_applies_them():
                    ("assigned/x/dep.yaml", {"id": "dep"}),
                    ("inbox/b.yaml", {"id": "b", "needed_capabilities": ["gpu", "shell"]}),
                    ("inbox/c.yaml", {"id": "c", "agent": "ann"}),
-                   ("inbox/d.yaml", {"id": "d"}))
+                   ("inbox/d.yaml", {"id": "d"}),
+                   ("inbox/e.yaml", {"id": "e", "executor": "claude"}),
+                   ("inbox/f.yaml", {"id": "f", "complexity": "complex"}))
     ann = AgentSeen("ann", False, ("shell",))
-    bob = AgentSeen("bob", True, ("shell",))
+    bob = AgentSeen("bob", True, ("shell", "ollama"), "http://127.0.0.1:11434", ("shell", "ollama"))
     now = time.time()
     blocked = why_waiting(board.get("a"), [bob], board, now)
     assert blocked.code == "blocked" and blocked.task_ids == ("dep", "gone")
@@ -45,6 +47,10 @@ def test_each_rule_is_named_in_the_order_the_scheduler_applies_them():
     assert why_waiting(board.get("d"), [ann], board, now).code == "no_agents"
     assert why_waiting(board.get("d"), [ann, bob], board, now).text == \
         "waiting for a free agent (1 connected agent can take it)"
+    assert why_waiting(board.get("e"), [bob], board, now).text == "no agent can run claude"
+    assert why_waiting(board.get("f"), [bob], board, now).text == \
+        "no agent can run this complex task (needs claude or codex)"
+    assert why_waiting(board.get("f"), [bob, AgentSeen("c", True, ("codex",), None, ("codex",))], board, now).code == "queued"
 
 
 def test_a_failed_task_waits_out_a_doubling_backoff_and_says_until_when():

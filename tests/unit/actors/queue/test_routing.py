@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from agentdeck.actors.queue.routing import complexity_of, decide, endpoint_of
+from agentdeck.actors.queue.routing import choose_target, complexity_of, decide, endpoint_of
 
 OLLAMA = "http://127.0.0.1:11434"
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -116,3 +116,36 @@ def test_decided_at_accepts_epoch_seconds_and_defaults_to_now():
 ])
 def test_endpoint_is_host_and_port(url, endpoint):
     assert endpoint_of(url) == endpoint
+
+
+def test_a_task_that_names_its_executor_gets_it_only_on_agents_that_have_it():
+    fields = {"executor": "Codex", "description": "small"}
+    assert choose_target(fields, (), None, ("shell", "codex")) == ("codex", None)
+    target, reason = choose_target(fields, (), None, ("shell", "claude"))
+    assert target is None and reason == "task names executor codex: this agent cannot run codex"
+    decision = decide(fields, None, default_ollama_model="m", claude_model="c", executors=("codex",))
+    assert decision["target_type"] == "codex" and decision["selected_model"] is None
+    assert decision["classification_reason"].startswith("task names executor codex")
+    assert decision["estimated_cost_tier"] == "api" and not decision["fallback_used"]
+    shell = {"executor": "shell"}
+    assert choose_target(shell, (), None, ("shell",))[0] is None, "shell without a shell_command"
+    assert choose_target({**shell, "shell_command": "ls"}, (), None, ("shell",))[0] == "sidecar"
+    assert choose_target({"executor": "aider"}, (), None, ("shell", "aider"))[0] == "aider"
+
+
+def test_tiers_fall_back_through_the_agents_executors_with_reasons():
+    complex_task = {"complexity": "complex"}
+    assert choose_target(complex_task, (), None, ("shell", "claude", "codex")) == ("claude", None)
+    assert choose_target(complex_task, (), None, ("shell", "codex")) == ("codex", "agent cannot run claude")
+    target, reason = choose_target(complex_task, (), "http://x:1", ("shell", "ollama"))
+    assert target is None and reason == "complex task: agent cannot run claude; agent cannot run codex"
+    standard = {"description": "short"}
+    target, reason = choose_target(standard, (), None, ("shell", "claude"))
+    assert target == "claude" and "ollama_url" in reason
+    assert choose_target(standard, (), "http://x:1", ("shell", "ollama")) == ("ollama", None)
+
+
+def test_an_agent_that_declares_no_executors_is_routed_as_before():
+    assert choose_target({"complexity": "complex"}, ("shell",), None) == ("claude", None)
+    assert choose_target({"executor": "codex"}, ("shell",), None)[0] is None
+    assert choose_target({"executor": "codex"}, ("codex",), None) == ("codex", None)

@@ -1,0 +1,89 @@
+"""Coding-agent CLIs through the real hub: a complex task done by (fake) Claude Code in its own
+worktree, verified, with its tool calls in the live output and its cost in /api/stats."""
+
+from __future__ import annotations
+
+import trio
+import yaml
+from agent_client import ws_url
+from conftest import task_yaml, wait_until, write_task
+from fake_cli_agents import install
+from test_workspaces import git, make_repo
+
+from agentdeck.actors.reference_agent.agent import AgentSettings, ReferenceAgent
+from agentdeck.actors.reference_agent.claude_code import ClaudeOptions
+from agentdeck.actors.reference_agent.codex import CodexOptions
+
+
+def settings(hub, tmp_path, agent_id="coder", **overrides) -> AgentSettings:
+    values = {"hub_url": ws_url(hub.base_url), "agent_id": agent_id, "backoff_min": 0.05,
+              "backoff_max": 0.2, "identify_timeout": 2.0, "worktree_root": str(tmp_path / "wt"),
+              "work_dir": str(tmp_path)}
+    values.update(overrides)
+    return AgentSettings(**values)
+
+
+def done(board, agent_id, name):
+    path = board / "done" / agent_id / name
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+async def test_complex_task_with_a_repo_ends_done_on_its_branch_with_tool_calls_and_cost(
+        running_hub, nursery, tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    (repo / "README.md").write_text("dirty, not committed\n")
+    claude = install(tmp_path / "bin", "claude")
+    sub = running_hub.subscribe("coding")
+    write_task(running_hub.board, "inbox/notes.yaml", task_yaml(
+        id="notes", title="Add project notes", complexity="complex", repo=str(repo),
+        description="Write NOTES.md.\nIt's \"quoted\" and $(touch pwned)", verification_steps=["test -f NOTES.md"]))
+    agent = ReferenceAgent(settings(running_hub, tmp_path, claude=ClaudeOptions(binary=str(claude))))
+    await nursery.start(agent.run)
+    fields = await wait_until(lambda: done(running_hub.board, "coder", "notes.yaml"), timeout=30)
+    assert fields["routing_decision"]["target_type"] == "claude"
+    result = fields["result"]
+    ws = result["workspace"]
+    assert ws["branch"] == "agentdeck/notes" and [f["path"] for f in ws["files_changed"]] == ["NOTES.md"]
+    assert git(repo, "show", "agentdeck/notes:NOTES.md").startswith("# Notes")
+    assert (repo / "README.md").read_text() == "dirty, not committed\n" and not (repo / "pwned").exists()
+    assert result["verification_report"]["passed"] is True
+    assert result["cache_read_tokens"] == 27000 and result["reported_cost_usd"] == 0.0537
+    assert result["priced"] and result["estimated_cost_usd"] > 0
+    events = []
+    while True:
+        try:
+            events.append(sub.receive_nowait())
+        except trio.WouldBlock:
+            break
+    tool_calls = [e.text for e in events if getattr(e, "event_type", None) == "tool_call"]
+    assert any(text.startswith("Bash ls -a") for text in tool_calls)
+    panel = (await running_hub.client.get("/tasks/notes")).text
+    assert "agentdeck/notes" in panel and "NOTES.md" in panel
+
+    async def costed():
+        stats = (await running_hub.client.get("/api/stats")).json()
+        return stats if stats["all_time"]["cost_usd"] else None
+
+    stats = await wait_until(costed, timeout=10)
+    row = next(r for r in stats["by_model"] if r["model"] == "claude-sonnet-4-5-20250929")
+    assert row["cost_usd"] == result["estimated_cost_usd"] and row["invocations"] == 1
+
+
+async def test_a_codex_task_and_a_claude_task_go_to_the_agents_that_can_run_them(running_hub, nursery, tmp_path):
+    codex = install(tmp_path / "bin", "codex")
+    claude = install(tmp_path / "bin", "claude")
+    write_task(running_hub.board, "inbox/c1.yaml", task_yaml(id="c1", title="c1", executor="codex"))
+    write_task(running_hub.board, "inbox/c2.yaml", task_yaml(id="c2", title="c2", executor="claude"))
+    only_codex = ReferenceAgent(settings(running_hub, tmp_path, "codex-agent", codex=CodexOptions(binary=str(codex))))
+    await nursery.start(only_codex.run)
+    fields = await wait_until(lambda: done(running_hub.board, "codex-agent", "c1.yaml"), timeout=30)
+    assert fields["result"]["tokens_in"] == 24763 and fields["result"]["cache_read_tokens"] == 24448
+    await trio.sleep(0.3)
+    assert (running_hub.board / "inbox" / "c2.yaml").exists(), "nobody can run claude yet"
+    state = (await running_hub.client.get("/api/tasks/c2")).json()
+    assert state["lane"] == "inbox"
+    claude_agent = ReferenceAgent(settings(running_hub, tmp_path, "claude-agent",
+                                           claude=ClaudeOptions(binary=str(claude))))
+    await nursery.start(claude_agent.run)
+    await wait_until(lambda: done(running_hub.board, "claude-agent", "c2.yaml"), timeout=30)
+

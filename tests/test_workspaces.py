@@ -1,0 +1,236 @@
+"""Each task in its own git worktree, verified before it is done: real temporary git repositories."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import trio
+from fake_cli_agents import calls, install
+
+from agentdeck.actors.reference_agent.attempt import WorkspaceOptions, run_attempt
+from agentdeck.actors.reference_agent.claude_code import ClaudeOptions
+from agentdeck.actors.reference_agent.dispatch import Executors, run_target
+from agentdeck.actors.reference_agent.executors import run_shell
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "user.name", "Dev")
+    (path / "README.md").write_text("# Project\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+class Events(list):
+    async def __call__(self, event):
+        self.append(event)
+
+    def of(self, event_type: str) -> str:
+        return "".join(e["text"] for e in self if e["event_type"] == event_type)
+
+
+def shell(command: str, emit, runs: list | None = None):
+    async def execute(cwd, feedback):
+        if runs is not None:
+            runs.append((cwd, feedback))
+        env = {"AGENTDECK_VERIFICATION_FEEDBACK": feedback} if feedback else None
+        return await run_shell(command, emit=emit, timeout=20, cwd=cwd, env=env)
+    return execute
+
+
+def options(tmp_path: Path, **extra) -> WorkspaceOptions:
+    return WorkspaceOptions(root=tmp_path / "agent-root", base_dir=tmp_path, **extra)
+
+
+def task(task_id: str, repo: Path | str, **fields):
+    return {"task_id": task_id, "description": f"task {task_id}", "generation": 1, "repo": str(repo),
+            **fields}
+
+
+async def test_two_agents_on_one_repository_work_in_separate_worktrees(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    results: dict[str, dict] = {}
+
+    async def one(name: str) -> None:
+        events = Events()
+        command = f"echo {name} > {name}.txt; sleep 0.5; ls -A | grep -v '^.git$' > {tmp_path}/seen-{name}"
+        results[name] = await run_attempt(task(name, repo), run_executor=shell(command, events), emit=events,
+                                          options=options(tmp_path), cwd=None, timeout=30)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(one, "alpha")
+        nursery.start_soon(one, "beta")
+    for name, other in (("alpha", "beta"), ("beta", "alpha")):
+        result = results[name]
+        assert result["status"] == "success", result["error"]
+        ws = result["workspace"]
+        assert ws["branch"] == f"agentdeck/{name}" and ws["base_branch"] == "main"
+        assert [f["path"] for f in ws["files_changed"]] == [f"{name}.txt"]
+        assert ws["files_changed"][0]["added"] == 1 and ws["insertions"] == 1
+        assert len(ws["commits"]) == 1
+        assert f"agentdeck task {name}" in git(repo, "log", "-1", "--format=%B", ws["head_commit"])
+        assert (tmp_path / f"seen-{name}").read_text().split() == ["README.md", f"{name}.txt"], \
+            "while both ran, neither saw the other's file"
+        assert f"+{name}" in ws["diff"] and ws["worktree"] is None
+        assert git(repo, "ls-tree", "--name-only", f"agentdeck/{name}").split() == ["README.md", f"{name}.txt"]
+        assert f"{other}.txt" not in git(repo, "ls-tree", "--name-only", f"agentdeck/{name}")
+    assert git(repo, "status", "--porcelain") == ""
+    assert sorted(p.name for p in repo.iterdir()) == [".git", "README.md"]
+    assert len(git(repo, "worktree", "list").splitlines()) == 1, "worktrees removed"
+
+
+async def test_a_failing_verification_is_fed_back_and_passes_on_the_next_try(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    events, runs = Events(), []
+    command = 'if [ -n "$AGENTDECK_VERIFICATION_FEEDBACK" ]; then echo fixed; else echo broken; fi > value.txt'
+    result = await run_attempt(task("fix", repo, verification_steps=["test -f value.txt", "grep -q fixed value.txt"]),
+                               run_executor=shell(command, events, runs), emit=events, options=options(tmp_path),
+                               cwd=None, timeout=30)
+    assert result["status"] == "success", result["error"]
+    assert len(runs) == 2 and runs[0][1] is None
+    assert "grep -q fixed value.txt" in runs[1][1] and "exit code 1" in runs[1][1]
+    first, second = result["verification_history"]
+    assert [s["status"] for s in first["steps"]] == ["passed", "failed"]
+    assert [s["status"] for s in second["steps"]] == ["passed", "passed"]
+    assert result["verification_report"] == second and second["passed"]
+    assert "verification 2/2 (try 1): grep -q fixed value.txt" in events.of("status")
+    assert "verification 2/2 FAILED" in events.of("error")
+    assert git(repo, "show", f"{result['workspace']['head_commit']}:value.txt") == "fixed\n"
+
+
+async def test_the_coding_agent_gets_the_failure_in_its_prompt(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    claude = install(tmp_path / "bin", "claude", scenario="fix_on_feedback")
+    executors = Executors(claude=ClaudeOptions(binary=str(claude)))
+    assignment = task("cc", repo, verification_steps=["grep -q fixed value.txt"],
+                      routing_decision={"target_type": "claude", "selected_model": "claude-sonnet-4-5"})
+    events = Events()
+
+    async def execute(cwd, feedback):
+        return await run_target("claude", assignment, executors, emit=events, timeout=30, cwd=cwd,
+                                feedback=feedback)
+
+    result = await run_attempt(assignment, run_executor=execute, emit=events, options=options(tmp_path),
+                               cwd=None, timeout=60)
+    assert result["status"] == "success", result["error"]
+    prompts = [c["prompt"] for c in calls(claude)]
+    assert len(prompts) == 2 and "did not pass verification" in prompts[1]
+    assert "grep -q fixed value.txt" in prompts[1] and "task cc" in prompts[0]
+    assert result["tokens_in"] == 2 * (12 + 3600 + 27000), "both tries counted"
+    assert result["workspace"]["files_changed"][0]["path"] == "value.txt"
+
+
+async def test_a_verification_that_never_passes_fails_the_attempt_with_the_step(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    events, runs = Events(), []
+    result = await run_attempt(task("never", repo, verification_steps=["echo checking; exit 3", "true"],
+                                    max_verification_retries=1),
+                               run_executor=shell("echo work > w.txt", events, runs), emit=events,
+                               options=options(tmp_path), cwd=None, timeout=30)
+    assert result["status"] == "failed" and len(runs) == 2
+    assert result["error"] == "verification step `echo checking; exit 3` failed (exit code 3) after 2 tries"
+    last = result["verification_report"]
+    assert [s["status"] for s in last["steps"]] == ["failed", "skipped"]
+    assert last["steps"][0]["output"] == "checking\n"
+    assert result["workspace"]["branch"] == "agentdeck/never", "the work is kept on its branch"
+
+
+async def test_a_dirty_base_checkout_is_left_untouched(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    (repo / "README.md").write_text("# Project\n\nuncommitted edit\n")
+    (repo / "scratch.txt").write_text("untracked\n")
+    before = git(repo, "status", "--porcelain")
+    events = Events()
+    result = await run_attempt(task("clean", repo), run_executor=shell("cat README.md; ls; echo x > new.txt", events),
+                               emit=events, options=options(tmp_path), cwd=None, timeout=30)
+    assert result["status"] == "success"
+    assert "uncommitted edit" not in events.of("stdout") and "scratch.txt" not in events.of("stdout")
+    assert git(repo, "status", "--porcelain") == before
+    assert (repo / "README.md").read_text() == "# Project\n\nuncommitted edit\n"
+    assert [f["path"] for f in result["workspace"]["files_changed"]] == ["new.txt"]
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_git", "file"])
+async def test_a_missing_or_non_git_repo_fails_clearly_and_runs_nothing(tmp_path, kind):
+    target = tmp_path / "target"
+    if kind == "not_git":
+        target.mkdir()
+    elif kind == "file":
+        target.write_text("x")
+    runs: list = []
+    result = await run_attempt(task("bad", target), run_executor=shell("true", Events(), runs), emit=Events(),
+                               options=options(tmp_path), cwd=None, timeout=30)
+    assert result["status"] == "failed" and not runs
+    expected = {"missing": "no such directory", "not_git": "not a git repository", "file": "not a directory"}[kind]
+    assert result["error"].startswith(f"workspace: repo '{target}': {expected}")
+
+
+@pytest.mark.parametrize("keep_branch", [False, True])
+async def test_an_agent_killed_mid_task_leaves_no_worktree(tmp_path, keep_branch):
+    repo = make_repo(tmp_path / "repo")
+    events = Events()
+    started = trio.Event()
+
+    async def emit(event):
+        await events(event)
+        if "working" in event["text"]:
+            started.set()
+
+    async with trio.open_nursery() as nursery:
+        async def attempt():
+            await run_attempt(task("killed", repo), run_executor=shell("echo working; echo x > f; sleep 30", emit),
+                              emit=emit, options=options(tmp_path, keep_failed_branches=keep_branch),
+                              cwd=None, timeout=60)
+        nursery.start_soon(attempt)
+        await started.wait()
+        nursery.cancel_scope.cancel()
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
+    assert not any((tmp_path / "agent-root" / "worktrees").iterdir())
+    branches = git(repo, "branch", "--list", "agentdeck/*").split()
+    assert branches == (["agentdeck/killed"] if keep_branch else [])
+    assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_an_existing_branch_is_continued_and_a_busy_one_gets_a_new_name(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "branch", "feature/x")
+    git(repo, "checkout", "-q", "feature/x")
+    (repo / "earlier.txt").write_text("from an earlier attempt\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "earlier work")
+    git(repo, "checkout", "-q", "main")
+    events = Events()
+    result = await run_attempt(task("again", repo, branch="feature/x"),
+                               run_executor=shell("test -f earlier.txt && echo more > more.txt", events),
+                               emit=events, options=options(tmp_path), cwd=None, timeout=30)
+    assert result["status"] == "success", result["error"]
+    ws = result["workspace"]
+    assert ws["branch"] == "feature/x" and "existed" in ws["note"]
+    assert ws["base_commit"] == git(repo, "rev-parse", "main").strip()
+    assert sorted(f["path"] for f in ws["files_changed"]) == ["earlier.txt", "more.txt"]
+    # a branch checked out in the main checkout is never shared: the attempt gets its own
+    result = await run_attempt(task("main-task", repo, branch="main"), run_executor=shell("echo y > y.txt", events),
+                               emit=events, options=options(tmp_path), cwd=None, timeout=30)
+    assert result["workspace"]["branch"] == "main-2" and "checked out elsewhere" in result["workspace"]["note"]
+    assert git(repo, "rev-parse", "main").strip() == ws["base_commit"], "main itself not moved"
+
+
+async def test_keep_worktree_and_invalid_branch_name(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    result = await run_attempt(task("kept", repo, keep_worktree=True), run_executor=shell("echo k > k.txt", Events()),
+                               emit=Events(), options=options(tmp_path), cwd=None, timeout=30)
+    kept = Path(result["workspace"]["worktree"])
+    assert (kept / "k.txt").exists() and len(git(repo, "worktree", "list").splitlines()) == 2
+    bad = await run_attempt(task("b", repo, branch="bad..name"), run_executor=shell("true", Events()),
+                            emit=Events(), options=options(tmp_path), cwd=None, timeout=30)
+    assert bad["status"] == "failed" and "not a valid branch name" in bad["error"]
