@@ -1,4 +1,4 @@
-"""The ``agentdeck`` command: serve the hub, manage agent tokens, run the reference agent."""
+"""The ``agentdeck`` command: serve the hub, manage agent tokens, run the reference agent, give work."""
 
 from __future__ import annotations
 
@@ -7,11 +7,8 @@ import logging
 import os
 import resource
 import secrets
-import shutil
 import signal
 import sys
-import tempfile
-from importlib.resources import files
 from pathlib import Path
 
 import attrs
@@ -20,8 +17,9 @@ import trio
 from agentdeck.actors.config import HUB_ID, HubConfig
 from agentdeck.actors.hub import Hub, is_loopback
 from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
-
-DEMO_BOARD = files("agentdeck.work") / "collaboration"
+from agentdeck.web.commands.agent_options import add_executor_arguments
+from agentdeck.web.commands.task import add_task_parser, task_command
+from agentdeck.web.demo_model import DEMO_MODEL
 
 log = logging.getLogger("agentdeck")
 
@@ -173,19 +171,26 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:
     agent.add_argument("--ollama-model", default="llama3.2", help="model when the hub names none")
     agent.add_argument("--workdir", default=None, help="directory shell commands run in")
     agent.add_argument("--log-level", default="INFO")
+    add_executor_arguments(agent)
 
 
 def agent_command(args: argparse.Namespace) -> int:
     from agentdeck.actors.reference_agent.agent import AgentRefused, AgentSettings, run_agent
-
+    from agentdeck.web.commands.agent_options import executor_settings
 
     if not valid_agent_id(args.agent_id):
         print(f"agentdeck: invalid agent id {args.agent_id!r}", file=sys.stderr)
         return 2
+    try:
+        executors = executor_settings(args)
+    except ValueError as error:
+        print(f"agentdeck: {error}", file=sys.stderr)
+        return 2
     settings = AgentSettings(
         hub_url=args.hub, agent_id=args.agent_id, token=args.token,
         capabilities=tuple(c.strip() for c in args.capabilities.split(",") if c.strip()),
-        ollama_url=args.ollama_url, default_ollama_model=args.ollama_model, work_dir=args.workdir)
+        ollama_url=args.ollama_url, default_ollama_model=args.ollama_model, work_dir=args.workdir,
+        **executors)
 
     async def until_signalled() -> str | None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -209,14 +214,9 @@ def agent_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def prepare_demo() -> Path:
-    """A scratch copy of the demo board, so a demo run never edits the repository's files."""
-    target = Path(tempfile.mkdtemp(prefix="agentdeck-demo-"))
-    shutil.copytree(str(DEMO_BOARD), target / "collaboration")
-    return target
-
-
 def serve_command(args: argparse.Namespace) -> int:
+    from agentdeck.web.commands.demo import prepare_demo
+
     work = prepare_demo() if args.demo else args.work
     telemetry_db, telemetry_url = _telemetry_target(args.telemetry_db)
     if args.hub_id is not None and not HUB_ID.fullmatch(args.hub_id):
@@ -232,6 +232,7 @@ def serve_command(args: argparse.Namespace) -> int:
                        retry_backoff=args.retry_backoff, allowed_hosts=tuple(args.allowed_host),
                        dashboard_token=args.dashboard_token or None)
     if args.demo:
+        config = attrs.evolve(config, ollama_model=DEMO_MODEL)
         log.info("demo board copied to %s", work)
     if TokenStore.in_state_dir(config.state_dir).is_empty():
         if not is_loopback(config.host):
@@ -289,13 +290,17 @@ def _os_error_in(error: BaseException) -> OSError | None:
     return None
 
 
-def demo_agents(address: str, work_dir: Path) -> list:
-    """Two local reference agents for ``serve --demo``, so a first run shows work flowing."""
-    from agentdeck.actors.reference_agent.agent import AgentSettings
+async def start_demo_agents(nursery: trio.Nursery, address: str, work_dir: Path,
+                            shutdown: trio.Event) -> None:
+    """The demo model endpoint, then the two demo agents that use it."""
+    from agentdeck.actors.reference_agent.agent import run_agent
+    from agentdeck.web.commands.demo import demo_agents
+    from agentdeck.web.demo_model import DemoModel
 
-    hub_url = address.replace("http://", "ws://", 1) + "/ws"
-    return [AgentSettings(hub_url=hub_url, agent_id=name, name=name, capabilities=("shell",),
-                          work_dir=str(work_dir)) for name in ("demo-agent-1", "demo-agent-2")]
+    model_url = await nursery.start(DemoModel().serve, shutdown)
+    log.info("demo model (canned text, not a real AI) at %s", model_url)
+    for agent in demo_agents(address, work_dir, model_url):
+        nursery.start_soon(run_agent, agent)
 
 
 async def run_until_signalled(config: HubConfig) -> None:
@@ -316,10 +321,7 @@ async def run_until_signalled(config: HubConfig) -> None:
                 for address in addresses:
                     print(f"agentdeck: dashboard at {address}/{login}", flush=True)
                 if config.demo:
-                    from agentdeck.actors.reference_agent.agent import run_agent
-
-                    for agent in demo_agents(addresses[0], config.work_dir):
-                        outer.start_soon(run_agent, agent)
+                    await start_demo_agents(outer, addresses[0], config.work_dir, hub.shutdown)
             outer.cancel_scope.cancel()
     log.info("stopped")
 
@@ -351,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     _token_parser(sub)
     _agent_parser(sub)
     _fleet_parser(sub)
+    add_task_parser(sub)
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "log_level", "INFO"))
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO
@@ -362,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         return agent_command(args)
     if args.command == "fleet":
         return fleet_command(args)
+    if args.command == "task":
+        return task_command(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
