@@ -46,8 +46,9 @@ async def test_complex_task_with_a_repo_ends_done_on_its_branch_with_tool_calls_
     assert ws["branch"] == "agentdeck/notes" and [f["path"] for f in ws["files_changed"]] == ["NOTES.md"]
     assert git(repo, "show", "agentdeck/notes:NOTES.md").startswith("# Notes")
     assert (repo / "README.md").read_text() == "dirty, not committed\n" and not (repo / "pwned").exists()
-    assert result["verification_report"]["passed"] is True
-    assert result["cache_read_tokens"] == 27000 and result["reported_cost_usd"] == 0.0537
+    assert fields["verification_status"] == "passed" and fields["verification_report"]["status"] == "pass"
+    assert fields["verification_report"]["checks"][0]["target"] == "test -f NOTES.md"
+    assert result["cache_read_tokens"] == 27000 and result["agent_estimated_cost_usd"] == 0.0537
     assert result["priced"] and result["estimated_cost_usd"] > 0
     events = []
     while True:

@@ -92,17 +92,22 @@ async def test_a_failing_verification_is_fed_back_and_passes_on_the_next_try(tmp
     repo = make_repo(tmp_path / "repo")
     events, runs = Events(), []
     command = 'if [ -n "$AGENTDECK_VERIFICATION_FEEDBACK" ]; then echo fixed; else echo broken; fi > value.txt'
-    result = await run_attempt(task("fix", repo, verification_steps=["test -f value.txt", "grep -q fixed value.txt"]),
+    result = await run_attempt(task("fix", repo, verification_steps=["test -f value.txt", "grep -q fixed value.txt"],
+                                    max_verification_retries=2),
                                run_executor=shell(command, events, runs), emit=events, options=options(tmp_path),
                                cwd=None, timeout=30)
     assert result["status"] == "success", result["error"]
     assert len(runs) == 2 and runs[0][1] is None
     assert "grep -q fixed value.txt" in runs[1][1] and "exit code 1" in runs[1][1]
     first, second = result["verification_history"]
-    assert [s["status"] for s in first["steps"]] == ["passed", "failed"]
-    assert [s["status"] for s in second["steps"]] == ["passed", "passed"]
-    assert result["verification_report"] == second and second["passed"]
-    assert "verification 2/2 (try 1): grep -q fixed value.txt" in events.of("status")
+    assert [c["status"] for c in first["checks"]] == ["pass", "fail"] and first["status"] == "fail"
+    assert [c["status"] for c in second["checks"]] == ["pass", "pass"] and second["status"] == "pass"
+    assert (first["run_number"], second["run_number"]) == (1, 2) and first["task_id"] == "fix"
+    assert second["summary"] == {"total": 2, "passed": 2, "failed": 0, "errors": 0, "timed_out": 0}
+    assert first["checks"][1]["target"] == "grep -q fixed value.txt" and first["checks"][1]["exit_code"] == 1
+    assert result["verification_report"] == second
+    assert (result["verification_status"], result["verification_attempts"]) == ("verified", 2)
+    assert "verification 2/2 (run 1): grep -q fixed value.txt" in events.of("status")
     assert "verification 2/2 FAILED" in events.of("error")
     assert git(repo, "show", f"{result['workspace']['head_commit']}:value.txt") == "fixed\n"
 
@@ -111,7 +116,7 @@ async def test_the_coding_agent_gets_the_failure_in_its_prompt(tmp_path):
     repo = make_repo(tmp_path / "repo")
     claude = install(tmp_path / "bin", "claude", scenario="fix_on_feedback")
     executors = Executors(claude=ClaudeOptions(binary=str(claude)))
-    assignment = task("cc", repo, verification_steps=["grep -q fixed value.txt"],
+    assignment = task("cc", repo, verification_steps=["grep -q fixed value.txt"], max_verification_retries=1,
                       routing_decision={"target_type": "claude", "selected_model": "claude-sonnet-4-5"})
     events = Events()
 
@@ -137,10 +142,10 @@ async def test_a_verification_that_never_passes_fails_the_attempt_with_the_step(
                                run_executor=shell("echo work > w.txt", events, runs), emit=events,
                                options=options(tmp_path), cwd=None, timeout=30)
     assert result["status"] == "failed" and len(runs) == 2
-    assert result["error"] == "verification step `echo checking; exit 3` failed (exit code 3) after 2 tries"
+    assert result["error"] == "verification step `echo checking; exit 3` failed (exit code 3) after 2 runs"
     last = result["verification_report"]
-    assert [s["status"] for s in last["steps"]] == ["failed", "skipped"]
-    assert last["steps"][0]["output"] == "checking\n"
+    assert [c["status"] for c in last["checks"]] == ["fail", "pass"] and last["status"] == "fail"
+    assert last["checks"][0]["output"] == "checking\n" and result["verification_status"] == "partial_pass"
     assert result["workspace"]["branch"] == "agentdeck/never", "the work is kept on its branch"
 
 
@@ -234,3 +239,16 @@ async def test_keep_worktree_and_invalid_branch_name(tmp_path):
     bad = await run_attempt(task("b", repo, branch="bad..name"), run_executor=shell("true", Events()),
                             emit=Events(), options=options(tmp_path), cwd=None, timeout=30)
     assert bad["status"] == "failed" and "not a valid branch name" in bad["error"]
+
+
+async def test_skip_verification_and_a_verification_timeout(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    skipped = await run_attempt(task("skip", repo, verification_steps=["false"], skip_verification=True),
+                                run_executor=shell("echo s > s.txt", Events()), emit=Events(),
+                                options=options(tmp_path), cwd=None, timeout=30)
+    assert skipped["status"] == "success" and "verification_report" not in skipped
+    slow = await run_attempt(task("slow", repo, verification_steps=["sleep 20"], verification_timeout_ms=300),
+                             run_executor=shell("echo t > t.txt", Events()), emit=Events(),
+                             options=options(tmp_path), cwd=None, timeout=30)
+    assert slow["status"] == "failed" and slow["verification_report"]["status"] == "timeout"
+    assert "timed out after 0.3 s" in slow["error"]

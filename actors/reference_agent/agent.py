@@ -288,9 +288,12 @@ class ReferenceAgent:
             self.running = None
         if result is None or running.scope.cancelled_caught:
             return
-        base = {"task_id": running.task_id, "generation": running.generation}
+        base: dict[str, Any] = {"task_id": running.task_id, "generation": running.generation}
+        final: dict[str, Any]
         if result["status"] == "success":
-            final = {"type": "task_complete", **base, "result": result,
+            reports: dict[str, Any] = {key: result.pop(key) for key in ("verification_report", "verification_history")
+                       if key in result}
+            final = {"type": "task_complete", **base, "result": result, **reports,
                      "tokens_used": result["tokens_in"] + result["tokens_out"]}
         else:
             final = {"type": "task_failed", **base, "error": result["error"], "result": result}

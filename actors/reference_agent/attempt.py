@@ -17,7 +17,14 @@ import attrs
 
 from agentdeck.actors.reference_agent.assignment import field_of
 from agentdeck.actors.reference_agent.output import Emit
-from agentdeck.actors.reference_agent.verification import feedback_of, retries_of, steps_of, verify
+from agentdeck.actors.reference_agent.verification import (
+    feedback_of,
+    first_failure,
+    retries_of,
+    run_timeout_of,
+    steps_of,
+    verify,
+)
 from agentdeck.actors.reference_agent.workspace import (
     Workspace,
     WorkspaceError,
@@ -28,7 +35,7 @@ from agentdeck.actors.reference_agent.workspace import (
 
 # (cwd, feedback) -> the executor's result
 RunExecutor = Callable[[str | None, str | None], Awaitable[dict[str, Any]]]
-SUMMED = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "reported_cost_usd",
+SUMMED = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "estimated_cost_usd",
           "equivalent_claude_cost_usd", "num_turns", "tool_calls")
 
 
@@ -101,34 +108,45 @@ async def run_attempt(assignment: Mapping[str, Any], *, run_executor: RunExecuto
 
 async def _run_and_verify(assignment: Mapping[str, Any], run_executor: RunExecutor, emit: Emit,
                           cwd: str | None, timeout: float, started: float) -> dict[str, Any]:
+    """The executor, then the verification runs, fed back until one passes or retries run out.
+
+    The result carries ``verification_report`` (the last run), ``verification_history`` (every
+    run), ``verification_status`` (``verified``, ``partial_pass``, ``execution_failed``) and
+    ``verification_attempts``; a run that never passed fails the attempt, naming the step."""
     steps = steps_of(assignment)
     retries = retries_of(assignment)
     history: list[dict[str, Any]] = []
     total: dict[str, Any] | None = None
     feedback: str | None = None
-    for attempt in range(1, retries + 2):
+    for run_number in range(1, retries + 2):
         result = await run_executor(cwd, feedback)
         total = _merge(total, result)
         if result.get("status") != "success" or not steps:
             break
         remaining = max(timeout - (time.monotonic() - started), 1.0)
-        report = await verify(steps, cwd=cwd, emit=emit, timeout=remaining, attempt=attempt)
+        report = await verify(steps, task_id=str(assignment.get("task_id")), cwd=cwd, emit=emit,
+                              timeout=min(remaining, run_timeout_of(assignment) or remaining),
+                              run_number=run_number)
         history.append(report)
-        if report["passed"]:
+        if report["status"] == "pass":
             break
         feedback = feedback_of(report)
-        if attempt <= retries:
+        if run_number <= retries:
             await emit({"event_type": "status", "timestamp": int(time.time() * 1000),
-                        "text": f"verification failed: back to the agent (retry {attempt}/{retries})\n"})
+                        "text": f"verification failed: back to the agent (retry {run_number}/{retries})\n"})
     assert total is not None
     total["execution_ms"] = int((time.monotonic() - started) * 1000)
     if history:
-        total["verification_report"] = history[-1]
-        total["verification_history"] = history
-        if not history[-1]["passed"]:
-            last = history[-1]
-            failed = next(s for s in last["steps"] if s.get("status") == "failed")
+        last = history[-1]
+        passed = last["status"] == "pass"
+        total.update(verification_report=last, verification_history=history,
+                     verification_attempts=len(history),
+                     verification_status="verified" if passed else "partial_pass")
+        failed = first_failure(last)
+        if failed is not None:
             total["status"] = "failed"
-            total["error"] = (f"verification step `{failed['command']}` failed ({failed.get('error')}) "
-                              f"after {len(history)} {'try' if len(history) == 1 else 'tries'}")
+            runs = f"{len(history)} run{'s' if len(history) != 1 else ''}"
+            total["error"] = f"verification step `{failed['target']}` failed ({failed.get('error')}) after {runs}"
+    elif steps and total.get("status") != "success":
+        total["verification_status"] = "execution_failed"
     return total

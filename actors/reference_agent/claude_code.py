@@ -7,7 +7,8 @@ deltas become ``token`` events as they arrive); ``assistant`` messages (text -> 
 was already streamed as deltas, ``tool_use`` -> ``tool_call``); ``user`` messages carrying
 ``tool_result`` blocks (-> ``stdout``, or ``stderr`` when ``is_error``); and the final ``result``
 (usage with cache tokens, ``total_cost_usd``, ``num_turns``, ``session_id``, ``is_error``,
-``subtype``), which becomes the task's result.
+``subtype``), which becomes the task's result. Its ``total_cost_usd`` is sent as the agent's
+``estimated_cost_usd``: the hub prices the tokens itself and keeps this figure beside its own.
 """
 
 from __future__ import annotations
@@ -180,15 +181,14 @@ async def run_claude(prompt: str, *, emit: Emit, options: ClaudeOptions, model: 
                                       cwd=cwd, stdin_text=prompt, on_stdout_line=stream.line)
     found = stream.outcome()
     fields: dict[str, Any] = {key: found[key] for key in (
-        "cache_read_tokens", "cache_creation_tokens", "reported_cost_usd", "num_turns",
-        "session_id") if key in found}
+        "cache_read_tokens", "cache_creation_tokens", "num_turns", "session_id") if key in found}
     fields.update(executor="claude", tool_calls=stream.tool_calls, exit_code=process.exit_code,
                   claude_subtype=found.get("subtype"))
     model_used = stream.model or model or "claude"
     error = _error_of(process.describe(timeout), process.ok, found)
     return build_result("failed" if error else "success", batcher, started, model=model_used,
                         tokens_in=found.get("tokens_in", 0), tokens_out=found.get("tokens_out", 0),
-                        cost=None, error=error, **fields)
+                        cost=found.get("reported_cost_usd"), error=error, **fields)
 
 
 def _error_of(exit_text: str, exited_ok: bool, found: Mapping[str, Any]) -> str | None:

@@ -50,7 +50,8 @@ def test_each_rule_is_named_in_the_order_the_scheduler_applies_them():
     assert why_waiting(board.get("e"), [bob], board, now).text == "no agent can run claude"
     assert why_waiting(board.get("f"), [bob], board, now).text == \
         "no agent can run this complex task (needs claude or codex)"
-    assert why_waiting(board.get("f"), [bob, AgentSeen("c", True, ("codex",), None, ("codex",))], board, now).code == "queued"
+    coder = AgentSeen("c", True, ("codex",), None, ("codex",))
+    assert why_waiting(board.get("f"), [bob, coder], board, now).code == "queued"
 
 
 def test_a_failed_task_waits_out_a_doubling_backoff_and_says_until_when():
