@@ -22,7 +22,8 @@ COMMAND_FIELDS = ("shell_command", "timeout_seconds", "timeout", "timeout_ms")
 VERIFICATION_DEFAULTS: dict[str, Any] = {"skip_verification": False, "verification_timeout_ms": None,
                                          "max_verification_retries": 0}
 # copied to the top level of task_assign when the task sets them
-ENRICHMENT_FIELDS = ("repo", "branch", "base_branch", "file_hints", "success_criteria", "verification_steps")
+ENRICHMENT_FIELDS = ("title", "repo", "branch", "base_branch", "file_hints", "success_criteria",
+                     "verification_steps")
 
 
 def assign_metadata(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -66,6 +67,7 @@ def add_task_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def task_command(args: argparse.Namespace) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise here
     try:
         if args.task_action == "add":
             return _add(args)

@@ -157,7 +157,7 @@ def output_line(item: Any) -> dict[str, str]:
         kind, text = str(item.get("event_type") or item.get("type") or "stdout"), str(item.get("text") or "")
     else:
         kind, text = str(getattr(item, "event_type", "stdout")), str(getattr(item, "text", ""))
-    if kind not in ("token", "stdout", "stderr", "status", "error"):
+    if kind not in ("token", "stdout", "stderr", "status", "error", "tool_call"):
         kind = "status"
     if kind != "token":
         text = text.rstrip("\n")

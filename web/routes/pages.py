@@ -29,6 +29,7 @@ from agentdeck.web.live.regions import (
 )
 from agentdeck.web.view.present import cost_row, execution_meta, present_task, task_hash, waiting_words
 from agentdeck.web.view.run_output import download_text, panel_output
+from agentdeck.web.view.work import work_view
 
 CSRF_COOKIE = "agentdeck_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -105,6 +106,7 @@ async def task_context(task: Task) -> dict[str, Any]:
     attempts = [a for a in task.fields.get("attempts") or [] if isinstance(a, dict)]
     return {
         "task": task,
+        "work": work_view(task),
         "card": present_task(task, time.time()),
         "hash": task_hash(task.id),
         "fields": [(str(k), _field_value(v)) for k, v in task.fields.items()],
