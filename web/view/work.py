@@ -52,7 +52,8 @@ def diff_lines(diff: str) -> list[dict[str, str]]:
 def _workspace(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     if not raw:
         return None
-    diff = raw.get("diff") if isinstance(raw.get("diff"), str) else ""
+    value = raw.get("diff")
+    diff = value if isinstance(value, str) else ""
     total_lines = diff.count("\n") + (1 if diff and not diff.endswith("\n") else 0)
     notes = []
     if total_lines > MAX_DIFF_LINES:

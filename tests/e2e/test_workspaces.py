@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 import trio
 from fake_cli_agents import calls, install
+from git_repos import git, make_repo
 
 from agentdeck.actors.reference_agent.attempt import WorkspaceOptions, run_attempt
 from agentdeck.actors.reference_agent.claude_code import ClaudeOptions
 from agentdeck.actors.reference_agent.dispatch import Executors, run_target
 from agentdeck.actors.reference_agent.executors import run_shell
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
-def make_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.email", "dev@example.com")
-    git(path, "config", "user.name", "Dev")
-    (path / "README.md").write_text("# Project\n")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
-    return path
 
 
 class Events(list):

@@ -8,7 +8,7 @@ import yaml
 from agent_client import ws_url
 from conftest import task_yaml, wait_until, write_task
 from fake_cli_agents import install
-from test_workspaces import git, make_repo
+from git_repos import git, make_repo
 
 from agentdeck.actors.reference_agent.agent import AgentSettings, ReferenceAgent
 from agentdeck.actors.reference_agent.claude_code import ClaudeOptions
