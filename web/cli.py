@@ -133,9 +133,15 @@ def _token_parser(sub: argparse._SubParsersAction) -> None:
     token.add_argument("--work", type=Path, default=Path("work"),
                        help="work directory (default: ./work)")
     actions = token.add_subparsers(dest="token_action", required=True)
-    actions.add_parser("add", help="print a new token for an agent").add_argument("agent_id")
-    actions.add_parser("list", help="agent ids with tokens (never the tokens)")
-    actions.add_parser("revoke", help="revoke an agent's token").add_argument("agent_id")
+    add = actions.add_parser("add", help="print a new token for an agent")
+    add.add_argument("agent_id")
+    listing = actions.add_parser("list", help="agent ids with tokens (never the tokens)")
+    revoke = actions.add_parser("revoke", help="revoke an agent's token")
+    revoke.add_argument("agent_id")
+    for action in (add, listing, revoke):
+        # `token add ID --work DIR` as people type it; SUPPRESS keeps an earlier --work when absent
+        action.add_argument("--work", type=Path, default=argparse.SUPPRESS,
+                            help="work directory (default: ./work)")
 
 
 def token_command(args: argparse.Namespace) -> int:

@@ -32,3 +32,14 @@ def test_tokens_are_printed_once_and_listed_without_the_secret(tmp_path: Path) -
     assert token not in stored and "sha256:" in stored
     revoked = agentdeck("token", "--work", str(tmp_path), "revoke", "builder-1", cwd=tmp_path)
     assert revoked.returncode == 0
+
+
+def test_token_add_takes_work_after_the_subcommand_too(tmp_path: Path) -> None:
+    added = agentdeck("token", "add", "builder-2", "--work", str(tmp_path), cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    listed = agentdeck("token", "list", "--work", str(tmp_path), cwd=tmp_path)
+    assert "builder-2" in listed.stdout
+    assert not (tmp_path / "work").exists()  # not the default ./work
+    revoked = agentdeck("token", "--work", str(tmp_path), "revoke", "builder-2", "--work", str(tmp_path),
+                        cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
