@@ -107,8 +107,6 @@ def cost_row(meta: Mapping[str, Any]) -> dict[str, Any]:
         saved = f"Saved ${equivalent - (cost or 0):.2f} vs Claude"
     return {"model": model or "none", "tokens_in": tokens_in, "tokens_out": tokens_out,
             "cost_text": cost_text, "badge": badge, "saved": saved, "shell": shell,
-            "agent_cost": _number(meta.get("agent_estimated_cost_usd")),
-            "disagrees": meta.get("cost_disagreement") is True,
             "execution_ms": _number(meta.get("execution_ms"))}
 
 

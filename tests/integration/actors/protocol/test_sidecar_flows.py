@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import yaml
 from conftest import board_files, wait_until, write_task
 from raw_ws import RawSocket
 from sidecar_client import Sidecar
@@ -20,13 +21,20 @@ from sidecar_client import Sidecar
 from agentdeck.actors.messages import CancelTask, GetOutput
 from agentdeck.actors.protocol.auth import TokenStore
 from agentdeck.actors.protocol.schema import FRAME_BURST, MAX_FRAMES_PER_SECOND
+from agentdeck.actors.protocol.session import RATE_NOTICE_SECONDS
 from agentdeck.actors.telemetry.pricing import price_invocation
 
 FLOW_TIMEOUT = 30.0
 
 
 async def wait_file(board: Path, relpath: str, timeout: float = FLOW_TIMEOUT) -> dict:
-    return await wait_until(lambda: board_files(board).get(relpath), timeout=timeout)
+    """The task file at ``relpath`` once it is there (the hub writes files whole, by rename)."""
+    def read() -> dict | None:
+        try:
+            return yaml.safe_load((board / relpath).read_bytes())
+        except FileNotFoundError:
+            return None
+    return await wait_until(read, timeout=timeout)
 
 
 async def test_kill_and_restart_inside_the_grace_ends_with_the_task_done_once(
@@ -172,22 +180,29 @@ async def test_over_rate_output_is_held_or_marked_and_the_outcome_always_accepte
     assign = (await _until(raw, "task_assign"))[-1]
     await raw.send_text(json.dumps({"type": "task_accepted", "task_id": "t"}))
     await _until(raw, "task_ack")
-    flood = FRAME_BURST * 4  # 4,000 lines: all within what the output log keeps
+    flood = FRAME_BURST * 8  # 8,000 short lines: all within what the output log keeps
+    started = trio.current_time()
     await raw.stream.send_all(b"".join(_frame({
         "type": "task_progress", "task_id": "t",
-        "execution_event": {"event_type": "stdout", "text": f"line {n:05d} " + "x" * 40 + "\n"}})
+        "execution_event": {"event_type": "stdout", "text": f"line {n:05d}\n"}})
         for n in range(flood)) + _frame({
             "type": "task_complete", "task_id": "t", "generation": assign["generation"],
             "result": {"status": "success", "output": "all done"}}))
-    frames = await _until(raw, "task_ack")
+    frames = await _until(raw, "task_ack", timeout=60)
+    took = trio.current_time() - started
     await raw.send_text(json.dumps({"type": "ping"}))
     await _until(raw, "pong")
     assert frames[-1]["status"] == "complete"
-    assert [f["error"] for f in frames if f["type"] == "error"] == ["rate_limited"]  # told once
+    told = [f["error"] for f in frames if f["type"] == "error"]
     events = await running.hub.ask_output(GetOutput("t"))
     text = "".join(e.text for e in events)
-    assert "line 01000 " in text  # past the burst, held and delivered late
-    assert len(events) < flood  # joined, not one event per frame
+    # the hub took `took` s to read them all; at most burst + rate * took frames were within the rate
+    if flood > FRAME_BURST + MAX_FRAMES_PER_SECOND * took:
+        # told (again at most every 10 s), and not disconnected
+        assert set(told) == {"rate_limited"} and len(told) <= 1 + took // RATE_NOTICE_SECONDS
+        assert len(events) < flood  # joined, not one event per frame
+    else:
+        assert told == []
     lines = {line for line in text.splitlines() if line.startswith("line ")}
     dropped = sum(int(e.text.split()[2]) for e in events if e.event_type == "status"
                   and e.text.startswith("[output truncated:"))
@@ -224,8 +239,9 @@ async def test_a_claude_task_costs_the_hubs_price_with_the_agents_figure_beside(
     assert result["agent_estimated_cost_usd"] == 0  # the sidecar's table knows only "4.5"
     assert result["cost_disagreement"] is True
     assert result["equivalent_claude_cost_usd"] is None  # paid: never shown as local savings
-    stats = (await running.client.get("/api/stats")).json()
-    assert stats["all_time"]["cost_usd"] == pytest.approx(expected)
+    async def spent() -> float:
+        return (await running.client.get("/api/stats")).json()["all_time"]["cost_usd"]
+    assert await wait_until(spent) == pytest.approx(expected)
 
 
 async def test_verification_reports_are_kept_and_a_failed_one_is_not_a_plain_success(
@@ -254,7 +270,9 @@ async def test_verification_reports_are_kept_and_a_failed_one_is_not_a_plain_suc
     assert failed["attempts"][-1]["verification"] == "failed"
     assert skipped["verification_status"] == "skipped"
     page = (await running.client.get("/tasks/v")).text
-    assert "Verification failed" in page and "lint" in page
+    assert 'badge verify-failed">failed</span>' in page and "echo checking; exit 1" in page
+    board = (await running.client.get("/")).text
+    assert "verification failed</span>" in board  # the done card says so too
 
 
 async def test_the_failure_reason_is_the_last_error_event(start_hub, board_dir, tmp_path) -> None:
