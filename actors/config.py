@@ -25,6 +25,7 @@ class HubConfig:
     telemetry_db: Path | None = None
     telemetry_url: str | None = None  # postgresql://...: telemetry shared by a fleet of hubs
     broker_url: str | None = None  # redis://...: publish this hub's events for `agentdeck fleet`
+    publish_output: bool = False  # with broker_url: execution output too (shortened)
     hub_id: str | None = None  # this hub's name in a fleet (default: host name and board directory)
     budget_daily: float | None = None
     budget_monthly: float | None = None

@@ -73,7 +73,7 @@ class Hub:
                                    open_store=telemetry_store_factory(config))
         self.publisher = None if config.broker_url is None else Publisher(
             config.hub_name, config.broker_url, self.bus, self._fleet_state, self._registration,
-            self.shutdown)
+            self.shutdown, output=config.publish_output)
         self.stream_clients = self.metrics.stream_clients  # SSE / dashboard WS handlers count themselves
 
     async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:

@@ -37,6 +37,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                             "postgresql://... database shared by a fleet of hubs")
     serve.add_argument("--broker", default=None, metavar="URL",
                        help="redis://... : publish this hub's events for `agentdeck fleet`")
+    serve.add_argument("--publish-output", action="store_true",
+                       help="with --broker: publish agents' execution output too (each line shortened)")
     serve.add_argument("--hub-id", default=None,
                        help="this hub's name in a fleet (default: host name and work directory)")
     serve.add_argument("--budget-daily", type=float, default=None, help="daily budget in USD")
@@ -230,6 +232,7 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     config = HubConfig(work_dir=work, host=args.host, port=args.port, telemetry_db=telemetry_db,
                        telemetry_url=telemetry_url, broker_url=args.broker, hub_id=args.hub_id,
+                       publish_output=args.publish_output,
                        budget_daily=args.budget_daily,
                        budget_monthly=args.budget_monthly, force_polling=args.poll,
                        demo=args.demo, log_level=args.log_level,

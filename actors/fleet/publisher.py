@@ -31,7 +31,7 @@ class Publisher:
     def __init__(self, hub: str, url: str, bus: EventBus,
                  state: Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]],
                  registration: Callable[[], Mapping[str, Any]], shutdown: trio.Event, *,
-                 output: bool = False,
+                 output: bool = False, output_rate: int = 20,
                  stream_maxlen: int = 10_000, outbox_limit: int = 100_000, heartbeat: float = 1.0,
                  min_interval: float = 0.1, state_ttl: float = 15.0, retry_max: float = 2.0) -> None:
         self.hub = hub
@@ -41,6 +41,10 @@ class Publisher:
         self._registration = registration
         self._shutdown = shutdown
         self._output = output
+        self._output_rate = output_rate
+        self._output_window = -1.0
+        self._output_sent = 0
+        self.output_skipped = 0
         self._maxlen = stream_maxlen
         self._outbox: deque[str] = deque()
         self._outbox_limit = outbox_limit
@@ -66,7 +70,8 @@ class Publisher:
 
         return {"url": redact(self.url), "hub": self.hub, "connected": self.connected,
                 "buffering": bool(self._outbox) and not self.connected, "pending_events": len(self._outbox),
-                "published": self.published, "dropped": self.dropped, "error": self.error,
+                "published": self.published, "dropped": self.dropped, "output_skipped": self.output_skipped,
+                "error": self.error,
                 "down_since": self.outage_started, "last_sent_at": self.last_sent_at}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -86,7 +91,7 @@ class Publisher:
                 continue
             try:
                 entry = wire.entry_for(event, output=self._output)
-                if entry is None:
+                if entry is None or (entry["level"] == "output" and not self._output_allowed()):
                     continue
                 encoded = wire.encode(entry)
             except (AttributeError, TypeError, ValueError) as error:
@@ -97,6 +102,18 @@ class Publisher:
                 self._outbox.popleft()
                 self.dropped += 1
             self._wake.set()
+
+    def _output_allowed(self) -> bool:
+        """At most ``output_rate`` output lines a second: output must not push events out of the
+        capped stream."""
+        now = trio.current_time()
+        if now - self._output_window >= 1.0:
+            self._output_window, self._output_sent = now, 0
+        if self._output_sent >= self._output_rate:
+            self.output_skipped += 1
+            return False
+        self._output_sent += 1
+        return True
 
     async def _publish_forever(self) -> None:
         delay = self._min_interval
