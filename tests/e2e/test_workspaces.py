@@ -237,3 +237,18 @@ async def test_skip_verification_and_a_verification_timeout(tmp_path):
                              options=options(tmp_path), cwd=None, timeout=30)
     assert slow["status"] == "failed" and slow["verification_report"]["status"] == "timeout"
     assert "timed out after 0.3 s" in slow["error"]
+
+
+async def test_a_clone_url_is_cloned_once_and_the_branch_lands_in_the_clone(tmp_path):
+    origin = make_repo(tmp_path / "origin")
+    url = f"file://{origin}"
+    first = await run_attempt(task("u1", url), run_executor=shell("echo 1 > one.txt", Events()), emit=Events(),
+                              options=options(tmp_path), cwd=None, timeout=60)
+    assert first["status"] == "success", first["error"]
+    ws = first["workspace"]
+    assert ws["repo"] == url and ws["base_branch"] == "origin/HEAD" and ws["repo_path"] != str(origin)
+    assert git(Path(ws["repo_path"]), "show", "agentdeck/u1:one.txt") == "1\n"
+    second = await run_attempt(task("u2", url), run_executor=shell("echo 2 > two.txt", Events()), emit=Events(),
+                               options=options(tmp_path), cwd=None, timeout=60)
+    assert second["workspace"]["repo_path"] == ws["repo_path"], "the clone is reused (fetched again)"
+    assert git(origin, "branch", "--list", "agentdeck/*") == "", "the origin is not pushed to"
