@@ -104,7 +104,8 @@ def cost_row(meta: Mapping[str, Any]) -> dict[str, Any]:
         cost_text, badge = f"${cost:.4f}", f"${cost:.4f}"
     saved = None
     if equivalent is not None and equivalent > (cost or 0):
-        saved = f"Saved ${equivalent - (cost or 0):.2f} vs Claude"
+        amount = equivalent - (cost or 0)
+        saved = f"Saved ${amount:.2f} vs Claude" if amount >= 1 else f"Saved ${amount:.4f} vs Claude"
     return {"model": model or "none", "tokens_in": tokens_in, "tokens_out": tokens_out,
             "cost_text": cost_text, "badge": badge, "saved": saved, "shell": shell,
             "execution_ms": _number(meta.get("execution_ms"))}

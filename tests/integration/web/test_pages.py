@@ -161,7 +161,7 @@ async def test_done_cards_and_detail_show_costs_as_people_read_them(running_hub)
         "paid": ({"model_used": "claude-sonnet-4-5", "tokens_in": 1200, "tokens_out": 300,
                   "estimated_cost_usd": 0.0123, "priced": True}, "$0.0123", None),
         "local": ({"model_used": "llama3.2", "tokens_in": 900, "tokens_out": 100, "estimated_cost_usd": 0.0,
-                   "equivalent_claude_cost_usd": 0.0512, "priced": True}, "$0.00 (local)", "Saved $0.05 vs Claude"),
+                   "equivalent_claude_cost_usd": 0.0512, "priced": True}, "$0.00 (local)", "Saved $0.0512 vs Claude"),
         "shell": ({"model_used": "none", "tokens_in": 0, "tokens_out": 0, "estimated_cost_usd": 0.0},
                   "0 tokens, $0.00 (shell execution)", None),
         "mystery": ({"model_used": "mystery-model-9", "tokens_in": 10, "tokens_out": 5,
