@@ -18,6 +18,7 @@ from the cache of last-sent fragments instead.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import secrets
@@ -28,6 +29,7 @@ from typing import Any
 import attrs
 import trio
 
+from agentdeck.actors.dashboard.live_runs import LiveRuns
 from agentdeck.actors.messages import Event, ExecutionEvent, Resync, TaskAssigned
 from agentdeck.web.live.output import LiveOutput
 from agentdeck.web.live.patches import LaneParts, lane_patch
@@ -40,7 +42,7 @@ from agentdeck.web.live.regions import (
     Renderer,
 )
 from agentdeck.web.live.staleness import stale_regions
-from agentdeck.web.view.present import activity_entry, task_hash
+from agentdeck.web.view.present import activity_entry, live_texts, task_hash
 
 log = logging.getLogger("agentdeck.sse")
 
@@ -55,7 +57,6 @@ MAX_SEQ_DIGITS = 18
 WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy under load
 WRITE_SHARE = 0.12  # of the event loop that the broadcaster's writes may take when busy
 MAX_WINDOW_S = 1.0
-LIVE_CARDS_S = 1.0  # output refreshes the running cards and the agents table at most this often
 ALL_REGIONS = frozenset((*MAIN_REGIONS, "graph"))
 
 
@@ -102,7 +103,7 @@ class Client:
         if item.key is not None and item.key != self.key:
             return False
         name = item.name.removeprefix("patch-")
-        return name in self.regions or name.startswith("out-") or name == "task-changed"
+        return name in self.regions or name.startswith("out-") or name in ("task-changed", "live")
 
 
 class Broadcaster:
@@ -123,7 +124,8 @@ class Broadcaster:
         self._dirty: set[tuple[str | None, str]] = set()
         self._last_flush = -math.inf
         self.output = LiveOutput()
-        self._live_marked_at = -LIVE_CARDS_S
+        self.live = LiveRuns(getattr(getattr(hub, "config", None), "claude_model", "claude-sonnet-4-5"))
+        self._live_tasks: set[str] = set()  # tasks whose live texts changed since the last flush
         self._changed_tasks: set[str] = set()
         self._entries = 0
         self._wake = trio.Event()
@@ -174,10 +176,9 @@ class Broadcaster:
             return
         if isinstance(event, ExecutionEvent):
             self._mark_output(self.output.add(event, bool(self.clients)))
-            now = trio.current_time()
-            if now - self._live_marked_at >= LIVE_CARDS_S:  # running cards' last line and spend
-                self._live_marked_at = now
-                self._mark(("lane-assigned", "agents"))
+            self.live.output(event)
+            self._live_tasks.add(event.task_id)
+            self._mark_name("live")
             return
         entry = activity_entry(event)
         if entry is not None:
@@ -187,6 +188,8 @@ class Broadcaster:
         self._mark(stale_regions(event, entry is not None))
         task = getattr(event, "task", None)
         if task is not None:
+            if task.lane != "assigned":
+                self.live.forget(task.id)
             self._changed_tasks.add(task_hash(task.id))
             self._mark_name("task-changed")
             if isinstance(event, TaskAssigned):
@@ -239,6 +242,8 @@ class Broadcaster:
         for key, name in items:
             if name.startswith("out-"):
                 out.append((None, name, self.output.render(name[4:], self.renderer)))
+            elif name == "live":
+                out.append((None, name, self._live_texts()))
             elif name == "task-changed":
                 out.append((None, name, " ".join(sorted(self._changed_tasks))))
                 self._changed_tasks.clear()
@@ -273,6 +278,17 @@ class Broadcaster:
                     out.append((key, *update))
         for key, name, fragment in out:
             self._emit(key, name, fragment)
+
+    def _live_texts(self) -> str:
+        """Running tasks' live texts by task hash: the page writes them into ``[data-live]`` spans."""
+        runs = self.live.json()
+        changed = {}
+        for task_id in self._live_tasks:
+            run = runs.get(task_id)
+            if run is not None:
+                changed[task_hash(task_id)] = live_texts(run)
+        self._live_tasks.clear()
+        return json.dumps(changed, separators=(",", ":"))
 
     def _list_update(self, key: str | None, name: str, data: dict, flt: BoardFilter, html: str) -> tuple[str, str]:
         """A lane, the agents or the feed goes out as a small patch of its items when it can; else whole."""

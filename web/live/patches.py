@@ -17,7 +17,10 @@ import re
 import attrs
 
 MAX_PATCH_OPS = 40
-_AGE = re.compile(r'(<time class="card-age"[^>]*>)[^<]*(</time>)')
+# texts the page keeps current by itself: ages (ticked by the page) and live run texts (last output
+# line, tokens, spend: the "live" event); a card that differs only there is not patched
+_AGE = re.compile(r'(<time class="card-age"[^>]*>)[^<]*(</time>)'
+                  r'|(<span class="[^"]*\blive-text\b[^"]*"[^>]*>)[^<]*(</span>)')
 
 
 @attrs.frozen
@@ -64,7 +67,7 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
             anchor = f"afterend:#li-{new.lane}-{previous[0]}" if previous and previous[1] == where \
                 else f"afterbegin:#{where}"
             ops.append(f'<div hx-swap-oob="{anchor}">{html}</div>')
-        elif before[key][0] != html and _AGE.sub(r"\1\2", before[key][0]) != _AGE.sub(r"\1\2", html):
+        elif before[key][0] != html and _AGE.sub(r"\1\2\3\4", before[key][0]) != _AGE.sub(r"\1\2\3\4", html):
             li = f'<li id="li-{new.lane}-{key}"'
             ops.append(html.replace(li, f'{li} hx-swap-oob="outerHTML"', 1))
         previous = (key, where)

@@ -89,6 +89,23 @@
     source.setAttribute("sse-connect", url);
   });
 
+  /* ---------------------------------------------------------------- live texts of running tasks */
+  /* The "live" event carries {taskHash: {line, tokens, spend}}; the server leaves these spans out of
+     its card patches, so a running card is never replaced (nor loses focus) just because it printed. */
+  document.body.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (!evt.target || evt.target.id !== "live-texts") return;
+    var data;
+    try { data = JSON.parse(evt.detail.data); } catch (e) { return; }
+    Object.keys(data).forEach(function (hash) {
+      ["line", "tokens", "spend"].forEach(function (field) {
+        var text = data[hash][field] || "";
+        document.querySelectorAll('[data-live="' + field + "-" + hash + '"]').forEach(function (el) {
+          if (el.textContent !== text) el.textContent = text;
+        });
+      });
+    });
+  });
+
   /* ---------------------------------------------------------------- execution output */
   function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 24; }
   document.body.addEventListener("htmx:sseBeforeMessage", function (evt) {

@@ -127,6 +127,13 @@ def spend_text(cost: Any, priced: Any, tokens: Any) -> str:
     return f"≈${cost:.4f}" if cost else "$0.00"
 
 
+def live_texts(run: Mapping[str, Any]) -> dict[str, str]:
+    """The texts of a running task that change with its output: last line, tokens, spend so far."""
+    tokens = run.get("tokens")
+    return {"line": str(run.get("last_line") or ""), "tokens": f"{tokens:,}" if tokens else "",
+            "spend": spend_text(run.get("cost_usd"), run.get("priced"), tokens)}
+
+
 def running_by_task(snapshot: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per assigned task: whether its agent is working on it, its last line, tokens and spend so far."""
     live = snapshot.get("running") if isinstance(snapshot.get("running"), Mapping) else {}
@@ -241,6 +248,7 @@ def agent_row(agent_id: str, agent: Mapping[str, Any], running: Mapping[str, Any
     run = running.get(task_id) if task_id else None
     run = run if isinstance(run, Mapping) else {}
     return {**agent, "key": task_hash(agent_id), "state": state, "current_task_id": task_id,
+            "task_hash": task_hash(task_id) if task_id else "",
             "since": iso(stamp_seconds(agent.get("connected_at"))),
             "state_since": iso(stamp_seconds(agent.get("last_state_change"))),
             "last_line": run.get("last_line") or "", "tokens": run.get("tokens"),

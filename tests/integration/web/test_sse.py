@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ import attrs
 import httpx
 import pytest
 import trio
+from agent_client import AgentClient, accept_next
 from conftest import task_yaml, write_task
 
 from agentdeck.actors.messages import Resync
@@ -359,3 +361,24 @@ async def test_the_flush_window_widens_with_many_browsers(running_hub):
     for _ in range(5000):
         broadcaster.clients.add(Client(BoardFilter(), frozenset(MAIN_REGIONS)))
     assert broadcaster.flush_window == 1.0
+
+
+async def test_output_updates_live_texts_without_replacing_the_running_card(start_hub, board_dir):
+    write_task(board_dir, "inbox/t.yaml", task_yaml(id="t", title="streams"))
+    running = await start_hub()
+    async with AgentClient.connect(running.base_url, "a1") as agent:
+        await accept_next(agent, task_id="t")
+        async with open_stream(running.client) as stream:
+            await stream.initial()
+            await stream.quiet(0.5)
+            for n in range(5):
+                await agent.send("task_progress", task_id="t", execution_event={
+                    "event_type": "stdout", "text": f"line {n}\n", "tokens_so_far": 100 * (n + 1),
+                    "model": "claude-sonnet-4-5"})
+            live = await stream.until(lambda e: e.name == "live" and "line 4" in e.data)
+            texts = json.loads(live.data)
+            (entry,) = texts.values()
+            assert entry["line"] == "line 4" and entry["tokens"] == "500" and entry["spend"].startswith("≈$")
+            later = await stream.quiet(1.5)
+        assert not [e for e in (*stream.seen, *later) if e.name == "patch-lane-assigned"
+                    and "line " in e.data], "a running card was replaced for its output"

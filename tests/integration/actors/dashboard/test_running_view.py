@@ -65,3 +65,4 @@ async def test_running_card_and_agent_row_show_live_work(start_hub, board_dir):
         agents = re.search(r'<section id="agents".*?</section>', page, re.S).group(0)
         return agents if "offline" in agents and 'href="/tasks/t"' not in agents else None
     await wait_until(released)
+

@@ -1,0 +1,249 @@
+"""The dashboard as people use it, measured in a real Chromium: layout shift with 30 agents working,
+horizontal overflow on phones, axe-core on the board, the panel and the graph in both themes, the
+10,000-task page (compressed size, time to interactive, next page of a lane), and screenshots.
+
+    python bench/bench_dashboard_ux.py --axe /path/to/axe.min.js [--shots docs/screenshots]
+
+axe-core comes from the npm registry (``npm pack axe-core``; take ``package/axe.min.js``). Each
+figure is printed with the floor or peer measured in the same run, as the docs record them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import trio
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from agent_client import AgentClient
+from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread
+
+WORDS = ["OAuth", "callback", "mobile", "app", "cache", "invalidation", "billing", "export", "search",
+         "index", "flaky", "deploy", "dark", "theme", "contrast", "retry", "backoff", "websocket",
+         "reconnect", "schema", "migration", "audit", "log"]
+CLS_OBSERVER = """
+window.__cls = 0; window.__shifts = [];
+new PerformanceObserver(list => { for (const e of list.getEntries()) { if (!e.hadRecentInput) {
+  window.__cls += e.value; window.__shifts.push([Math.round(e.startTime), e.value,
+  (e.sources || []).map(s => s.node && (s.node.id || s.node.className || s.node.nodeName)).join(' ')]); } } })
+  .observe({type: 'layout-shift', buffered: true});
+"""
+
+
+def write_board(board: Path, count: int, *, seed: int = 7, dependencies: bool = True) -> None:
+    rng = random.Random(seed)
+    lanes = ("inbox", "done", "dead", "inbox", "done")
+    for n in range(count):
+        lane = lanes[n % len(lanes)] if count > 600 else "inbox"
+        title = " ".join(rng.sample(WORDS, 4)).capitalize()
+        fields = {"id": f"t{n:05d}", "title": title, "priority": rng.choice(("critical", "high", "medium", "low")),
+                  "created": f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00Z", "tags": rng.sample(WORDS, 2),
+                  "description": f"Task {n}: " + " ".join(rng.sample(WORDS, 8))}
+        if dependencies and n % 7 == 3 and n > 10:
+            fields["dependencies"] = [f"t{n - 5:05d}"]
+        where = lane if lane != "done" else "done/agent-1"
+        if lane == "dead":
+            fields.update(status="dead", last_error=f"exit code {n % 3}: step {n % 5} failed", retry_count=3)
+        path = board / where / f"t{n:05d}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(fields, sort_keys=False))
+
+
+async def worker(base_url: str, agent_id: str, stop: trio.Event, lines: int = 12, gap: float = 0.35) -> None:
+    """An agent that takes tasks and streams output for a few seconds per task, then completes."""
+    async with AgentClient.connect(base_url, agent_id, capabilities=["shell"]) as agent:
+        while not stop.is_set():
+            assign = await agent.expect("task_assign", timeout=60)
+            task_id = assign["task_id"]
+            await agent.send("task_accepted", task_id=task_id)
+            for n in range(lines):
+                await agent.send("task_progress", task_id=task_id, execution_event={
+                    "event_type": "stdout", "text": f"step {n}: working on {task_id}\n",
+                    "tokens_so_far": 150 * (n + 1), "model": "claude-sonnet-4-5"})
+                await trio.sleep(gap)
+            await agent.send("task_complete", task_id=task_id, generation=assign["generation"],
+                             result={"status": "success", "output": "ok", "model_used": "claude-sonnet-4-5",
+                                     "tokens_in": 900, "tokens_out": 1800})
+
+
+def overflow(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def run_axe(page, axe_js: str) -> list[dict]:
+    page.add_script_tag(content=axe_js)
+    result = page.evaluate("""async () => { const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+                                       sample: v.nodes.slice(0, 3).map(n => n.target.join(' '))})); }""")
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def part_live(browser, args, report: dict) -> None:
+    with tempfile.TemporaryDirectory(prefix="agentdeck-ux-") as tmp:
+        work = Path(tmp) / "work"
+        shutil.copytree(ROOT / "work" / "collaboration", work / "collaboration")
+        write_board(work / "collaboration", 500, dependencies=True)
+        hub = HubThread(work).start()
+        stop = trio.Event()
+        try:
+            for n in range(args.agents):
+                hub.spawn(worker, hub.base_url, f"agent-{n:02d}", stop)
+            ctx = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="light")
+            page = ctx.new_page()
+            page.add_init_script(CLS_OBSERVER)
+            page.goto(hub.base_url + "/")
+            page.wait_for_selector("#conn.conn-connected")
+            page.wait_for_timeout(3000)  # agents connected and working
+            page.evaluate("window.__cls = 0; window.__shifts = []")
+            started = time.monotonic()
+            page.wait_for_timeout(args.cls_seconds * 1000)
+            minutes = (time.monotonic() - started) / 60
+            cls = page.evaluate("window.__cls")
+            shifts = page.evaluate("window.__shifts")
+            report["layout_shift_per_min"] = round(cls / minutes, 4)
+            report["layout_shift_top"] = sorted(shifts, key=lambda s: -s[1])[:5]
+            report["agents_rows"] = page.locator("#ul-agents > li").count()
+            if args.shots:
+                page.screenshot(path=str(args.shots / "board-30-agents.png"))
+            # phones and themes, while the agents keep working
+            for theme in ("light", "dark"):
+                tctx = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=theme,
+                                           bypass_csp=True)  # lets axe be injected
+                tpage = tctx.new_page()
+                tpage.goto(hub.base_url + "/")
+                tpage.wait_for_selector("#conn.conn-connected")
+                report[f"axe_board_{theme}"] = run_axe(tpage, args.axe_js)
+                first = tpage.locator("#lane-assigned .card").first
+                first.click()
+                tpage.wait_for_selector("#detail:not([hidden]) .output")
+                tpage.wait_for_timeout(400)
+                report[f"axe_panel_{theme}"] = run_axe(tpage, args.axe_js)
+                if args.shots:
+                    tpage.screenshot(path=str(args.shots / f"panel-running-{theme}.png"))
+                tpage.goto(hub.base_url + "/graph")
+                tpage.wait_for_selector("#graph")
+                tpage.wait_for_timeout(300)
+                report[f"axe_graph_{theme}"] = run_axe(tpage, args.axe_js)
+                if args.shots:
+                    tpage.goto(hub.base_url + "/")
+                    tpage.wait_for_selector("#conn.conn-connected")
+                    tpage.wait_for_timeout(500)
+                    tpage.screenshot(path=str(args.shots / f"board-{theme}.png"))
+                tctx.close()
+            for width in (390, 360):
+                mctx = browser.new_context(viewport={"width": width, "height": 844}, color_scheme="light",
+                                           is_mobile=True, has_touch=True, device_scale_factor=2)
+                mpage = mctx.new_page()
+                mpage.goto(hub.base_url + "/")
+                mpage.wait_for_selector("#conn.conn-connected")
+                mpage.wait_for_timeout(500)
+                report[f"overflow_board_{width}"] = overflow(mpage)
+                if args.shots and width == 390:
+                    mpage.screenshot(path=str(args.shots / "board-390.png"))
+                mpage.locator("#lane-assigned .card").first.click()
+                mpage.wait_for_selector("#detail:not([hidden]) .output")
+                mpage.wait_for_timeout(300)
+                report[f"overflow_panel_{width}"] = overflow(mpage)
+                if args.shots and width == 390:
+                    mpage.screenshot(path=str(args.shots / "panel-390.png"))
+                mpage.goto(hub.base_url + "/graph")
+                mpage.wait_for_selector("#graph")
+                report[f"overflow_graph_{width}"] = overflow(mpage)
+                mctx.close()
+            ctx.close()
+        finally:
+            hub.call(stop.set)
+            hub.stop()
+
+
+def part_big(browser, args, report: dict) -> None:
+    with tempfile.TemporaryDirectory(prefix="agentdeck-10k-") as tmp:
+        work = Path(tmp) / "work"
+        write_board(work / "collaboration", args.tasks, dependencies=True)
+        small = Path(tmp) / "small"
+        write_board(small / "collaboration", 50, dependencies=True)
+        for name, root in (("big", work), ("small", small)):
+            hub = HubThread(root).start()
+            try:
+                with httpx.Client(base_url=hub.base_url, timeout=60) as client:
+                    for _ in range(100):
+                        if client.get("/api/tasks").status_code == 200:
+                            break
+                        time.sleep(0.1)
+                    sizes = []
+                    for encoding in ("gzip", "identity"):
+                        with client.stream("GET", "/", headers={"Accept-Encoding": encoding}) as response:
+                            response.read()
+                            sizes.append(response.num_bytes_downloaded)
+                    report[f"page_{name}_gzip_bytes"], report[f"page_{name}_plain_bytes"] = sizes
+                ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+                page = ctx.new_page()
+                times = []
+                for _ in range(3):
+                    page.goto(hub.base_url + "/", wait_until="load")
+                    timing = page.evaluate("""() => { const n = performance.getEntriesByType('navigation')[0];
+                        return {interactive: n.domInteractive, loaded: n.loadEventEnd}; }""")
+                    times.append(timing)
+                report[f"page_{name}_interactive_ms"] = round(min(t["interactive"] for t in times))
+                report[f"page_{name}_load_ms"] = round(min(t["loaded"] for t in times))
+                page.wait_for_selector("#conn.conn-connected")
+                more = page.locator("#more-done, #more-inbox").first
+                if more.count():
+                    lane = more.get_attribute("id").removeprefix("more-")
+                    before = page.locator(f"#lane-{lane} .card").count()
+                    clicks = []
+                    for _ in range(3):
+                        link = page.locator(f"#more-{lane}")
+                        if not link.count():
+                            break
+                        started = time.monotonic()
+                        link.click()
+                        page.wait_for_function(f"document.querySelectorAll('#lane-{lane} .card').length > {before}")
+                        clicks.append(round((time.monotonic() - started) * 1000))
+                        before = page.locator(f"#lane-{lane} .card").count()
+                    report[f"next_page_{name}_ms"] = clicks
+                ctx.close()
+            finally:
+                hub.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--axe", type=Path, required=True, help="axe.min.js from the axe-core npm package")
+    parser.add_argument("--shots", type=Path, default=None, help="write screenshots here")
+    parser.add_argument("--agents", type=int, default=30)
+    parser.add_argument("--cls-seconds", type=int, default=60)
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--only", choices=("live", "big"), default=None)
+    args = parser.parse_args()
+    args.axe_js = args.axe.read_text()
+    if args.shots:
+        args.shots.mkdir(parents=True, exist_ok=True)
+    from playwright.sync_api import sync_playwright
+
+    report: dict = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if args.only in (None, "live"):
+            part_live(browser, args, report)
+        if args.only in (None, "big"):
+            part_big(browser, args, report)
+        browser.close()
+    report["load_after"] = os.getloadavg()[0]
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
