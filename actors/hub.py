@@ -28,7 +28,8 @@ from agentdeck.actors.protocol.execution_log import ExecutionLog
 from agentdeck.actors.protocol.run_history import RunHistory
 from agentdeck.actors.protocol.session import SessionFactory
 from agentdeck.actors.queue.actor import TaskQueue
-from agentdeck.actors.supervisor import Supervisor
+from agentdeck.actors.replies import StatusSources
+from agentdeck.actors.supervisor import ActorFn, Supervisor
 from agentdeck.actors.telemetry.actor import Telemetry, telemetry_store_factory
 
 log = logging.getLogger("agentdeck.hub")
@@ -65,15 +66,21 @@ class Hub:
         self.execution_log = ExecutionLog(self.bus, output_inbox,
                                           RunHistory(config.runs_dir, config.run_history_bytes))
         self.dashboard_mailbox, dashboard_inbox = trio.open_memory_channel[Any](1000)
-        self.dashboard = DashboardState(self, dashboard_inbox)
         self.metrics_mailbox, metrics_inbox = trio.open_memory_channel[Any](100)
-        self.metrics = Metrics(self.bus, self.supervisor, metrics_inbox, self.ask_dashboard)
+        self.metrics = Metrics(self.bus, self.supervisor.status, metrics_inbox, self.ask_dashboard)
         self.telemetry_mailbox, telemetry_inbox = trio.open_memory_channel[Any](1000)
         self.telemetry = Telemetry(config, self.bus, telemetry_inbox, ask_queue=self.ask_queue,
                                    open_store=telemetry_store_factory(config))
         self.publisher = None if config.broker_url is None else Publisher(
             config.hub_name, config.broker_url, self.bus, self._fleet_state, self._registration,
             self.shutdown, output=config.publish_output)
+        publisher = self.publisher
+        sources = StatusSources(actors=self.supervisor.status, watcher=self.watcher.status,
+                                telemetry=self.telemetry.health,
+                                broker=publisher.status if publisher is not None else lambda: None)
+        self.dashboard = DashboardState(config, self.bus, dashboard_inbox, ask_queue=self.ask_queue,
+                                        ask_telemetry=self.ask_telemetry, sources=sources,
+                                        started_at=self.started_at)
         self.stream_clients = self.metrics.stream_clients  # SSE / dashboard WS handlers count themselves
 
     async def ask_queue(self, body: Any, timeout: float = 5.0) -> Any:
@@ -101,6 +108,11 @@ class Hub:
         await nursery.start(self.supervisor.run, "metrics", self.metrics.run)
         if self.publisher is not None:
             await nursery.start(self.supervisor.run, "publisher", self.publisher.run)
+
+    async def start_supervised(self, nursery: trio.Nursery, name: str, actor: ActorFn) -> None:
+        """Run a stateful task of another layer (the web's SSE broadcaster) under the same supervisor:
+        restarted on a crash, counted in ``/health``, critical when it keeps crashing."""
+        await nursery.start(self.supervisor.run, name, actor)
 
     async def _fleet_state(self, broker: Mapping[str, Any]) -> dict[str, Any]:
         """What the publisher sends as this hub's state (see ``fleet.wire.hub_state``)."""

@@ -205,6 +205,11 @@ class GetDashboardSnapshot:
 
 
 @attrs.frozen
+class GetHealth:
+    """Query the dashboard state actor: a ``HealthReport`` (cheap: only the health part is rebuilt)."""
+
+
+@attrs.frozen
 class GetMetrics:
     """Query the metrics actor: every figure in Prometheus text exposition format (bytes)."""
 

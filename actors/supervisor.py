@@ -2,7 +2,9 @@
 
 An actor is an async callable taking ``task_status``; it calls ``task_status.started()`` once it is
 ready (the hub waits for that on the first start only). A crash is logged with its traceback,
-counted, published on the bus, and never stops the other actors.
+counted, published on the bus, and never stops the other actors. The supervisor keeps restarting;
+what a run of crashes means (health turns critical) is decided by the dashboard's health rules,
+from ``ActorRestarted`` events and, after the dashboard itself restarts, from ``status()``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,13 +27,33 @@ log = logging.getLogger("agentdeck.supervisor")
 ActorFn = Callable[..., Awaitable[Any]]
 
 
+RECENT_CRASHES_KEPT = 10  # crash times kept per actor: enough for any crash-loop rule
+
+
+@attrs.frozen
+class ActorStatus:
+    """One supervised actor as the supervisor sees it (what ``/health`` and the dashboard read)."""
+
+    name: str
+    restarts: int
+    running: bool
+    last_error: str | None
+    last_restart_at: float | None  # wall clock, for people and the health view
+    recent_crashes: tuple[float, ...]  # wall clock times of the last crashes, oldest first
+
+
 @attrs.define
-class ActorRecord:
+class _ActorRecord:
     name: str
     restarts: int = 0
     running: bool = False
     last_error: str | None = None
-    last_restart_at: float | None = None  # wall clock, for people and the health view
+    last_restart_at: float | None = None
+    crashes: deque[float] = attrs.field(factory=lambda: deque(maxlen=RECENT_CRASHES_KEPT))
+
+    def status(self) -> ActorStatus:
+        return ActorStatus(self.name, self.restarts, self.running, self.last_error, self.last_restart_at,
+                           tuple(self.crashes))
 
 
 class Supervisor:
@@ -46,12 +69,12 @@ class Supervisor:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._healthy_after = healthy_after
-        self._records: dict[str, ActorRecord] = {}
+        self._records: dict[str, _ActorRecord] = {}
 
     async def run(
         self, name: str, actor: ActorFn, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        record = self._records.setdefault(name, ActorRecord(name))
+        record = self._records.setdefault(name, _ActorRecord(name))
         delay = self._base_delay
         status = _StartOnce(task_status)
         while True:
@@ -66,6 +89,7 @@ class Supervisor:
                 record.restarts += 1
                 record.last_error = describe(error)
                 record.last_restart_at = time.time()
+                record.crashes.append(record.last_restart_at)
                 log.error("actor %s crashed (restart %d in %.2f s)", name, record.restarts, delay,
                           exc_info=error)
                 self._bus.publish(ActorRestarted(name=name, restarts=record.restarts,
@@ -77,8 +101,9 @@ class Supervisor:
             log.info("actor %s finished", name)
             return
 
-    def status(self) -> list[dict[str, Any]]:
-        return [attrs.asdict(record) for record in self._records.values()]
+    def status(self) -> tuple[ActorStatus, ...]:
+        """Every actor started so far, in start order (a read-only copy)."""
+        return tuple(record.status() for record in self._records.values())
 
     def restarts_since(self, wall_time: float) -> list[str]:
         return [r.name for r in self._records.values()

@@ -17,7 +17,7 @@ from agentdeck.web.routes.actions import actions
 from agentdeck.web.routes.agent_socket import AGENT_SOCKET_PATH, agent_ws
 from agentdeck.web.routes.api import api
 from agentdeck.web.routes.dashboard import dashboard_api
-from agentdeck.web.routes.events import sse
+from agentdeck.web.routes.events import install_broadcaster, sse
 from agentdeck.web.routes.exports import exports
 from agentdeck.web.routes.metrics import metrics_api
 from agentdeck.web.routes.pages import pages
@@ -56,6 +56,7 @@ def create_app(hub: Hub) -> QuartTrio:
                       exports, actions):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    install_broadcaster(app, hub)
     ledger = FrameLedger(app.asgi_app, paths={AGENT_SOCKET_PATH})
     app.asgi_app = ledger  # type: ignore[method-assign]  # where Quart takes middleware
     app.asgi_app = GzipMiddleware(app.asgi_app)  # type: ignore[method-assign, assignment]

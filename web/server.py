@@ -9,6 +9,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from agentdeck.actors.hub import Hub
 from agentdeck.web import ws_inflate
 from agentdeck.web.app import create_app
+from agentdeck.web.routes.events import broadcaster_of
 
 
 def _config(host: str, port: int) -> Config:
@@ -39,8 +40,10 @@ async def run_hub(hub: Hub, *, task_status: trio.TaskStatus[list[str]] = trio.TA
     """The whole process in one nursery: actors first, then the web server; returns on shutdown."""
     async with trio.open_nursery() as nursery:
         await hub.start_actors(nursery)
+        app = create_app(hub)
+        await hub.start_supervised(nursery, "broadcaster", broadcaster_of(app).run)
         async with trio.open_nursery() as web:
-            hub.addresses = await web.start(serve, create_app(hub), hub.config.host,
+            hub.addresses = await web.start(serve, app, hub.config.host,
                                             hub.config.port, hub.shutdown)
             task_status.started(hub.addresses)
         # the web server stopped on hub.shutdown; the actors go now

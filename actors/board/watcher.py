@@ -30,6 +30,7 @@ from agentdeck.actors.messages import (
     RescanRequested,
     WatcherModeChanged,
 )
+from agentdeck.actors.replies import POLLING_FORCED, WatcherStatus
 
 log = logging.getLogger("agentdeck.watcher")
 
@@ -58,11 +59,14 @@ class Watcher:
         self._force_polling = force_polling
         self._poll_delay_ms = poll_delay_ms
         self.mode = "polling" if force_polling else "native"
-        self.mode_reason = "forced by configuration" if force_polling else ""
+        self.mode_reason = POLLING_FORCED if force_polling else ""
         self._rereading: set[str] = set()
         self._logged_invalid: dict[str, str] = {}  # path -> the error last logged for it
         self._starts = 0
         self._rescan_reason = ""  # set when changes may have been missed: rescan once watching
+
+    def status(self) -> WatcherStatus:
+        return WatcherStatus(self.mode, self.mode_reason)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

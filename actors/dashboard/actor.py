@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
+from agentdeck.actors.bus import EventBus
+from agentdeck.actors.config import HubConfig
 from agentdeck.actors.dashboard import health
 from agentdeck.actors.dashboard.live_runs import LiveRuns
 from agentdeck.actors.dashboard.tables import AgentRoster, BoardTally
@@ -41,6 +43,7 @@ from agentdeck.actors.messages import (
     Event,
     ExecutionEvent,
     GetDashboardSnapshot,
+    GetHealth,
     GetStats,
     ListAgents,
     ListTasks,
@@ -60,9 +63,7 @@ from agentdeck.actors.messages import (
     TelemetryChanged,
     WatcherModeChanged,
 )
-
-if TYPE_CHECKING:
-    from agentdeck.actors.hub import Hub
+from agentdeck.actors.replies import POLLING_FORCED, HealthReport, StatusSources
 
 log = logging.getLogger("agentdeck.dashboard")
 
@@ -72,11 +73,24 @@ SECTIONS = ("health", "agents", "queue", "dead_letter_tasks", "recent_completion
             "running")
 
 
+Ask = Callable[[Any], Awaitable[Any]]
+
+
 class DashboardState:
-    def __init__(self, hub: Hub, mailbox: trio.MemoryReceiveChannel, *, bus_buffer: int = 20_000,
+    """Gets what it reads as seams: the bus, its mailbox, ``ask_queue``/``ask_telemetry``, and the
+    read-only ``StatusSources`` (supervisor, watcher, telemetry, broker); never the hub."""
+
+    def __init__(self, config: HubConfig, bus: EventBus, mailbox: trio.MemoryReceiveChannel, *,
+                 ask_queue: Ask, sources: StatusSources, ask_telemetry: Ask | None = None,
+                 started_at: float | None = None, bus_buffer: int = 20_000,
                  queue_check_interval: float = 60.0, costs_refresh: float = 60.0,
                  health_ttl: float = 1.0) -> None:
-        self._hub = hub
+        self._config = config
+        self._bus = bus
+        self._ask_queue = ask_queue
+        self._ask_telemetry = ask_telemetry
+        self._sources = sources
+        self._started_at = time.time() if started_at is None else started_at
         self._mailbox = mailbox
         self._bus_buffer = bus_buffer
         self._queue_check_interval = queue_check_interval
@@ -84,12 +98,14 @@ class DashboardState:
         self._health_ttl = health_ttl
         self._board = BoardTally()
         self._agents = AgentRoster()
-        self._runs = LiveRuns(hub.config.claude_model)
+        self._runs = LiveRuns(config.claude_model)
         self._seeded = False
         self._completions: deque[dict[str, Any]] = deque(maxlen=RECENT_COMPLETIONS)
         self._hour = SlidingHour()
         self._queue_samples: deque[int] = deque(maxlen=health.QUEUE_GROWTH_CHECKS + 1)
         self._restarts: dict[str, tuple[float, int]] = {}
+        self._crashes: dict[str, deque[float]] = {}  # trio clock times of each actor's last crashes
+        self._crash_errors: dict[str, str] = {}
         self._budget_levels: dict[str, tuple[int, float, float, str]] = {}
         self._security: list[str] = []
         self._watcher_fallback: str | None = None
@@ -115,8 +131,8 @@ class DashboardState:
     # ------------------------------------------------------------------ running
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with self._hub.bus.subscribe("dashboard", self._bus_buffer) as subscription:
-            self._seed_from_hub()
+        with self._bus.subscribe("dashboard", self._bus_buffer) as subscription:
+            self._seed_from_sources()
             await self._seed_from_queue(first=not self._seeded)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._follow_bus, subscription)
@@ -131,6 +147,8 @@ class DashboardState:
             log.warning("dashboard ignored an unexpected message %r", type(message).__name__)
         elif isinstance(message.body, GetDashboardSnapshot):
             reply(message, self.snapshot())
+        elif isinstance(message.body, GetHealth):
+            reply(message, self.health_report())
         else:
             reply(message, TypeError(f"the dashboard does not answer {type(message.body).__name__}"))
 
@@ -150,7 +168,7 @@ class DashboardState:
 
     async def _follow_costs(self) -> None:
         while True:
-            ask_telemetry = getattr(self._hub, "ask_telemetry", None)
+            ask_telemetry = self._ask_telemetry
             if ask_telemetry is not None:
                 try:
                     self._stats = await ask_telemetry(GetStats())
@@ -164,21 +182,26 @@ class DashboardState:
 
     # ------------------------------------------------------------------ seeding
 
-    def _seed_from_hub(self) -> None:
+    def _seed_from_sources(self) -> None:
+        """What happened before this dashboard subscribed (hub start-up, or its own restart)."""
         now, wall = trio.current_time(), time.time()
-        for record in self._hub.supervisor.status():
-            at = record.get("last_restart_at")
+        for actor in self._sources.actors():
+            at = actor.last_restart_at
             if at is not None and wall - at <= health.RESTART_WINDOW:
-                self._restarts[record["name"]] = (now - (wall - at), record["restarts"])
-        watcher = self._hub.watcher
-        forced = watcher.mode_reason == "forced by configuration"
-        self._watcher_fallback = watcher.mode_reason if watcher.mode == "polling" and not forced else None
+                self._restarts[actor.name] = (now - (wall - at), actor.restarts)
+            if actor.recent_crashes:
+                self._crashes[actor.name] = deque((now - (wall - crash) for crash in actor.recent_crashes),
+                                                  maxlen=health.CRASH_LOOP_CRASHES)
+                self._crash_errors[actor.name] = actor.last_error or "unknown error"
+        watcher = self._sources.watcher()
+        forced = watcher.reason == POLLING_FORCED
+        self._watcher_fallback = watcher.reason if watcher.mode == "polling" and not forced else None
         self._dirty.add("health")
 
     async def _seed_from_queue(self, *, first: bool) -> None:
         """Board counts and agents from the queue (whole tables, replacing what was kept)."""
         try:
-            view = await self._hub.ask_queue(ListTasks())
+            view = await self._ask_queue(ListTasks())
         except Exception as error:
             log.warning("dashboard could not read the board: %s", error)
         else:
@@ -188,7 +211,7 @@ class DashboardState:
             self._seeded = True
             self._dirty.update(SECTIONS)
         try:
-            agents = await self._hub.ask_queue(ListAgents())
+            agents = await self._ask_queue(ListAgents())
         except Exception as error:
             log.debug("dashboard could not list agents: %s", error)
             return
@@ -280,7 +303,10 @@ class DashboardState:
         self._dirty.update(("agents", "health"))
 
     def _on_restart(self, event: ActorRestarted) -> None:
-        self._restarts[event.name] = (trio.current_time(), event.restarts)
+        now = trio.current_time()
+        self._restarts[event.name] = (now, event.restarts)
+        self._crashes.setdefault(event.name, deque(maxlen=health.CRASH_LOOP_CRASHES)).append(now)
+        self._crash_errors[event.name] = event.error
         self._dirty.add("health")
 
     def _on_budget(self, event: BudgetThreshold) -> None:
@@ -311,7 +337,7 @@ class DashboardState:
                 self._sections[name] = getattr(self, f"_build_{name}")(now)
         self._dirty.clear()
         wall = time.time()
-        return {"uptime_ms": int((wall - self._hub.started_at) * 1000), "timestamp": epoch_ms(wall),
+        return {"uptime_ms": int((wall - self._started_at) * 1000), "timestamp": epoch_ms(wall),
                 **self._sections}
 
     def _housekeep(self, now: float) -> None:
@@ -328,7 +354,8 @@ class DashboardState:
             *health.failure_rate(self._hour.completed, self._hour.failed),
             *health.budget_thresholds(self._budget_now()),
             *health.invalid_files(self._board.invalid),
-            *health.actor_restarts(self._restarts, now),
+            *health.actor_crash_loops(self._crashes, self._crash_errors, now),
+            *health.actor_restarts(self._restarts, now, looping=health.looping_actors(self._crashes, now)),
             *health.watcher_polling("polling" if self._watcher_fallback is not None else None,
                                     self._watcher_fallback or ""),
             *health.security_warnings(self._security),
@@ -349,6 +376,19 @@ class DashboardState:
                     levels[period] = (level, float(status.get("spent_usd") or 0.0),
                                       float(status.get("budget_usd") or 0.0))
         return levels
+
+    def health_report(self) -> HealthReport:
+        """``/health``: the snapshot's own health part (rebuilt only if due) and each part's status."""
+        now = trio.current_time()
+        self._housekeep(now)
+        if now >= self._health_until or "health" in self._dirty:
+            self._sections["health"] = self._build_health(now)
+            self._dirty.discard("health")
+        part = self._sections["health"]
+        return HealthReport(status=part["status"], conditions=tuple(part["conditions"]),
+                            uptime_s=round(time.time() - self._started_at, 3), started_at=self._started_at,
+                            actors=tuple(self._sources.actors()), watcher=self._sources.watcher(),
+                            telemetry=self._sources.telemetry(), broker=self._sources.broker())
 
     def _build_health(self, now: float) -> dict[str, Any]:
         self._health_until = now + self._health_ttl
@@ -375,7 +415,7 @@ class DashboardState:
         return self._hour.json()
 
     def _build_costs(self, now: float) -> dict[str, Any]:
-        config = self._hub.config
+        config = self._config
         return costs_json(self._stats, config.budget_daily, config.budget_monthly)
 
 

@@ -16,6 +16,8 @@ AGENT_OFFLINE_WINDOW = 600.0  # an agent that left within this many seconds is "
 QUEUE_GROWTH_CHECKS = 3  # consecutive growing samples before the queue counts as growing
 STUCK_AFTER = 300.0  # an assigned task with no sign of progress for this long is stuck
 RESTART_WINDOW = 600.0  # an actor restart is news for this long
+CRASH_LOOP_CRASHES = 5  # an actor that crashes this often ...
+CRASH_LOOP_WINDOW = 60.0  # ... within this many seconds is crash-looping: health is critical
 FAILURE_RATE_CRITICAL = 0.5
 
 SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
@@ -99,11 +101,30 @@ def invalid_files(paths: Iterable[str]) -> list[Condition]:
 
 
 def actor_restarts(restarts: Mapping[str, tuple[float, int]], now: float,
-                   window: float = RESTART_WINDOW) -> list[Condition]:
-    """Actors restarted within ``window`` seconds: ``name -> (when, restart count)``."""
+                   window: float = RESTART_WINDOW, looping: Iterable[str] = ()) -> list[Condition]:
+    """Actors restarted within ``window`` seconds: ``name -> (when, restart count)``; the ones in
+    ``looping`` are left to ``actor_crash_loops``, which says more."""
+    skip = set(looping)
     return [Condition("actor_restarted", "warning",
                       f"actor {name} restarted {_ago(now - when)} ({count} restart(s) in all)")
-            for name, (when, count) in sorted(restarts.items()) if now - when <= window]
+            for name, (when, count) in sorted(restarts.items()) if now - when <= window and name not in skip]
+
+
+def looping_actors(crashes: Mapping[str, Sequence[float]], now: float, *, times: int = CRASH_LOOP_CRASHES,
+                   window: float = CRASH_LOOP_WINDOW) -> list[str]:
+    """Actors that crashed ``times`` times within the last ``window`` seconds (crash times, oldest first)."""
+    return [name for name, when in sorted(crashes.items())
+            if sum(1 for t in when if now - t <= window) >= times]
+
+
+def actor_crash_loops(crashes: Mapping[str, Sequence[float]], errors: Mapping[str, str], now: float, *,
+                      times: int = CRASH_LOOP_CRASHES, window: float = CRASH_LOOP_WINDOW) -> list[Condition]:
+    """The supervisor restarts a crashing actor forever; one that keeps crashing is critical, named
+    with its last error, until it has run ``window`` seconds without ``times`` crashes."""
+    return [Condition("actor_crash_loop", "critical",
+                      f"actor {name} crashed {times} times within {window:.0f} s; last: "
+                      f"{errors.get(name, 'unknown error')}")
+            for name in looping_actors(crashes, now, times=times, window=window)]
 
 
 def watcher_polling(mode: str | None, reason: str = "") -> list[Condition]:

@@ -2,7 +2,7 @@
 
 Counters (events by kind, execution events, task durations, cost, tokens, task outcomes) are fed by
 the bus as things happen. Gauges that describe the present (tasks by lane, agents by state, actor
-restarts, bus subscribers) are set at scrape time from the dashboard snapshot and the supervisor, so
+restarts, bus subscribers) are set at scrape time from the dashboard snapshot and the supervisor's status, so
 they are never out of step with what the dashboard shows. Scrapes are ``Request(GetMetrics())``s
 answered with the text exposition format.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import trio
@@ -35,7 +35,7 @@ from agentdeck.actors.messages import (
     TaskRetried,
 )
 from agentdeck.actors.protocol.schema import EVENT_TYPES
-from agentdeck.actors.supervisor import Supervisor
+from agentdeck.actors.supervisor import ActorStatus
 
 log = logging.getLogger("agentdeck.metrics")
 
@@ -69,10 +69,11 @@ class StreamClients:
 
 
 class Metrics:
-    def __init__(self, bus: EventBus, supervisor: Supervisor, mailbox: trio.MemoryReceiveChannel,
+    def __init__(self, bus: EventBus, actor_status: Callable[[], Sequence[ActorStatus]],
+                 mailbox: trio.MemoryReceiveChannel,
                  ask_dashboard: Callable[[Any], Awaitable[Any]], *, bus_buffer: int = 20_000) -> None:
         self._bus = bus
-        self._supervisor = supervisor
+        self._actor_status = actor_status
         self._mailbox = mailbox
         self._ask_dashboard = ask_dashboard
         self._bus_buffer = bus_buffer
@@ -154,8 +155,8 @@ class Metrics:
             log.warning("metrics without the dashboard snapshot: %s", error)
         else:
             self._set_present(snapshot)
-        for record in self._supervisor.status():
-            self.restarts.labels(record["name"]).set(record["restarts"])
+        for actor in self._actor_status():
+            self.restarts.labels(actor.name).set(actor.restarts)
         self.subscribers.set(self._bus.subscriber_count)
         self.resyncs.set(self._bus.resyncs)
         reply(request, generate_latest(self.registry))

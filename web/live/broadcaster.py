@@ -54,6 +54,7 @@ CLIENT_BUFFER = 512
 REPLAY_BYTES = 16 * 1024 * 1024
 CLIENT_BYTES = 8 * 1024 * 1024
 MAX_SEQ_DIGITS = 18
+BUS_BUFFER = 20_000  # events the broadcaster may be behind before the bus tells it to resync
 WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy under load
 WRITE_SHARE = 0.12  # of the event loop that the broadcaster's writes may take when busy
 MAX_WINDOW_S = 1.0
@@ -118,6 +119,7 @@ class Broadcaster:
         self.clients: set[Client] = set()
         self.activity: deque[dict] = deque(maxlen=50)
         self.closed = False
+        self.runs = 0  # incarnations under the supervisor: more than one means it crashed
         self.emitted_total = 0
         self._current: dict[tuple[str | None, str], str] = {}
         self._parts: dict[tuple[str | None, str], LaneParts] = {}
@@ -145,13 +147,22 @@ class Broadcaster:
 
     # ------------------------------------------------------------------ running
 
-    async def run(self, subscription: Any) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_bus, subscription)
-            nursery.start_soon(self._flush_loop)
-            await self.hub.shutdown.wait()
-            self.close()
-            nursery.cancel_scope.cancel()
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """One run under the hub's supervisor. A run after a crash trusts nothing the crash may have
+        left half done: every region is rendered afresh and each browser gets what changed."""
+        with self.hub.bus.subscribe("sse", BUS_BUFFER) as subscription:
+            if self.runs:
+                self.absorb(Resync())
+            self.runs += 1
+            self._wake = trio.Event()
+            self._wake.set()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_bus, subscription)
+                nursery.start_soon(self._flush_loop)
+                task_status.started()
+                await self.hub.shutdown.wait()
+                self.close()
+                nursery.cancel_scope.cancel()
 
     def close(self) -> None:
         self.closed = True
@@ -160,10 +171,9 @@ class Broadcaster:
         self.clients.clear()
 
     async def _read_bus(self, subscription: Any) -> None:
-        with subscription:
-            async for event in subscription:
-                self.absorb(event)
-                self._wake.set()
+        async for event in subscription:
+            self.absorb(event)
+            self._wake.set()
 
     def absorb(self, event: Event) -> None:
         """Note which regions an event makes stale (cheap; rendering happens in the flush loop)."""

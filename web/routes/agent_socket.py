@@ -9,7 +9,7 @@ from quart import Blueprint, websocket
 from agentdeck.actors.protocol import schema as protocol
 from agentdeck.web.context import current_hub
 from agentdeck.web.frame_ledger import took_one, unread
-from agentdeck.web.routes.dashboard import _same_origin
+from agentdeck.web.origin import same_origin
 
 agent_ws = Blueprint("agent_ws", __name__)
 
@@ -22,7 +22,7 @@ TOKEN_RECHECK_SECONDS = 1.0  # a revoked token ends its session within this long
 
 @agent_ws.websocket(AGENT_SOCKET_PATH)
 async def agent_socket():
-    if not _same_origin(websocket.headers):
+    if not same_origin(websocket.headers):
         # agents are programs and send no Origin; a web page must not pose as one (it would be
         # handed tasks, and with no tokens configured it would be accepted)
         return "cross-origin agent sockets are refused", 403

@@ -6,25 +6,28 @@ import time
 
 from quart import Blueprint, jsonify, request
 
-from agentdeck.actors.messages import LANES, PRIORITIES, GetTask, ListAgents, ListTasks
+from agentdeck.actors.mailbox import ActorUnavailable
+from agentdeck.actors.messages import LANES, PRIORITIES, GetHealth, GetTask, ListAgents, ListTasks
+from agentdeck.actors.replies import HealthReport
 from agentdeck.web.context import current_hub
 from agentdeck.web.view.serialize import board_json, task_detail
 
 api = Blueprint("api", __name__)
 
+HEALTH_TIMEOUT_S = 2.0  # the dashboard answers from memory; no answer this soon is itself critical
+
 
 @api.get("/health")
 async def health():
+    """The dashboard's status with its conditions (the same as ``/api/dashboard/state``'s health) and
+    what each part says of itself. Always 200 with a JSON body: a monitor reads ``status``."""
     hub = current_hub()
-    return jsonify(
-        status="ok",
-        uptime_s=round(time.time() - hub.started_at, 3),
-        started_at=hub.started_at,
-        actors=hub.supervisor.status(),
-        watcher={"mode": hub.watcher.mode, "reason": hub.watcher.mode_reason},
-        telemetry=hub.telemetry.health(),
-        broker=hub.publisher.status() if hub.publisher is not None else None,
-    )
+    try:
+        report: HealthReport = await hub.ask_dashboard(GetHealth(), HEALTH_TIMEOUT_S)
+    except ActorUnavailable as error:
+        return jsonify(status="critical", conditions=[f"dashboard_unavailable: {error}"],
+                       uptime_s=round(time.time() - hub.started_at, 3), started_at=hub.started_at)
+    return jsonify(report.json())
 
 
 _TRUE_WORDS = ("1", "true", "yes", "on")

@@ -21,11 +21,9 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import trio
 from quart import Blueprint, current_app, jsonify, websocket
-from werkzeug.datastructures import Headers
 
 from agentdeck.actors.mailbox import ActorUnavailable
 from agentdeck.actors.messages import (
@@ -38,6 +36,7 @@ from agentdeck.actors.messages import (
 )
 from agentdeck.actors.protocol.session import RateLimit
 from agentdeck.web.context import current_hub
+from agentdeck.web.origin import same_origin
 from agentdeck.web.routes.events import stream_clients_full
 from agentdeck.web.view.serialize import event_json
 
@@ -62,7 +61,7 @@ async def dashboard_state():
 
 @dashboard_api.websocket("/ws/dashboard")
 async def dashboard_socket():
-    if not _same_origin(websocket.headers):
+    if not same_origin(websocket.headers):
         return jsonify(error="forbidden", message="cross-origin dashboard sockets are refused"), 403
     hub = current_hub()
     if stream_clients_full(hub):
@@ -72,14 +71,6 @@ async def dashboard_socket():
     buffer = current_app.config.get("DASHBOARD_WS_BUFFER", CLIENT_BUFFER)
     with hub.bus.subscribe("dashboard-ws", buffer) as subscription, hub.stream_clients.track("ws"):
         await socket.serve(subscription)
-
-
-def _same_origin(headers: Headers) -> bool:
-    """A browser page from another site may not drive this socket (it can retry and cancel tasks)."""
-    origin = headers.get("Origin")
-    if origin is None:
-        return True  # not a browser: scripts and tests
-    return urlsplit(origin).netloc.lower() == headers.get("Host", "").lower()
 
 
 def _json_default(value: Any) -> Any:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import trio
-from quart import Blueprint, current_app, request
-from quart_trio import QuartTrio
+from quart import Blueprint, Quart, current_app, request
 
+from agentdeck.actors.hub import Hub
 from agentdeck.web.context import current_hub
+from agentdeck.web.errors import error_response
 from agentdeck.web.live.broadcaster import Broadcaster, Client
 from agentdeck.web.live.regions import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, fragment_env
 
@@ -56,14 +57,20 @@ async def stream(broadcaster: Broadcaster, client: Client, since: str | None) ->
 sse = Blueprint("sse", __name__)
 
 
-@sse.before_app_serving
-async def start_broadcaster() -> None:
-    hub = current_hub()
-    renderer = Renderer(fragment_env(current_app), hub, card_cache=5000)
-    broadcaster = Broadcaster(hub, renderer)
-    current_app.extensions["agentdeck.sse"] = broadcaster
-    subscription = hub.bus.subscribe("sse", 20_000)
-    cast(QuartTrio, current_app).nursery.start_soon(broadcaster.run, subscription)
+BROADCASTER_KEY = "agentdeck.sse"
+
+
+def install_broadcaster(app: Quart, hub: Hub) -> Broadcaster:
+    """The app's one broadcaster. It is not started here: the hub runs it under its supervisor
+    (``web/server.py``), so a crash restarts it and shows in ``/health``."""
+    broadcaster = Broadcaster(hub, Renderer(fragment_env(app), hub, card_cache=5000))
+    app.extensions[BROADCASTER_KEY] = broadcaster
+    return broadcaster
+
+
+def broadcaster_of(app: Quart) -> Broadcaster:
+    broadcaster: Broadcaster = app.extensions[BROADCASTER_KEY]
+    return broadcaster
 
 
 def stream_clients_full(hub: Any) -> bool:
@@ -72,16 +79,16 @@ def stream_clients_full(hub: Any) -> bool:
 
 
 def current_broadcaster() -> Broadcaster:
-    return current_app.extensions["agentdeck.sse"]
+    return broadcaster_of(current_app)
 
 
 @sse.get("/events")
 async def events():
     broadcaster = current_broadcaster()
     if broadcaster.closed:
-        return "shutting down", 503
+        return error_response("unavailable", "the hub is shutting down", 503)
     if stream_clients_full(current_hub()):
-        return "too many live connections", 503
+        return error_response("unavailable", "too many live connections", 503)
     view = request.args.get("view", "board")
     client = Client(BoardFilter.from_args(request.args),
                     frozenset(GRAPH_REGIONS if view == "graph" else MAIN_REGIONS))
@@ -92,4 +99,5 @@ async def events():
     return response
 
 
-__all__ = ["Broadcaster", "Client", "current_broadcaster", "sse", "stream_clients_full"]
+__all__ = ["Broadcaster", "Client", "broadcaster_of", "current_broadcaster", "install_broadcaster", "sse",
+           "stream_clients_full"]

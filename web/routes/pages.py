@@ -27,6 +27,7 @@ from agentdeck.web.live.regions import (
     Renderer,
     fragment_env,
 )
+from agentdeck.web.routes.events import BROADCASTER_KEY
 from agentdeck.web.view.present import cost_row, execution_meta, present_task, task_hash, waiting_words
 from agentdeck.web.view.run_output import download_text, panel_output
 from agentdeck.web.view.work import work_view
@@ -42,7 +43,7 @@ def _renderer() -> Renderer:
 
 
 def _broadcaster():
-    return current_app.extensions.get("agentdeck.sse")
+    return current_app.extensions.get(BROADCASTER_KEY)
 
 
 def _csrf_token() -> tuple[str, bool]:

@@ -9,7 +9,7 @@ import json
 import re
 
 from conftest import task_yaml, wait_until, write_task
-from test_sse import open_stream
+from sse_client import open_stream
 
 XSS = "<img src=x onerror=alert(1)>"
 

@@ -56,8 +56,8 @@ async def test_a_crash_is_restarted_with_doubling_backoff_and_counted(autojump_c
         gaps = [round(b - a, 6) for a, b in itertools.pairwise(flaky.starts)]
         assert gaps == [0.05, 0.1, 0.2]
         [record] = supervisor.status()
-        assert record["name"] == "flaky" and record["restarts"] == 3 and record["running"]
-        assert record["last_error"] == "RuntimeError: boom 3"
+        assert record.name == "flaky" and record.restarts == 3 and record.running
+        assert record.last_error == "RuntimeError: boom 3"
         restarts = [events.receive_nowait() for _ in range(3)]
         assert all(isinstance(e, ActorRestarted) for e in restarts)
         assert [e.restarts for e in restarts] == [1, 2, 3]
@@ -108,9 +108,9 @@ async def test_other_actors_keep_running_while_one_crashes(autojump_clock) -> No
         ticks_before = ticker.ticks
         await flaky.settled.wait()  # five crashes, five seconds of backoff
         assert ticker.ticks - ticks_before >= 450
-        status = {r["name"]: r for r in supervisor.status()}
-        assert status["ticker"]["restarts"] == 0 and status["ticker"]["running"]
-        assert status["flaky"]["restarts"] == 5
+        status = {r.name: r for r in supervisor.status()}
+        assert status["ticker"].restarts == 0 and status["ticker"].running
+        assert status["flaky"].restarts == 5
         nursery.cancel_scope.cancel()
 
 
@@ -134,7 +134,7 @@ async def test_an_actor_that_returns_is_not_restarted(autojump_clock) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run, "once", once)
     assert calls == [1]
-    assert supervisor.status()[0]["running"] is False and supervisor.status()[0]["restarts"] == 0
+    assert supervisor.status()[0].running is False and supervisor.status()[0].restarts == 0
 
 
 async def test_cancellation_is_not_a_crash(autojump_clock) -> None:
@@ -142,7 +142,7 @@ async def test_cancellation_is_not_a_crash(autojump_clock) -> None:
     ticker = Ticker()
     with trio.move_on_after(1):
         await supervisor.run("ticker", ticker.run)
-    assert supervisor.status()[0]["restarts"] == 0
+    assert supervisor.status()[0].restarts == 0
 
 
 async def test_restarts_since(autojump_clock) -> None:
@@ -176,6 +176,6 @@ async def test_any_exception_is_supervised(autojump_clock, error: Exception, des
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run, "x", raises)
         await trio.sleep(1)
-        assert len(attempts) == 2 and supervisor.status()[0]["restarts"] == 1
-        assert supervisor.status()[0]["last_error"] == described
+        assert len(attempts) == 2 and supervisor.status()[0].restarts == 1
+        assert supervisor.status()[0].last_error == described
         nursery.cancel_scope.cancel()

@@ -212,7 +212,7 @@ async def test_changes_made_while_the_queue_restarts_are_not_lost(running_hub: R
     sub = running_hub.subscribe()
     await running_hub.hub.queue_mailbox.send(FilesChanged(("not a change",)))  # crashes the queue
     write_task(running_hub.board, "inbox/during.yaml", task_yaml(title="during the restart"))
-    await wait_until(lambda: any(a["name"] == "queue" and a["restarts"] == 1
+    await wait_until(lambda: any(a.name == "queue" and a.restarts == 1
                                  for a in running_hub.hub.supervisor.status()))
     created = await wait_for_event(sub, "task.created")
     assert created.task.id == "during"

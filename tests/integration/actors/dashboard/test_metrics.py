@@ -81,7 +81,7 @@ async def test_stream_clients_and_actor_restarts(running_hub, nursery):
         await trio.sleep_forever()
 
     await nursery.start(hub.supervisor.run, "flaky", flaky)
-    await wait_until(lambda: any(r["name"] == "flaky" and r["running"] and r["restarts"] == 1
+    await wait_until(lambda: any(r.name == "flaky" and r.running and r.restarts == 1
                                  for r in hub.supervisor.status()))
     assert value(await scrape(running_hub), "agentdeck_actor_restarts", actor="flaky") == 1
     snapshot = (await running_hub.client.get("/api/dashboard/state")).json()

@@ -102,8 +102,8 @@ async def test_a_malformed_event_is_logged_and_skipped(running_hub, caplog):
     await wait_until(lambda: count_is(running_hub, 1))
     assert any("cannot record TaskCompleted" in record.message for record in caplog.records)
     assert [row[0] for row in rows(running_hub.hub.config.telemetry_path)] == ["after-bad"]
-    assert all(actor["restarts"] == 0 for actor in running_hub.hub.supervisor.status()
-               if actor["name"] == "telemetry")
+    assert all(actor.restarts == 0 for actor in running_hub.hub.supervisor.status()
+               if actor.name == "telemetry")
 
 
 async def test_unknown_model_is_unpriced_through_the_hub(running_hub):

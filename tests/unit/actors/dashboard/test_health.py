@@ -87,3 +87,17 @@ def test_sliding_hour_counts_each_entry_for_exactly_an_hour():
     assert hour.json() == {"completed_last_hour": 0, "failed_last_hour": 0, "avg_completion_ms": None,
                            "total_tokens_hour": 0}
     assert hour.next_expiry() is None
+
+
+def test_an_actor_crashing_five_times_in_a_minute_is_critical_and_says_why():
+    crashes = {"queue": [0.0, 10.0, 20.0, 30.0, 40.0], "watcher": [0.0, 100.0]}
+    errors = {"queue": "AttributeError: 'str' object has no attribute 'x'"}
+    [loop] = health.actor_crash_loops(crashes, errors, now=50.0)
+    assert loop.severity == "critical" and loop.name == "actor_crash_loop"
+    assert loop.detail == ("actor queue crashed 5 times within 60 s; last: "
+                           "AttributeError: 'str' object has no attribute 'x'")
+    assert health.actor_crash_loops(crashes, errors, now=61.0) == []  # the first crash left the minute
+    assert health.looping_actors(crashes, now=50.0) == ["queue"]
+    restarts = {"queue": (40.0, 5), "watcher": (100.0, 2)}
+    named = [c.detail for c in health.actor_restarts(restarts, 101.0, looping=["queue"])]
+    assert named == ["actor watcher restarted 1 s ago (2 restart(s) in all)"]
