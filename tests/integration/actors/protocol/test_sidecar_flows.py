@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -343,3 +345,38 @@ async def test_a_bad_token_gets_invalid_token_before_the_close(start_hub, work_d
     assert [m["type"] for m in sidecar.received] == ["error"]
     assert sidecar.received[0]["error"] == "invalid_token"
     assert sidecar.closes == [1008]
+
+
+def _close_wait(port: int) -> list[str]:
+    """Sockets of the hub's port in CLOSE-WAIT: the peer closed, the hub has not."""
+    out = subprocess.run(["ss", "-Htan", "state", "close-wait", f"( sport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+@pytest.mark.parametrize("how", ["refused", "agent_closes", "agent_dies"])
+async def test_closed_sockets_are_closed_on_both_sides_at_once(start_hub, work_dir, how) -> None:
+    """As the ws library does: after the close handshake the client ends its TCP stream (FIN); a
+    killed process just ends it. The hub's side must follow at once, not sit in CLOSE-WAIT."""
+    TokenStore.in_state_dir(work_dir / ".agentdeck").add("sc")
+    running = await start_hub()
+    port = int(running.base_url.rsplit(":", 1)[1])
+    raw = await RawSocket.connect(port, "/ws")
+    token = "wrong" if how == "refused" else TokenStore.in_state_dir(work_dir / ".agentdeck").add("sc")
+    await raw.send_text(json.dumps({"type": "identify", "agent_id": "sc", "token": token}))
+    opcode, payload = await raw.receive_frame()
+    assert opcode == 1
+    if how == "refused":
+        assert json.loads(payload)["error"] == "invalid_token"
+        assert await raw.close_code(timeout=2) == 1008
+        await raw.send_frame(struct.pack("!H", 1008), opcode=8)  # the handshake's answer
+    elif how == "agent_closes":
+        await raw.send_frame(struct.pack("!H", 1000), opcode=8)
+        assert await raw.close_code(timeout=2) == 1000
+    await raw.stream.send_eof()  # FIN
+    with trio.fail_after(2):  # the hub ends its side too
+        while await raw.stream.receive_some(65536):
+            pass
+    await wait_until(lambda: not _close_wait(port), timeout=1.0)
+    await raw.aclose()
