@@ -99,20 +99,22 @@ def fail(task: Task, agent_id: str | None, error: str, default_max_retries: int,
     return f"inbox/{_file_name(task)}", fields, "retried"
 
 
-def reclaim(task: Task, reason: str, default_max_retries: int) -> tuple[str, dict[str, Any], str]:
+def reclaim(task: Task, reason: str, default_max_retries: int,
+            count_retry: bool = True) -> tuple[str, dict[str, Any], str]:
     """Taken back from an agent that lost it: a new generation, so the old agent's late reports
-    are stale, and a retry counted, so a task that keeps losing its agent ends in the dead letter."""
-    retries = task.retry_count + 1
+    are stale, and (``count_retry``) a retry counted, so a task that keeps losing its agent ends in
+    the dead letter."""
+    retries = task.retry_count + 1 if count_retry else task.retry_count
     attempts = list(task.fields.get("attempts") or [])
     attempts.append({"generation": task.generation, "agent": task.lane_agent, "outcome": "reclaimed",
                      "reason": reason, "finished_at": now_iso()})
-    if retries >= attempts_allowed(task, default_max_retries):
+    if count_retry and retries >= attempts_allowed(task, default_max_retries):
         error = f"lost its agent {retries} times; last: {reason}"
         fields = _with(task, status="dead", generation=task.generation + 1, retry_count=retries,
                        reclaimed_reason=reason, last_error=error, attempts=attempts,
                        failed_at=now_iso())
         return f"dead/{_file_name(task)}", fields, "dead_letter"
-    fields = _with(task, status="queued", generation=task.generation + 1, retry_count=retries,
+    fields = _with(task, status="queued", generation=task.generation + 1, retry_count=retries or None,
                    reclaimed_reason=reason, attempts=attempts)
     return f"inbox/{_file_name(task)}", fields, "retried"
 

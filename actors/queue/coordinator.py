@@ -47,6 +47,7 @@ from agentdeck.actors.telemetry.pricing import reconcile
 log = logging.getLogger("agentdeck.coordinator")
 
 Write = Callable[[Task, str, dict[str, Any]], Awaitable[Task | None]]
+HUB_RESTARTED = "agent did not reconnect after the hub restarted"  # not the task's fault: no retry
 REPORTS = ("resource_report", "ollama_report", "wake_result", "agent_restarting")
 # a state_report with one of these says the agent no longer runs the task
 NOT_RUNNING = frozenset({"failed", "error", "idle", "done", "completed", "cancelled", "abandoned", "lost"})
@@ -72,7 +73,7 @@ class Coordinator:
                 agent = self.agents.setdefault(task.lane_agent, AgentRecord(task.lane_agent))
                 if agent.task_id is None and not agent.connected:
                     agent.task_id = task.id
-                    agent.deadline, agent.deadline_reason = deadline, "agent did not reconnect"
+                    agent.deadline, agent.deadline_reason = deadline, HUB_RESTARTED
 
     async def connect(self, msg: AgentConnect) -> None:
         agent = self.agents.setdefault(msg.agent_id, AgentRecord(msg.agent_id))
@@ -278,14 +279,16 @@ class Coordinator:
         return outcome
 
     async def reclaim(self, agent: AgentRecord, reason: str) -> None:
-        """Take the agent's task back; a lost attempt counts as a retry (dead letter at the limit)."""
+        """Take the agent's task back; a lost attempt counts as a retry (dead letter at the limit),
+        except one lost to a restart of the hub itself."""
         task = self._board.get(agent.task_id) if agent.task_id else None
         self._finish(agent, task)
         if task is None or task.lane != "assigned":
             return
         if agent.connected:
             self._send(agent, protocol.task_reassign(task.id, reason))
-        dst, fields, outcome = lifecycle.reclaim(task, reason, self._config.max_retries)
+        dst, fields, outcome = lifecycle.reclaim(task, reason, self._config.max_retries,
+                                                 count_retry=reason != HUB_RESTARTED)
         back = await self._write(task, dst, fields)
         if back is None:
             return

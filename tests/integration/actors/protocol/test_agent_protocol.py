@@ -25,6 +25,7 @@ from conftest import board_files, collect_events, wait_for_event, wait_until, wr
 from agentdeck.actors.config import HubConfig
 from agentdeck.actors.hub import Hub
 from agentdeck.actors.messages import CancelTask, ExecutionEvent, GetOutput, ListAgents, RetryTask
+from agentdeck.actors.queue.coordinator import HUB_RESTARTED
 from agentdeck.web.server import run_hub
 
 FAST = {"deadline_check": 0.05}  # check deadlines every 50 ms, so tiny timeouts fire promptly
@@ -549,7 +550,8 @@ async def test_after_a_hub_restart_a_task_whose_agent_stays_away_is_reclaimed(
     running = await start_hub(reconnect_grace=0.3, **FAST)
     with running.subscribe("test", buffer=0) as sub:
         reclaimed = await wait_for_event(sub, "task.reclaimed")
-    assert (reclaimed.agent_id, reclaimed.reason) == ("a1", "agent did not reconnect")
+    assert (reclaimed.agent_id, reclaimed.reason) == ("a1", HUB_RESTARTED)
+    assert reclaimed.task.retry_count == 0  # the hub's own restart is not the task's fault
     async with AgentClient.connect(running.base_url, "a2") as a2:
         assert (await accept_next(a2, task_id="t"))["generation"] == assign["generation"] + 2
 

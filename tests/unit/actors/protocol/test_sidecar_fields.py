@@ -123,6 +123,13 @@ def test_a_task_that_keeps_losing_its_agent_ends_in_the_dead_letter() -> None:
     assert fields["last_error"] == "lost its agent 3 times; last: agent disconnected"
 
 
+def test_a_task_lost_to_a_hub_restart_counts_no_retry() -> None:
+    dst, fields, outcome = lifecycle.reclaim(_assigned(retry_count=2), "hub restarted", 3,
+                                             count_retry=False)
+    assert (dst, outcome, fields["retry_count"]) == ("inbox/t.yaml", "retried", 2)
+    assert fields["attempts"][-1]["outcome"] == "reclaimed"
+
+
 # ------------------------------------------------------------------ pricing
 
 
