@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from agentdeck.actors.board.hub_lock import BoardLocked, HubLock
 from agentdeck.actors.config import HUB_ID, HubConfig
 from agentdeck.actors.hub import Hub, is_loopback
 from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
@@ -253,9 +254,15 @@ def serve_command(args: argparse.Namespace) -> int:
         config = attrs.evolve(config, dashboard_token=secrets.token_urlsafe(24))
         log.warning("the dashboard is reachable off this machine: a dashboard token was generated "
                     "for this run (pass --dashboard-token to choose one)")
+    try:
+        lock = HubLock.acquire(config.state_dir)
+    except BoardLocked as taken:
+        log.error("cannot serve %s: %s; stop it first, or serve another --work", config.work_dir, taken)
+        return 1
     raise_open_file_limit()
     try:
-        trio.run(run_until_signalled, config)
+        with lock:
+            trio.run(run_until_signalled, config)
     except KeyboardInterrupt:  # a signal that arrived in the last instant of shutting down
         return 0
     except (OSError, ExceptionGroup) as error:
