@@ -3,12 +3,16 @@ worktree, verified, with its tool calls in the live output and its cost in /api/
 
 from __future__ import annotations
 
+import json
+import os
+
 import trio
 import yaml
 from agent_client import ws_url
 from conftest import task_yaml, wait_until, write_task
 from fake_cli_agents import install
 from git_repos import git, make_repo
+from trio_websocket import open_websocket_url
 
 from agentdeck.actors.reference_agent.agent import AgentSettings, ReferenceAgent
 from agentdeck.actors.reference_agent.claude_code import ClaudeOptions
@@ -88,3 +92,47 @@ async def test_a_codex_task_and_a_claude_task_go_to_the_agents_that_can_run_them
     await nursery.start(claude_agent.run)
     await wait_until(lambda: done(running_hub.board, "claude-agent", "c2.yaml"), timeout=30)
 
+
+
+async def test_cancel_from_the_dashboard_kills_the_cli_and_cleans_its_worktree(running_hub, nursery, tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    claude = install(tmp_path / "bin", "claude", scenario="slow")
+    write_task(running_hub.board, "inbox/long.yaml", task_yaml(
+        id="long", title="Long job", executor="claude", repo=str(repo)))
+    agent = ReferenceAgent(settings(running_hub, tmp_path, claude=ClaudeOptions(binary=str(claude))))
+    await nursery.start(agent.run)
+    child_file = tmp_path / "bin" / "claude.calls.jsonl.child"
+    await wait_until(child_file.exists, timeout=20)
+    child = int(child_file.read_text())
+    worktrees = tmp_path / "wt" / "worktrees"
+    assert any(worktrees.iterdir()), "the agent works in its worktree"
+    async with open_websocket_url(ws_url(running_hub.base_url).replace("/ws", "/ws/dashboard")) as ws:
+        await ws.send_message(json.dumps({"type": "cancel_task", "task_id": "long"}))
+        while (message := json.loads(await ws.get_message())).get("type") != "cancel_result":
+            pass
+    assert message["status"] == "cancelled"
+
+    def cleaned():
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return not any(worktrees.iterdir()) and agent.running is None
+        return False
+
+    await wait_until(cleaned, timeout=20)
+    assert git(repo, "branch", "--list", "agentdeck/*") == "" and len(git(repo, "worktree", "list").splitlines()) == 1
+    assert (running_hub.board / "dead" / "long.yaml").exists()
+
+
+async def test_a_missing_repository_fails_the_task_clearly_and_keeps_the_file(running_hub, nursery, tmp_path):
+    write_task(running_hub.board, "inbox/nowhere.yaml", task_yaml(
+        id="nowhere", title="Nowhere", shell_command="echo never", repo=str(tmp_path / "missing"),
+        max_retries=1, notes="keep me"))
+    agent = ReferenceAgent(settings(running_hub, tmp_path))
+    await nursery.start(agent.run)
+    dead = running_hub.board / "dead" / "nowhere.yaml"
+    await wait_until(dead.exists, timeout=20)
+    fields = yaml.safe_load(dead.read_text())
+    missing = tmp_path / "missing"
+    assert fields["last_error"] == f"workspace: repo '{missing}': no such directory ({missing})"
+    assert fields["notes"] == "keep me" and fields["shell_command"] == "echo never"
