@@ -120,6 +120,7 @@ class ReferenceAgent:
         if claude is not None and claude.partial_messages and not await supports_partial_messages(claude.binary):
             log.info("%s has no --include-partial-messages: text arrives per message", claude.binary)
             self.executors = attrs.evolve(self.executors, claude=attrs.evolve(claude, partial_messages=False))
+        log.info("agent %s can run: %s", self.settings.agent_id, ", ".join(self.executors.capabilities()))
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
