@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from agentdeck.actors.board.lanes import LaneIndex, queue_order
 from agentdeck.actors.messages import (
-    PRIORITIES,
     Event,
     FileGone,
     FileRead,
@@ -26,13 +26,7 @@ from agentdeck.actors.messages import (
     TaskUpdated,
 )
 
-PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
-
-
-def queue_order(task: Task) -> tuple[int, str, str]:
-    """Highest priority first, then oldest first (creation time, else file time), then id."""
-    created = task.created or f"~{task.mtime:020.6f}"
-    return PRIORITY_RANK.get(task.priority, 2), created, task.id
+__all__ = ["Board", "queue_order"]
 
 
 class Board:
@@ -41,6 +35,7 @@ class Board:
         self._path_of: dict[str, str] = {}  # task id -> the path that owns it
         self._invalid: dict[str, InvalidTaskFile] = {}
         self._conflicts: dict[str, tuple[InvalidTaskFile, Task]] = {}  # path -> why it waits, and it
+        self._lanes = LaneIndex()
         self.version = 0
 
     # ------------------------------------------------------------------ queries
@@ -59,8 +54,10 @@ class Board:
         waiting = [conflict for conflict, _ in self._conflicts.values()]
         return sorted([*self._invalid.values(), *waiting], key=lambda i: i.path)
 
-    def in_lane(self, lane: str) -> list[Task]:
-        return sorted((t for t in self.tasks() if t.lane == lane), key=queue_order)
+    def in_lane(self, lane: str) -> tuple[Task, ...]:
+        """The lane in order (queue order; done: most recently completed first), kept sorted as
+        tasks change rather than sorted on every look."""
+        return self._lanes.lane(lane)
 
     # ------------------------------------------------------------------ changes
 
@@ -101,9 +98,20 @@ class Board:
         for task in departed.values():
             events.append(TaskRemoved(task=task))
             events.extend(self._promote_conflict(task.id))
+        self._sync_lanes(events)
         if events:
             self.version += 1
         return events
+
+    def _sync_lanes(self, events: list[Event]) -> None:
+        """Every task an event names is put where the board now has it (or taken off)."""
+        for event in events:
+            task = getattr(event, "task", None)
+            if task is not None:
+                self._lanes.put(task.id, self.get(task.id))
+            previous = getattr(event, "previous", None)
+            if previous is not None and previous.id != getattr(task, "id", None):
+                self._lanes.put(previous.id, self.get(previous.id))
 
     def _mark_invalid(self, invalid: InvalidTaskFile) -> list[Event]:
         events: list[Event] = []
@@ -189,4 +197,5 @@ class Board:
             self._by_path.pop(previous_path, None)
         self._by_path[task.path] = task
         self._path_of[task.id] = task.path
+        self._lanes.put(task.id, task)
         self.version += 1

@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from agentdeck.actors.board.board import Board, queue_order
+from agentdeck.actors.board.board import Board
 from agentdeck.actors.board.store import BoardStore, PathEscape
 from agentdeck.actors.board.taskfile import Incomplete, dump_task, parse_task, read_task_file, scan_board
 from agentdeck.actors.bus import EventBus
@@ -209,27 +209,19 @@ class TaskQueue:
         return written
 
     def view(self) -> BoardView:
-        """The current board as an immutable view, rebuilt only when the board changed."""
+        """The current board as an immutable view, made again only when the board changed; the
+        board keeps its lanes sorted, so this costs a copy of the lanes that changed, no sort."""
         if self._view is None or self._view.version != self._board.version:
-            lanes: dict[str, list[Task]] = {"inbox": [], "assigned": [], "done": [], "dead": []}
-            for task in self._board.tasks():
-                lanes[task.lane].append(task)
-            for tasks in lanes.values():
-                tasks.sort(key=queue_order)
+            board = self._board
             self._view = BoardView(
-                version=self._board.version,
-                inbox=tuple(lanes["inbox"]),
-                assigned=tuple(lanes["assigned"]),
-                done=tuple(sorted(lanes["done"], key=_completed_order, reverse=True)),
-                dead=tuple(lanes["dead"]),
-                invalid=tuple(self._board.invalid()),
+                version=board.version,
+                inbox=board.in_lane("inbox"),
+                assigned=board.in_lane("assigned"),
+                done=board.in_lane("done"),
+                dead=board.in_lane("dead"),
+                invalid=tuple(board.invalid()),
             )
         return self._view
-
-
-def _completed_order(task: Task) -> tuple[str, float]:
-    completed = task.fields.get("completed_at")
-    return (str(completed) if completed else "", task.mtime)
 
 
 def filter_view(view: BoardView, query: ListTasks) -> BoardView:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 from conftest import task_yaml
 
 from agentdeck.actors.board.board import Board, queue_order
+from agentdeck.actors.board.lanes import completed_order
 from agentdeck.actors.board.taskfile import parse_task
 from agentdeck.actors.messages import (
     FileGone,
@@ -203,3 +206,34 @@ def test_queue_order_is_priority_then_creation_time() -> None:
     )
     assert [t.id for t in board.in_lane("inbox")] == ["urgent", "early-high", "late-high", "late-low"]
     assert sorted(board.tasks(), key=queue_order)[0].priority == "critical"
+
+
+def test_lanes_stay_in_order_through_any_mix_of_changes() -> None:
+    """The lanes are kept sorted as tasks come, go, move, conflict and break; after every batch
+    each lane reads exactly as a full sort of the board would give it."""
+    rng = random.Random(7)
+    board = Board()
+    lanes = ("inbox", "assigned/a", "assigned/b", "done/a", "dead")
+    priorities = ("critical", "high", "medium", "low")
+    for _ in range(300):
+        batch: list[FileRead | FileGone] = []
+        for _ in range(rng.randint(1, 4)):
+            n = rng.randint(0, 25)
+            path = f"{rng.choice(lanes)}/t{n}.yaml"
+            roll = rng.random()
+            if roll < 0.25:
+                batch.append(FileGone(path))
+            elif roll < 0.3:
+                batch.append(broken(path))
+            else:
+                fields: dict[str, object] = {"id": f"t{n}", "priority": rng.choice(priorities),
+                                             "created": f"2026-11-{rng.randint(10, 28)}T09:00:00Z"}
+                if path.startswith("done"):
+                    fields["completed_at"] = f"2026-11-{rng.randint(10, 28)}T10:00:00Z"
+                batch.append(read(path, **fields))
+        board.apply_batch(batch)
+        for lane in ("inbox", "assigned", "dead"):
+            assert board.in_lane(lane) == tuple(sorted((t for t in board.tasks() if t.lane == lane),
+                                                       key=queue_order))
+        assert board.in_lane("done") == tuple(sorted((t for t in board.tasks() if t.lane == "done"),
+                                                     key=completed_order, reverse=True))
