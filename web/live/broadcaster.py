@@ -1,14 +1,17 @@
 """The broadcaster behind ``GET /events``: one bus subscriber rendering fragments for every browser.
 
 It does all the rendering, in one task, so 200 browsers cost one render per change, and fragments
-reach every browser in the order their data was read. Flushes are throttled on the leading edge: a
-lone change goes out at once, further changes in the next ``window`` seconds are merged into one
-more flush. With many browsers the window widens so that the writes (about 150 us each in Quart,
-Hypercorn and h11, whatever their size) take at most ~12% of the event loop, leaving the actors
-their time: 0.25 s for 200 browsers. A flush renders everything stale first and then hands it to
-every browser at once, so each browser gets one write per flush (a write costs about the same
-whatever its size). Unchanged renders are not sent; the lanes, the agents list and the activity
-feed go out as patches of their items when they can.
+reach every browser in the order their data was read. A change that finds the broadcaster idle, or
+keeping up, goes out at once. Only when changes arrive faster than it can render them does it
+coalesce: after each flush it stays quiet long enough that its own work (the CPU time of the
+render, plus an estimate of one write per browser, about 150 us each in Quart, Hypercorn and h11)
+takes at most ``BUSY_SHARE`` of the event loop, and changes arriving meanwhile go out together in
+the next flush. So a lone change or a steady trickle is never held back, a burst of 500 becomes a
+few flushes, and with many browsers the quiet gap widens with the cost of writing to them all.
+A flush renders everything stale first and then hands it to every browser at once, so
+each browser gets one write per flush (a write costs about the same whatever its size). Unchanged
+renders are not sent; the lanes, the agents list and the activity feed go out as patches of their
+items when they can, from the same one rendering of their data.
 
 Every event has an id ``<epoch>-<seq>``; the last ``replay`` events are kept so a browser that
 reconnects with ``Last-Event-ID`` (or the page's ``since``) gets exactly what it missed. A browser
@@ -18,12 +21,15 @@ from the cache of last-sent fragments instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import secrets
 import sys
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -56,7 +62,7 @@ CLIENT_BYTES = 8 * 1024 * 1024
 MAX_SEQ_DIGITS = 18
 BUS_BUFFER = 20_000  # events the broadcaster may be behind before the bus tells it to resync
 WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy under load
-WRITE_SHARE = 0.12  # of the event loop that the broadcaster's writes may take when busy
+BUSY_SHARE = 0.2  # of the event loop that the broadcaster may take while changes keep coming
 MAX_WINDOW_S = 1.0
 ALL_REGIONS = frozenset((*MAIN_REGIONS, "graph"))
 
@@ -108,10 +114,9 @@ class Client:
 
 
 class Broadcaster:
-    def __init__(self, hub: Any, renderer: Renderer, *, window: float = 0.1, replay: int = 2000) -> None:
+    def __init__(self, hub: Any, renderer: Renderer, *, replay: int = 2000) -> None:
         self.hub = hub
         self.renderer = renderer
-        self.window = window
         self.epoch = secrets.token_hex(3)
         self.seq = 0
         self.buffer: deque[Emitted] = deque(maxlen=replay)
@@ -121,10 +126,12 @@ class Broadcaster:
         self.closed = False
         self.runs = 0  # incarnations under the supervisor: more than one means it crashed
         self.emitted_total = 0
-        self._current: dict[tuple[str | None, str], str] = {}
+        # what each region last sent, whole; a list sent as a patch renders its whole markup only
+        # when a page or a resync asks for it (from the same data, so it matches the patch)
+        self._current: dict[tuple[str | None, str], str | Callable[[], str]] = {}
         self._parts: dict[tuple[str | None, str], LaneParts] = {}
         self._dirty: set[tuple[str | None, str]] = set()
-        self._last_flush = -math.inf
+        self._quiet_until = -math.inf  # no flush before this (trio time) unless a browser waits
         self.output = LiveOutput()
         self.live = LiveRuns(getattr(getattr(hub, "config", None), "claude_model", "claude-sonnet-4-5"))
         self._live_tasks: set[str] = set()  # tasks whose live texts changed since the last flush
@@ -135,11 +142,6 @@ class Broadcaster:
     @property
     def last_id(self) -> str:
         return f"{self.epoch}-{self.seq}"
-
-    @property
-    def flush_window(self) -> float:
-        """Seconds between two flushes while changes keep coming."""
-        return min(MAX_WINDOW_S, max(self.window, len(self.clients) * WRITE_COST_S / WRITE_SHARE))
 
     @property
     def client_count(self) -> int:
@@ -173,6 +175,11 @@ class Broadcaster:
     async def _read_bus(self, subscription: Any) -> None:
         async for event in subscription:
             self.absorb(event)
+            while True:  # everything already published goes into the same flush
+                try:
+                    self.absorb(subscription.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
             self._wake.set()
 
     def absorb(self, event: Event) -> None:
@@ -235,29 +242,24 @@ class Broadcaster:
                 await self._wake.wait()
                 self._wake = trio.Event()
                 continue
-            due = self._last_flush + self.flush_window
-            if trio.current_time() < due:
-                await trio.sleep_until(due)
+            if trio.current_time() < self._quiet_until:
+                await trio.sleep_until(self._quiet_until)
                 continue
+            await trio.lowlevel.checkpoint()  # the bus reader takes in the rest of what this change published
             ready, self._dirty = self._dirty, set()
-            self._last_flush = trio.current_time()
-            await self._flush(ready)
+            cpu = await self._flush(ready)
+            self._quiet_until = trio.current_time() + quiet_after(cpu, len(self.clients))
 
-    async def _flush(self, items: set[tuple[str | None, str]]) -> None:
+    async def _flush(self, items: set[tuple[str | None, str]]) -> float:
         """Read the data first (awaiting actors), then render and emit everything without a
         checkpoint: every browser gets the whole flush in one write, and a browser or page that
-        connects meanwhile sees the caches and the event ids agree."""
-        out: list[tuple[str | None, str, str]] = []
+        connects meanwhile sees the caches and the event ids agree. Returns the CPU seconds the
+        rendering took (reading waits on other actors, whose time is not the broadcaster's)."""
         by_key: dict[str | None, list[str]] = {}
         for key, name in items:
-            if name.startswith("out-"):
-                out.append((None, name, self.output.render(name[4:], self.renderer)))
-            elif name == "live":
-                out.append((None, name, self._live_texts()))
-            elif name == "task-changed":
-                out.append((None, name, " ".join(sorted(self._changed_tasks))))
-                self._changed_tasks.clear()
-            elif self._wanted(key, name):
+            if name.startswith("out-") or name in ("live", "task-changed"):
+                continue
+            if self._wanted(key, name):
                 by_key.setdefault(key, []).append(name)
             else:
                 self._forget(key, name)
@@ -270,24 +272,68 @@ class Broadcaster:
             except Exception:
                 log.exception("reading data for %s failed; trying again", names)
                 self._dirty.update((key, name) for name in names)
+        started = time.thread_time()
+        out: list[tuple[str | None, str, str]] = []
+        for _, name in items:
+            if name.startswith("out-"):
+                out.append((None, name, self.output.render(name[4:], self.renderer)))
+            elif name == "live":
+                out.append((None, name, self._live_texts()))
+            elif name == "task-changed" and self._changed_tasks:
+                out.append((None, name, " ".join(sorted(self._changed_tasks))))
+                self._changed_tasks.clear()
         for key, names, flt, data in gathered:
             for name in names:
                 if not self._wanted(key, name):
                     self._forget(key, name)
                     continue
                 try:
-                    html = str(self.renderer.render_one(name, data, flt, list(self.activity)))
+                    update = self._render(key, name, data, flt)
                 except Exception:
                     log.exception("rendering %s failed", name)
                     continue
-                if self._current.get((key, name)) == html:
-                    continue
-                self._current[(key, name)] = html
-                update = self._list_update(key, name, data, flt, html)
-                if update[1] or not update[0].startswith("patch-"):  # empty patch: only ages changed
+                if update is not None:
                     out.append((key, *update))
         for key, name, fragment in out:
             self._emit(key, name, fragment)
+        return time.thread_time() - started
+
+    def _render(self, key: str | None, name: str, data: dict, flt: BoardFilter) -> tuple[str, str] | None:
+        """What to send for a region: None when it reads as last sent (or only card ages changed,
+        which the page ticks itself), a patch of its items when it is a list and a patch can say
+        it, else the whole region. Its data is read and rendered once."""
+        activity = list(self.activity)
+        ctx = self.renderer.context(name, data, flt, data["now"], activity)
+        if name in PATCHED_REGIONS and (key, name) in self._current:
+            parts = self.renderer.parts(name, data, flt, activity, ctx)
+            previous = self._parts.get((key, name))
+            if parts == previous:
+                return None
+            self._parts[(key, name)] = parts
+            patch = lane_patch(previous, parts) if previous is not None else None
+            if patch is not None:
+                self._current[(key, name)] = functools.partial(self._whole, name, ctx, data, flt)
+                return (f"patch-{name}", patch) if patch else None
+            html = self._whole(name, ctx, data, flt)
+            self._current[(key, name)] = html
+            return name, html
+        html = self._whole(name, ctx, data, flt)
+        if self._current.get((key, name)) == html:
+            return None
+        self._current[(key, name)] = html
+        if name in PATCHED_REGIONS:
+            self._parts[(key, name)] = self.renderer.parts(name, data, flt, activity, ctx)
+        return name, html
+
+    def _whole(self, name: str, ctx: dict, data: dict, flt: BoardFilter) -> str:
+        return str(self.renderer.render_context(name, ctx, data, flt))
+
+    def _html(self, key: str | None, name: str) -> str | None:
+        """A region's whole markup as last sent (rendered now if it went out as a patch)."""
+        html = self._current.get((key, name))
+        if callable(html):
+            html = self._current[(key, name)] = html()
+        return html
 
     def _live_texts(self) -> str:
         """Running tasks' live texts by task hash: the page writes them into ``[data-live]`` spans."""
@@ -300,16 +346,6 @@ class Broadcaster:
         self._live_tasks.clear()
         return json.dumps(changed, separators=(",", ":"))
 
-    def _list_update(self, key: str | None, name: str, data: dict, flt: BoardFilter, html: str) -> tuple[str, str]:
-        """A lane, the agents or the feed goes out as a small patch of its items when it can; else whole."""
-        if name not in PATCHED_REGIONS:
-            return name, html
-        parts = self.renderer.parts(name, data, flt, list(self.activity))
-        previous = self._parts.get((key, name))
-        self._parts[(key, name)] = parts
-        patch = lane_patch(previous, parts) if previous is not None else None
-        return (f"patch-{name}", patch) if patch is not None else (name, html)
-
     def _forget(self, key: str | None, name: str) -> None:
         self._current.pop((key, name), None)
         self._parts.pop((key, name), None)
@@ -317,8 +353,8 @@ class Broadcaster:
     def page_lanes(self, flt: BoardFilter) -> tuple[str, dict[str, str]]:
         """For a page: the last id and the patched regions exactly as last sent, so patches apply."""
         keys = {name: flt.key if name in FILTERED_REGIONS else None for name in PATCHED_REGIONS}
-        return self.last_id, {name: self._current[(key, name)] for name, key in keys.items()
-                              if (key, name) in self._current}
+        return self.last_id, {name: html for name, key in keys.items()
+                              if (html := self._html(key, name)) is not None}
 
     def _wanted(self, key: str | None, name: str) -> bool:
         return any(name in c.regions and (key is None or c.key == key) for c in self.clients)
@@ -390,7 +426,7 @@ class Broadcaster:
         items = []
         for name in sorted(client.regions):
             key = client.key if name in FILTERED_REGIONS else None
-            html = self._current.get((key, name))
+            html = self._html(key, name)
             if html is not None:
                 items.append(self._item(key, name, html))
         self._ensure_cached(client)
@@ -401,7 +437,7 @@ class Broadcaster:
             key = client.key if name in FILTERED_REGIONS else None
             if (key, name) not in self._current:
                 self._dirty.add((key, name))
-                self._last_flush = -math.inf
+                self._quiet_until = -math.inf
         self._wake.set()
 
     def disconnect(self, client: Client) -> None:
@@ -410,6 +446,14 @@ class Broadcaster:
             for key, name in list(self._current):
                 if key == client.key and key != "":
                     self._forget(key, name)
+
+
+def quiet_after(render_cpu_s: float, clients: int) -> float:
+    """Seconds a flush that cost ``render_cpu_s`` keeps the next one waiting, so that while
+    changes keep coming the broadcaster takes at most ``BUSY_SHARE`` of the event loop: about
+    nothing after a cheap flush to one browser, 0.13 s after one written to 200."""
+    cost = render_cpu_s + clients * WRITE_COST_S
+    return min(MAX_WINDOW_S, cost * (1 - BUSY_SHARE) / BUSY_SHARE)
 
 
 def is_seq(text: str) -> bool:

@@ -46,8 +46,10 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
            for key in old_groups if key not in new_groups]
     before = {key: (html, where) for key, html, where in old.items}
     position = {key: index for index, (key, _, _) in enumerate(old.items)}
-    staying = _longest_increasing([key for key, _, where in new.items
-                                   if key in before and before[key][1] == where], position)
+    kept = [key for key, _, where in new.items if key in before and before[key][1] == where]
+    staying = set(kept)
+    if kept != [key for key, _, where in old.items if key in staying]:
+        staying = _longest_increasing(kept, position)  # some changed place: keep the most in order
     ops.extend(f'<li id="li-{new.lane}-{key}" hx-swap-oob="delete"></li>'
                for key, _, where in old.items if key not in staying and where not in gone)
     heads = []

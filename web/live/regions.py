@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,7 +35,16 @@ from agentdeck.actors.messages import (
 from agentdeck.web.live.patches import LaneParts
 from agentdeck.web.view import charts
 from agentdeck.web.view.dead_letter import dead_groups
-from agentdeck.web.view.present import agent_row, path_segment, present_task, running_by_task, task_hash
+from agentdeck.web.view.present import (
+    CardBase,
+    agent_row,
+    card_at,
+    card_base,
+    path_segment,
+    present_task,
+    running_by_task,
+    task_hash,
+)
 
 log = logging.getLogger("agentdeck.fragments")
 
@@ -46,6 +55,8 @@ MAIN_REGIONS = (*SNAPSHOT_REGIONS, *BOARD_REGIONS, "costs", "activity")
 GRAPH_REGIONS = ("health", "ticker", "graph")
 FILTERED_REGIONS = frozenset((*LANE_REGIONS, "graph"))
 PATCHED_REGIONS = (*LANE_REGIONS, "agents", "activity")  # lists sent as patches of their items
+MAX_FEED_ITEMS = 200  # drawn feed lines kept (the feed shows 50)
+MAX_ITEMS_PER_CARD = 8  # renders of one card kept (per lane and filter)
 LANE_PAGE = 100  # cards drawn per lane; the count is always the full one
 MAX_LANE_LIMIT = 10_000
 
@@ -94,6 +105,15 @@ class BoardFilter:
 
     def with_more(self) -> str:
         return urlencode({**self.params(), "limit": str(self.limit + LANE_PAGE)})
+
+
+@attrs.define
+class _Presented:
+    task: Task
+    shown: tuple  # what the card showed beside the task: completion, wait reason, run
+    base: CardBase
+    card: dict[str, Any] | None = None  # the card last made (ages change it)
+    items: dict[tuple[str, str], Markup] = attrs.field(factory=dict)  # its <li> by (lane, filter)
 
 
 class Sources:
@@ -186,10 +206,54 @@ class Renderer:
         self.sources = Sources(hub)
         self._cards: collections.OrderedDict[tuple, str] = collections.OrderedDict()
         self._card_cache = card_cache
+        self._presented: collections.OrderedDict[str, _Presented] = collections.OrderedDict()
+        self._feed: dict[int, str] = {}  # activity entry id -> its line
 
-    def lane_item(self, card: dict[str, Any], lane: str, q: str) -> str:
+    def present(self, task: Task, now: float, completion: Mapping[str, Any] | None = None,
+                waiting: Any = None, running: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A task's card, its clock-free part worked out again only when the task (the immutable
+        object the board holds) or what the card shows beside it changed; the very same card
+        while it reads the same."""
+        seen = self._presented.get(task.id)
+        shown = (completion, waiting, running)
+        if seen is None or seen.task is not task or seen.shown != shown:
+            seen = _Presented(task, shown, card_base(task, completion, waiting, running))
+            if self._card_cache:
+                self._presented[task.id] = seen
+                if len(self._presented) > self._card_cache:
+                    self._presented.popitem(last=False)
+        elif self._card_cache:
+            self._presented.move_to_end(task.id)
+        card = card_at(seen.base, now)
+        last = seen.card
+        if last is not None and all(last[k] == card[k] for k in ("age", "run_age", "stuck")):
+            return last
+        seen.card, seen.items = card, {}
+        return card
+
+    def lane_item(self, card: dict[str, Any], lane: str, q: str) -> Markup:
         """One card's ``<li>`` (the card.html macro), remembered while the card reads the same."""
-        return self._item(("card", lane, q, repr(card)), "card", "lane_item", card, lane, q)
+        seen = self._presented.get(card["id"])
+        if seen is None or seen.card is not card:
+            return Markup(self._item(("card", lane, q, repr(card)), "card", "lane_item", card, lane, q))
+        html = seen.items.get((lane, q))
+        if html is None:
+            html = Markup(self._macros("card").lane_item(card, lane, q))
+            if len(seen.items) >= MAX_ITEMS_PER_CARD:
+                seen.items.clear()
+            seen.items[(lane, q)] = html
+        return html
+
+    def _feed_item(self, entry: dict[str, Any]) -> str:
+        """One line of the activity feed; an entry never changes once made, so it is drawn once."""
+        html = self._feed.get(entry["eid"])
+        if html is None:
+            html = str(self._macros("activity_item").feed_item(entry))
+            if self._card_cache:
+                if len(self._feed) >= MAX_FEED_ITEMS:
+                    del self._feed[next(iter(self._feed))]
+                self._feed[entry["eid"]] = html
+        return html
 
     def agent_item(self, agent: dict[str, Any]) -> str:
         return self._item(("agent", repr(agent)), "agent_item", "agent_item", agent)
@@ -208,8 +272,9 @@ class Renderer:
 
     def lane(self, region: str, data: dict[str, Any], flt: BoardFilter) -> dict[str, Any]:
         ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, data.get("snapshot") or {},
-                           data["now"], data.get("waiting") or {})
-        ctx["li"] = {card["hash"]: Markup(self.lane_item(card, ctx["lane"], flt.key)) for card in ctx["cards"]}
+                           data["now"], data.get("waiting") or {}, self.present)
+        q = flt.key
+        ctx["li"] = {card["hash"]: self.lane_item(card, ctx["lane"], q) for card in ctx["cards"]}
         return ctx
 
     def partial(self, name: str, **context: Any) -> str:
@@ -236,28 +301,32 @@ class Renderer:
 
     def render_one(self, region: str, data: dict[str, Any], flt: BoardFilter,
                    activity: list[dict]) -> Markup:
-        now = data["now"]
-        context = self.context(region, data, flt, now, activity)
+        return self.render_context(region, self.context(region, data, flt, data["now"], activity), data, flt)
+
+    def render_context(self, region: str, context: dict[str, Any], data: dict[str, Any],
+                       flt: BoardFilter) -> Markup:
+        """A region from a context made by ``context`` (which ``parts`` can take too: one reading
+        of the data for both the whole region and its patch)."""
         template = "lane" if region in LANE_REGIONS else region
-        return Markup(self.partial(template, ctx=context, now=now, flt=flt))
+        return Markup(self.partial(template, ctx=context, now=data["now"], flt=flt))
 
     def _macros(self, partial: str) -> Any:
         """A partial's macros (Jinja builds the module's attributes at run time: ``Any`` is honest)."""
         return self.env.get_template(f"partials/{partial}.html").module
 
-    def parts(self, region: str, data: dict[str, Any], flt: BoardFilter, activity: list[dict]) -> LaneParts:
+    def parts(self, region: str, data: dict[str, Any], flt: BoardFilter, activity: list[dict],
+              ctx: dict[str, Any] | None = None) -> LaneParts:
         """A list region as its pieces (the same macros as its partial), for patching it in place."""
         if region == "activity":
-            macros = self._macros("activity_item")
-            items = tuple((str(e["eid"]), str(macros.feed_item(e)), "ul-activity") for e in activity)
+            items = tuple((str(e["eid"]), self._feed_item(e), "ul-activity") for e in activity)
             return LaneParts("activity", (not items,), items, ())
-        if region == "agents":
+        if ctx is None:
             ctx = self.context(region, data, flt, data["now"], activity)
+        if region == "agents":
             macros = self._macros("agent_item")
             items = tuple((a["key"], str(ctx["li"][a["key"]]), "ul-agents") for a in ctx["agents"])
             return LaneParts("agents", (ctx["available"], not items), items,
                              (str(macros.agents_head(ctx, "outerHTML")),))
-        ctx = self.lane(region, data, flt)
         macros = self._macros("card")
         lane = ctx["lane"]
         if ctx["groups"]:
@@ -306,14 +375,15 @@ class Renderer:
 
 
 def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping[str, Any],
-                 now: float, waiting: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 now: float, waiting: Mapping[str, Any] | None = None,
+                 present: Callable[..., dict[str, Any]] = present_task) -> dict[str, Any]:
     tasks: tuple[Task, ...] = getattr(view, lane)
     completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
                    if isinstance(c, Mapping)}
     shown = tasks[:flt.limit]
     waiting = waiting or {}
     running = running_by_task(snapshot) if lane == "assigned" else {}
-    cards = [present_task(t, now, completions.get(t.id), waiting.get(t.id), running.get(t.id))
+    cards = [present(t, now, completions.get(t.id), waiting.get(t.id), running.get(t.id))
              for t in shown]
     groups: list[dict[str, Any]] = []
     if lane == "assigned":
