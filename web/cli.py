@@ -372,7 +372,6 @@ def main(argv: list[str] | None = None) -> int:
     add_task_parser(sub)
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "log_level", "INFO"))
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO
     if args.command == "serve":
         return serve_command(args)
     if args.command == "token":

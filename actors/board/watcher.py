@@ -2,7 +2,9 @@
 
 It starts after the queue's start-up scan and, once its notifier is set up, asks the queue to scan
 again (cheap: the scan cache spares unchanged files), so nothing changed in between is missed; after
-a restart it does the same for changes made while it was down. Files are read off the event loop.
+a restart it does the same for changes made while it was down. Changes come from the kernel's inotify
+queue read on the event loop (``notify.py``); a batch of a few files is read right there (a 1 KB file
+costs less than a hop to a worker thread), bigger batches in a worker thread.
 A file seen empty or unparseable is read again a few times with backoff before it is reported invalid: a writer
 caught half way never costs a task its create event. If native notifications cannot be set up (too
 many inotify watches, an exotic filesystem) it falls back to polling and says so on the bus.
@@ -16,8 +18,8 @@ from contextlib import aclosing
 from pathlib import Path
 
 import trio
-import watchfiles
 
+from agentdeck.actors.board.notify import Change, Notifier
 from agentdeck.actors.board.scan_cache import FileKey, file_key
 from agentdeck.actors.board.taskfile import Incomplete, is_safe_name, lane_of, read_task_file, task_entries
 from agentdeck.actors.bus import EventBus
@@ -35,7 +37,7 @@ from agentdeck.actors.replies import POLLING_FORCED, WatcherStatus
 log = logging.getLogger("agentdeck.watcher")
 
 ROOT_RECHECK_SECONDS = 0.2
-UNDECODABLE_PAUSE_SECONDS = 0.05
+INLINE_READS = 4  # a batch this small is read on the event loop: a thread hop costs more than it
 REREAD_DELAYS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
 
 
@@ -46,16 +48,12 @@ class Watcher:
         queue: trio.MemorySendChannel,
         bus: EventBus,
         *,
-        step_ms: int = 2,
-        debounce_ms: int = 50,
         force_polling: bool = False,
         poll_delay_ms: int = 100,
     ) -> None:
         self.root = root.resolve()
         self._queue = queue
         self._bus = bus
-        self._step_ms = step_ms
-        self._debounce_ms = debounce_ms
         self._force_polling = force_polling
         self._poll_delay_ms = poll_delay_ms
         self.mode = "polling" if force_polling else "native"
@@ -79,9 +77,7 @@ class Watcher:
                     baseline = await trio.to_thread.run_sync(self._snapshot)
                     nursery.start_soon(self._poll, stop, nursery, baseline)
                 else:
-                    nursery.start_soon(self._watch, stop, nursery)
-                    # awatch sets up its notifier synchronously on its first step
-                    await trio.sleep(0.001)
+                    await nursery.start(self._watch, stop, nursery)
                 # The queue reads the board before watching begins (reading every file while
                 # inotify reports each open made start-up slower by half), so whatever changed
                 # before this moment is caught up by a rescan; thanks to the scan cache it
@@ -94,21 +90,21 @@ class Watcher:
             finally:
                 stop.set()
 
-    async def _watch(self, stop: trio.Event, nursery: trio.Nursery) -> None:
+    async def _watch(self, stop: trio.Event, nursery: trio.Nursery,
+                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Native watching, started once the notifier is set up (or polling instead)."""
         while not stop.is_set():
             try:
-                if await self._watch_until_root_gone(stop, nursery):
+                notifier = Notifier(self.root)
+            except OSError as error:
+                task_status.started()
+                await self._fall_back_to_polling(stop, nursery, error)
+                return
+            task_status.started()
+            task_status = trio.TASK_STATUS_IGNORED
+            with notifier:
+                if await self._watch_until_root_gone(notifier, nursery):
                     return
-            except _NativeWatchFailed as failure:
-                cause = failure.cause
-                if "decode path" not in str(cause):
-                    await self._fall_back_to_polling(stop, nursery, cause)
-                    return
-                # a file name that is not UTF-8: the batch it was in is lost, so rescan and go on
-                log.warning("ignoring a file whose name is not valid UTF-8: %s", cause)
-                self._rescan_reason = "changes lost to a file name that is not valid UTF-8"
-                await trio.sleep(UNDECODABLE_PAUSE_SECONDS)
-                continue
             log.warning("the board directory %s was removed; watching again once it is back", self.root)
             self._rescan_reason = "the board directory came back"
             while not self.root.is_dir():
@@ -125,33 +121,26 @@ class Watcher:
         await self._queue.send(RescanRequested("watcher fell back to polling"))
         await self._poll(stop, nursery, baseline)
 
-    async def _watch_until_root_gone(self, stop: trio.Event, nursery: trio.Nursery) -> bool:
-        """Native watching; returns False when the board directory itself was removed (its
-        notifications die with it), True when stopped."""
+    async def _watch_until_root_gone(self, notifier: Notifier, nursery: trio.Nursery) -> bool:
+        """Returns False when the board directory itself was removed (its notifications die
+        with it); runs until cancelled otherwise."""
         root = str(self.root)
-        async with aclosing(watchfiles.awatch(self.root, stop_event=stop, step=self._step_ms,
-                                              debounce=self._debounce_ms, watch_filter=None)) as changes:
-            if self._rescan_reason:
-                # runs once awatch has set its notifier up (synchronously, on its first step)
-                nursery.start_soon(self._queue.send, RescanRequested(self._rescan_reason))
-                self._rescan_reason = ""
-            while True:
-                try:
-                    batch = await changes.__anext__()
-                except StopAsyncIteration:
-                    return True
-                except Exception as error:
-                    raise _NativeWatchFailed(_innermost(error)) from error
+        if self._rescan_reason:
+            nursery.start_soon(self._queue.send, RescanRequested(self._rescan_reason))
+            self._rescan_reason = ""
+        async with aclosing(notifier.batches()) as batches:
+            async for batch in batches:
+                if notifier.take_overflow():
+                    await self._queue.send(RescanRequested("the kernel's change queue overflowed"))
                 await self._handle(batch, nursery)  # an error of our own crashes the actor (supervised)
-                if any(change == watchfiles.Change.deleted and raw == root for change, raw in batch):
+                if any(change == Change.deleted and raw == root for change, raw in batch):
                     return False
+        return True
 
     async def _poll(self, stop: trio.Event, nursery: trio.Nursery, known: dict[str, FileKey]) -> None:
-        """Polling fallback: compare every task file's inode, size, mtime and ctime each round.
-
-        (watchfiles' own poller compares modification times in whole seconds, so a file edited
-        twice within a second looked unchanged.)
-        """
+        """Polling fallback: compare every task file's inode, size, mtime and ctime each round
+        (a poller comparing modification times in whole seconds would miss a file edited twice
+        within a second)."""
         delay = self._poll_delay_ms / 1000
         while not stop.is_set():
             with trio.move_on_after(delay):
@@ -165,7 +154,7 @@ class Watcher:
             changed = [path for path in known.keys() | current.keys() if known.get(path) != current.get(path)]
             known = current
             if changed:
-                await self._handle({(watchfiles.Change.modified, str(self.root / path)) for path in changed},
+                await self._handle({(Change.modified, str(self.root / path)) for path in changed},
                                    nursery)
 
     def _snapshot(self) -> dict[str, FileKey]:
@@ -177,7 +166,7 @@ class Watcher:
                 continue
         return snapshot
 
-    def _classify(self, batch: set[tuple[watchfiles.Change, str]]) -> tuple[dict[str, None], list[str], bool]:
+    def _classify(self, batch: set[tuple[Change, str]]) -> tuple[dict[str, None], list[str], bool]:
         """Task files, new directories, and whether a lane directory went (resolving paths touches the disk)."""
         paths: dict[str, None] = {}  # ordered and deduplicated
         new_dirs: list[str] = []
@@ -189,14 +178,17 @@ class Watcher:
                 continue
             if lane_of(relpath) is not None:
                 paths[relpath] = None
-            elif change == watchfiles.Change.added:
+            elif change == Change.added:
                 new_dirs.append(relpath)
-            elif change == watchfiles.Change.deleted and _is_lane_dir(relpath):
+            elif change == Change.deleted and _is_lane_dir(relpath):
                 lane_dir_gone = True
         return paths, new_dirs, lane_dir_gone
 
-    async def _handle(self, batch: set[tuple[watchfiles.Change, str]], nursery: trio.Nursery) -> None:
-        paths, new_dirs, lane_dir_gone = await trio.to_thread.run_sync(self._classify, batch)
+    async def _handle(self, batch: set[tuple[Change, str]], nursery: trio.Nursery) -> None:
+        if len(batch) <= INLINE_READS:
+            paths, new_dirs, lane_dir_gone = self._classify(batch)
+        else:
+            paths, new_dirs, lane_dir_gone = await trio.to_thread.run_sync(self._classify, batch)
         if lane_dir_gone:
             # the files under a removed or renamed directory are not reported one by one
             await self._queue.send(RescanRequested("a lane directory was removed or renamed"))
@@ -206,7 +198,10 @@ class Watcher:
             # a file moved into a directory made a moment ago can land before the directory is watched
             found = await trio.to_thread.run_sync(self._task_files_in, new_dirs)
             paths.update(dict.fromkeys(found))
-        results, retry = await trio.to_thread.run_sync(self._read_all, list(paths))
+        if len(paths) <= INLINE_READS:
+            results, retry = self._read_all(list(paths))
+        else:
+            results, retry = await trio.to_thread.run_sync(self._read_all, list(paths))
         for outcome in results:
             self._log_invalid(outcome)
         if results:
@@ -293,18 +288,3 @@ def _is_lane_dir(relpath: str) -> bool:
     if len(parts) == 1:
         return parts[0] in LANES
     return len(parts) == 2 and parts[0] in ("assigned", "done") and is_safe_name(parts[1])
-
-
-class _NativeWatchFailed(Exception):
-    """watchfiles itself failed (not our handling of a batch): fall back to polling, or rescan."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-def _innermost(error: BaseException) -> BaseException:
-    """The error itself, out of the single-exception groups that trio nurseries wrap it in."""
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error
