@@ -17,6 +17,11 @@ def safe_hub_id(text: str) -> str:
     return cleaned or "hub"
 
 
+# An assigned task without a sign of progress is first shown as stuck (a warning on its card and in
+# health), and later taken back from its agent and queued again (``HubConfig.stuck_timeout``).
+STUCK_AFTER_S = 300.0
+RECLAIM_AFTER_S = 600.0
+
 @attrs.frozen
 class HubConfig:
     work_dir: Path = attrs.field(converter=Path)
@@ -37,7 +42,7 @@ class HubConfig:
     retry_backoff: float = 5.0  # seconds before the first retry of a failed task; doubles each failure
     retry_backoff_max: float = 300.0
     accept_timeout: float = 60.0
-    stuck_timeout: float = 600.0
+    stuck_timeout: float = RECLAIM_AFTER_S  # no progress for this long: the task is reclaimed
     reconnect_grace: float = 30.0
     deadline_check: float = 1.0  # seconds between checks of the three deadlines above
     ollama_model: str = "llama3.2:latest"

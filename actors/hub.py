@@ -117,7 +117,7 @@ class Hub:
     async def _fleet_state(self, broker: Mapping[str, Any]) -> dict[str, Any]:
         """What the publisher sends as this hub's state (see ``fleet.wire.hub_state``)."""
         return {"snapshot": await self.ask_dashboard(GetDashboardSnapshot(), 2.0),
-                "telemetry": await self.ask_telemetry(GetStats(), 2.0),
+                "telemetry": (await self.ask_telemetry(GetStats(), 2.0)).json(),
                 "fleet_stats": await self.ask_telemetry(GetStats("fleet"), 2.0), "broker": broker}
 
     def _registration(self) -> dict[str, Any]:

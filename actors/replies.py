@@ -53,3 +53,81 @@ class HealthReport:
 
     def json(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+
+@attrs.frozen
+class Spend:
+    """What was spent in one period (today, this month, all time) or on one day of the trend."""
+
+    cost_usd: float
+    tokens: int
+    invocations: int
+    unpriced: int  # invocations whose cost is unknown (never counted as $0.00)
+
+    @classmethod
+    def of(cls, figures: Mapping[str, Any]) -> Spend:
+        return cls(float(figures["cost_usd"]), int(figures["tokens"]), int(figures["invocations"]),
+                   int(figures["unpriced"]))
+
+
+@attrs.frozen
+class ModelSpend:
+    model: str | None  # None: work done without a model (a shell command)
+    spend: Spend
+    local: bool  # a local model (Ollama): free here, with what Claude would have cost saved
+
+    @classmethod
+    def of(cls, figures: Mapping[str, Any]) -> ModelSpend:
+        return cls(figures["model"], Spend.of(figures), bool(figures["local"]))
+
+
+@attrs.frozen
+class DaySpend:
+    date: str  # ISO date in the server's time zone
+    spend: Spend
+
+
+@attrs.frozen
+class Latency:
+    avg_ms: float | None
+    p95_ms: float | None
+    samples: int
+
+
+@attrs.frozen
+class StatsReply:
+    """``GetStats``: telemetry's figures, typed for the code that reads them.
+
+    ``figures`` is the JSON answer of ``GET /api/stats`` exactly as telemetry built it (the API's
+    documented shape); the typed fields are read from it once, here, by its one spelling, so a
+    renamed key fails loudly in ``of`` instead of turning a panel into "No data yet".
+    """
+
+    today_date: str
+    today: Spend
+    month: Spend
+    all_time: Spend
+    by_model: tuple[ModelSpend, ...]
+    daily_trend: tuple[DaySpend, ...]
+    latency: Latency
+    success_rate: float | None
+    saved_by_local_usd: float
+    budget: Mapping[str, Mapping[str, Any] | None]
+    source: Mapping[str, Any]
+    figures: Mapping[str, Any] = attrs.field(repr=False)
+
+    @classmethod
+    def of(cls, figures: Mapping[str, Any]) -> StatsReply:
+        latency = figures["latency_ms"]
+        return cls(
+            today_date=str(figures["timezone"]["today"]),
+            today=Spend.of(figures["today"]), month=Spend.of(figures["month"]),
+            all_time=Spend.of(figures["all_time"]),
+            by_model=tuple(ModelSpend.of(row) for row in figures["by_model"]),
+            daily_trend=tuple(DaySpend(str(row["date"]), Spend.of(row)) for row in figures["daily_trend"]),
+            latency=Latency(latency["avg"], latency["p95"], int(latency["samples"])),
+            success_rate=figures["success_rate"], saved_by_local_usd=float(figures["saved_by_local_usd"]),
+            budget=figures["budget"], source=figures.get("source", {}), figures=figures)
+
+    def json(self) -> dict[str, Any]:
+        return dict(self.figures)

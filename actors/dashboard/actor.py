@@ -63,7 +63,7 @@ from agentdeck.actors.messages import (
     TelemetryChanged,
     WatcherModeChanged,
 )
-from agentdeck.actors.replies import POLLING_FORCED, HealthReport, StatusSources
+from agentdeck.actors.replies import POLLING_FORCED, HealthReport, StatsReply, StatusSources
 
 log = logging.getLogger("agentdeck.dashboard")
 
@@ -109,7 +109,7 @@ class DashboardState:
         self._budget_levels: dict[str, tuple[int, float, float, str]] = {}
         self._security: list[str] = []
         self._watcher_fallback: str | None = None
-        self._stats: dict[str, Any] | None = None
+        self._stats: StatsReply | None = None
         self._costs_stale = trio.Event()
         # the snapshot, part by part
         self._sections: dict[str, Any] = {}
@@ -367,8 +367,8 @@ class DashboardState:
         levels = {period: (level, spent, budget)
                   for period, (level, spent, budget, key) in self._budget_levels.items()
                   if key == _period_key(period, wall)}
-        budget = (self._stats or {}).get("budget")
-        for period, status in (budget.items() if isinstance(budget, dict) else ()):
+        budget = self._stats.budget if self._stats is not None else {}
+        for period, status in budget.items():
             if (isinstance(status, dict) and status.get("level") in ("warning", "critical")
                     and status.get("period_key", _period_key(period, wall)) == _period_key(period, wall)):
                 level = 100 if status["level"] == "critical" else 80

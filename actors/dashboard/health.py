@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
+from agentdeck.actors.config import STUCK_AFTER_S
+
 AGENT_OFFLINE_WINDOW = 600.0  # an agent that left within this many seconds is "recently seen"
 QUEUE_GROWTH_CHECKS = 3  # consecutive growing samples before the queue counts as growing
-STUCK_AFTER = 300.0  # an assigned task with no sign of progress for this long is stuck
 RESTART_WINDOW = 600.0  # an actor restart is news for this long
 CRASH_LOOP_CRASHES = 5  # an actor that crashes this often ...
 CRASH_LOOP_WINDOW = 60.0  # ... within this many seconds is crash-looping: health is critical
@@ -60,7 +61,7 @@ def queue_growing(samples: Sequence[int], checks: int = QUEUE_GROWTH_CHECKS) -> 
 
 
 def stuck_tasks(last_activity: Mapping[str, float], now: float,
-                limit: float = STUCK_AFTER) -> list[Condition]:
+                limit: float = STUCK_AFTER_S) -> list[Condition]:
     """Assigned tasks without any progress for more than ``limit`` seconds (one condition for all)."""
     stuck = sorted(task_id for task_id, seen in last_activity.items() if now - seen > limit)
     if not stuck:

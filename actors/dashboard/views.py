@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agentdeck.actors.messages import ExecutionResult, Task, TaskCompleted
+from agentdeck.actors.replies import StatsReply
 
 META_FIELDS = ("model_used", "tokens_in", "tokens_out", "estimated_cost_usd",
                "equivalent_claude_cost_usd", "execution_ms")
@@ -151,27 +152,11 @@ def agent_from_listing(raw: Mapping[str, Any]) -> dict[str, Any]:
         last_state_change=epoch_ms(_number(raw.get("last_state_change"))))
 
 
-def _money(value: Any) -> float | None:
-    """A cost figure from the stats: a number, or a mapping holding ``cost``/``total_cost``."""
-    if isinstance(value, Mapping):
-        for key in ("cost", "total_cost", "cost_usd"):
-            if key in value:
-                return _money(value[key])
-        return None
-    number = _number(value)
-    return None if number is None else float(number)
-
-
-def costs_json(stats: Mapping[str, Any] | None, budget_daily: float | None,
+def costs_json(stats: StatsReply | None, budget_daily: float | None,
                budget_monthly: float | None) -> dict[str, Any]:
     """``{today, month, total, budget}`` from telemetry's stats; None figures while it is unknown."""
-    stats = stats or {}
-    budget = stats.get("budget")
-    if not isinstance(budget, Mapping):
-        budget = {"daily": budget_daily, "monthly": budget_monthly}
-    return {
-        "today": _money(stats.get("today")),
-        "month": _money(stats.get("month")),
-        "total": _money(stats.get("total", stats.get("all_time"))),
-        "budget": dict(budget),
-    }
+    if stats is None:
+        return {"today": None, "month": None, "total": None,
+                "budget": {"daily": budget_daily, "monthly": budget_monthly}}
+    return {"today": stats.today.cost_usd, "month": stats.month.cost_usd, "total": stats.all_time.cost_usd,
+            "budget": dict(stats.budget)}

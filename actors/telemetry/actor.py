@@ -34,6 +34,7 @@ from agentdeck.actors.messages import (
     Request,
     TelemetryChanged,
 )
+from agentdeck.actors.replies import StatsReply
 from agentdeck.actors.telemetry.backend import Invocation, TelemetryBackend
 from agentdeck.actors.telemetry.rows import attempts_on_board, invocation_for
 from agentdeck.actors.telemetry.stats import CRITICAL_PERCENT, WARNING_PERCENT, Aggregator
@@ -165,14 +166,14 @@ class Telemetry:
             elif request.body.scope == "fleet":
                 reply(request, self.current_fleet_stats())
             elif self._loaded.is_set():
-                reply(request, self.current_stats())
+                reply(request, StatsReply.of(self.current_stats()))
             else:
                 nursery.start_soon(self._answer_when_loaded, request)
 
     async def _answer_when_loaded(self, request: Request) -> None:
         with trio.move_on_after(self._first_load_wait):
             await self._loaded.wait()
-        reply(request, self.current_stats())
+        reply(request, StatsReply.of(self.current_stats()))
 
     # ------------------------------------------------------------------ the database side
 

@@ -32,6 +32,7 @@ from agentdeck.actors.messages import (
     Task,
     WhyWaiting,
 )
+from agentdeck.actors.replies import StatsReply
 from agentdeck.web.live.patches import LaneParts
 from agentdeck.web.view import charts
 from agentdeck.web.view.dead_letter import dead_groups
@@ -146,8 +147,9 @@ class Sources:
     async def snapshot(self) -> dict | None:
         return await self._ask("ask_dashboard", GetDashboardSnapshot())
 
-    async def stats(self) -> dict | None:
-        return await self._ask("ask_telemetry", GetStats())
+    async def stats(self) -> StatsReply | None:
+        stats: StatsReply | None = await self._ask("ask_telemetry", GetStats())
+        return stats
 
     async def output(self, task_id: str) -> list | None:
         return await self._ask("ask_output", GetOutput(task_id))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from quart import Blueprint, jsonify, request
 
 from agentdeck.actors.messages import GetStats
+from agentdeck.actors.replies import StatsReply
 from agentdeck.web.context import current_hub
 
 stats_api = Blueprint("stats_api", __name__)
@@ -32,6 +33,6 @@ async def stats():
     if figures is None:
         return jsonify(error="not_found", message="this hub's telemetry is not shared with a fleet "
                        "(start it with --telemetry-db postgresql://...)"), 404
-    response = jsonify(figures)
+    response = jsonify(figures.json() if isinstance(figures, StatsReply) else figures)  # fleet: every hub's
     response.headers["Cache-Control"] = "no-store"
     return response

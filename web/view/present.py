@@ -15,9 +15,11 @@ from urllib.parse import quote
 
 import attrs
 
+from agentdeck.actors.config import STUCK_AFTER_S
 from agentdeck.actors.messages import Task
 
-STUCK_AFTER_S = 300
+STUCK_NOTE = f"assigned with no change for over {STUCK_AFTER_S / 60:g} minutes"
+
 SHELL_MODELS = (None, "", "none", "shell")
 
 
@@ -200,7 +202,8 @@ def card_at(base: CardBase, now: float) -> dict[str, Any]:
     return {**base.words,
             "age": age_text(now - created) if created else "",
             "run_age": age_text(now - changed) if changed else "",
-            "stuck": base.words["lane"] == "assigned" and changed is not None and now - changed > STUCK_AFTER_S}
+            "stuck": STUCK_NOTE if (base.words["lane"] == "assigned" and changed is not None
+                                    and now - changed > STUCK_AFTER_S) else None}
 
 
 def _run_words(task: Task, started: float | None, running: Mapping[str, Any] | None) -> dict[str, Any]:

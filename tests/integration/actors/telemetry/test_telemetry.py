@@ -189,17 +189,17 @@ async def test_locked_database_serves_last_figures_then_recovers(tmp_path):
             started = trio.current_time()
             stats = await ask(mailbox, GetStats(), timeout=1.0)
             assert trio.current_time() - started < 0.2
-            assert stats["all_time"]["cost_usd"] == 1.0
-            assert stats["source"]["fresh"] is False and "locked" in stats["source"]["error"]
-            assert stats["source"]["pending_writes"] == 1
+            assert stats.all_time.cost_usd == 1.0
+            assert stats.source["fresh"] is False and "locked" in stats.source["error"]
+            assert stats.source["pending_writes"] == 1
             await trio.sleep(0.1)
 
         other.execute("ROLLBACK")
         other.close()
         await wait_until(lambda: actor.current_stats()["all_time"]["invocations"] == 2, timeout=3.0)
         stats = await ask(mailbox, GetStats())
-        assert stats["all_time"]["cost_usd"] == 3.0
-        assert stats["source"] == {"path": str(config.telemetry_path), "loaded": True, "fresh": True,
+        assert stats.all_time.cost_usd == 3.0
+        assert stats.source == {"path": str(config.telemetry_path), "loaded": True, "fresh": True,
                                    "error": None, "pending_writes": 0}
         nursery.cancel_scope.cancel()
 
@@ -216,8 +216,8 @@ async def test_stats_wait_for_the_first_load(tmp_path):
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run)
         stats = await ask(mailbox, GetStats(), timeout=2.0)  # the file can't even be opened
-        assert stats["all_time"]["invocations"] == 0
-        assert stats["source"]["loaded"] is False and stats["source"]["fresh"] is False
+        assert stats.all_time.invocations == 0
+        assert stats.source["loaded"] is False and stats.source["fresh"] is False
         blocker.execute("ROLLBACK")
         blocker.close()
         await wait_until(lambda: actor.current_stats()["source"]["fresh"], timeout=3.0)

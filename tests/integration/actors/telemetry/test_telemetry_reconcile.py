@@ -138,7 +138,7 @@ async def test_rows_lost_in_a_crash_are_rebuilt_from_the_task_files_once(work_di
     same_rows(live, rebuilt)
     assert {key: rebuilt[key][-1] for key in kept_ids} == kept_ids  # the others were not touched
     assert daily(db_path) == live_daily
-    assert stats["all_time"]["invocations"] == 6 and (stats["succeeded"], stats["failed"]) == (3, 3)
+    assert stats.all_time.invocations == 6 and (stats.figures["succeeded"], stats.figures["failed"]) == (3, 3)
     assert "3 finished attempt(s)" in caplog.text
 
     caplog.clear()
