@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import trio
-from inotify_simple import INotify, flags  # type: ignore[import-untyped]
+from inotify_simple import INotify, flags
 
 OPEN_WRITE_SETTLE_S = 0.05
 DIR_MASK = (flags.CLOSE_WRITE | flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.CREATE
