@@ -16,7 +16,7 @@ import trio
 
 from agentdeck.actors.board.board import Board
 from agentdeck.actors.messages import Task
-from agentdeck.actors.queue.routing import choose_target
+from agentdeck.actors.queue.routing import can_run_task
 from agentdeck.actors.queue.waiting import AgentSeen, in_backoff, needed_capabilities
 
 STATES = ("offline", "idle", "assigned", "working")
@@ -79,7 +79,7 @@ def fits(task: Task, agent: AgentRecord) -> bool:
         return False
     if not all(cap in agent.capabilities for cap in needed_capabilities(task)):
         return False
-    return choose_target(task.fields, agent.capabilities, agent.ollama_url, agent.executors)[0] is not None
+    return can_run_task(task.fields, agent.capabilities, agent.ollama_url, agent.executors)
 
 
 def pick_task(inbox: Iterable[Task], agent: AgentRecord, board: Board,

@@ -180,6 +180,16 @@ def choose_target(task_fields: Mapping[str, Any], capabilities: Sequence[str],
     return None, f"{tier} task: " + "; ".join(reasons)
 
 
+def can_run_task(task_fields: Mapping[str, Any], capabilities: Sequence[str], ollama_url: str | None,
+                 executors: Sequence[str] | None = None) -> bool:
+    """Whether ``choose_target`` finds a target, without working out the tier when no tier can
+    matter (the scheduler asks this for every waiting task and idle agent)."""
+    if executor_of(task_fields) is None and (executors is None or (
+            "shell" in executors and ("claude" in executors or "codex" in executors))):
+        return True  # every tier has a target such an agent runs
+    return choose_target(task_fields, capabilities, ollama_url, executors)[0] is not None
+
+
 def decide(task_fields: Mapping[str, Any], agent_ollama_url: str | None, *,
            default_ollama_model: str, claude_model: str,
            capabilities: Sequence[str] = (), executors: Sequence[str] | None = None,

@@ -16,7 +16,7 @@ import attrs
 
 from agentdeck.actors.board.board import Board
 from agentdeck.actors.messages import Task
-from agentdeck.actors.queue.routing import choose_target, complexity_of, executor_of
+from agentdeck.actors.queue.routing import can_run_task, complexity_of, executor_of, shell_command_of
 
 CODES = ("backoff", "blocked", "agent_offline", "no_capability", "no_agents", "queued")
 
@@ -94,10 +94,11 @@ def _blocked(task: Task, board: Board) -> WaitReason | None:
 
 def _no_executor(task: Task, connected: list[AgentSeen]) -> WaitReason | None:
     """No connected agent has an executor for the task: "no agent can run claude"."""
-    if any(choose_target(task.fields, a.capabilities, a.ollama_url, a.executors)[0] is not None
-           for a in connected):
+    if any(can_run_task(task.fields, a.capabilities, a.ollama_url, a.executors) for a in connected):
         return None
     named = executor_of(task.fields)
+    if named == "shell" and shell_command_of(task.fields) is None:
+        return WaitReason("no_capability", "executor shell, but the task has no shell_command")
     if named is not None:
         return WaitReason("no_capability", f"no agent can run {named}")
     tier = complexity_of(task.fields)["effective_tier"]

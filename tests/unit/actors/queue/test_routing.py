@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from agentdeck.actors.queue.routing import choose_target, complexity_of, decide, endpoint_of
+from agentdeck.actors.queue.routing import can_run_task, choose_target, complexity_of, decide, endpoint_of
 
 OLLAMA = "http://127.0.0.1:11434"
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -149,3 +149,14 @@ def test_an_agent_that_declares_no_executors_is_routed_as_before():
     assert choose_target({"complexity": "complex"}, ("shell",), None) == ("claude", None)
     assert choose_target({"executor": "codex"}, ("shell",), None)[0] is None
     assert choose_target({"executor": "codex"}, ("codex",), None) == ("codex", None)
+
+
+@pytest.mark.parametrize("fields", [{"complexity": "complex"}, {"description": "short"}, {"shell_command": "ls"},
+                                    {"complexity": "trivial"}, {"executor": "codex"}, {"executor": "shell"},
+                                    {"complexity": "complex", "shell_command": "ls"}])
+@pytest.mark.parametrize("executors", [None, ("shell",), ("shell", "claude"), ("shell", "codex"),
+                                       ("shell", "ollama", "claude", "codex"), ("codex",)])
+def test_the_quick_answer_agrees_with_the_full_decision(fields, executors):
+    for url in (None, "http://x:1"):
+        full = choose_target(fields, ("shell",), url, executors)[0] is not None
+        assert can_run_task(fields, ("shell",), url, executors) == full
