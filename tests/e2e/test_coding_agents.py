@@ -43,7 +43,7 @@ async def test_complex_task_with_a_repo_ends_done_on_its_branch_with_tool_calls_
         description="Write NOTES.md.\nIt's \"quoted\" and $(touch pwned)", verification_steps=["test -f NOTES.md"]))
     agent = ReferenceAgent(settings(running_hub, tmp_path, claude=ClaudeOptions(binary=str(claude))))
     await nursery.start(agent.run)
-    fields = await wait_until(lambda: done(running_hub.board, "coder", "notes.yaml"), timeout=30)
+    fields = await wait_until(lambda: done(running_hub.board, "coder", "notes.yaml"), timeout=60)
     assert fields["routing_decision"]["target_type"] == "claude"
     result = fields["result"]
     ws = result["workspace"]
@@ -69,7 +69,7 @@ async def test_complex_task_with_a_repo_ends_done_on_its_branch_with_tool_calls_
         stats = (await running_hub.client.get("/api/stats")).json()
         return stats if stats["all_time"]["cost_usd"] else None
 
-    stats = await wait_until(costed, timeout=10)
+    stats = await wait_until(costed, timeout=30)
     row = next(r for r in stats["by_model"] if r["model"] == "claude-sonnet-4-5-20250929")
     assert row["cost_usd"] == result["estimated_cost_usd"] and row["invocations"] == 1
 
@@ -81,7 +81,7 @@ async def test_a_codex_task_and_a_claude_task_go_to_the_agents_that_can_run_them
     write_task(running_hub.board, "inbox/c2.yaml", task_yaml(id="c2", title="c2", executor="claude"))
     only_codex = ReferenceAgent(settings(running_hub, tmp_path, "codex-agent", codex=CodexOptions(binary=str(codex))))
     await nursery.start(only_codex.run)
-    fields = await wait_until(lambda: done(running_hub.board, "codex-agent", "c1.yaml"), timeout=30)
+    fields = await wait_until(lambda: done(running_hub.board, "codex-agent", "c1.yaml"), timeout=60)
     assert fields["result"]["tokens_in"] == 24763 and fields["result"]["cache_read_tokens"] == 24448
     await trio.sleep(0.3)
     assert (running_hub.board / "inbox" / "c2.yaml").exists(), "nobody can run claude yet"
@@ -90,7 +90,7 @@ async def test_a_codex_task_and_a_claude_task_go_to_the_agents_that_can_run_them
     claude_agent = ReferenceAgent(settings(running_hub, tmp_path, "claude-agent",
                                            claude=ClaudeOptions(binary=str(claude))))
     await nursery.start(claude_agent.run)
-    await wait_until(lambda: done(running_hub.board, "claude-agent", "c2.yaml"), timeout=30)
+    await wait_until(lambda: done(running_hub.board, "claude-agent", "c2.yaml"), timeout=60)
 
 
 
