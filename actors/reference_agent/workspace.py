@@ -81,7 +81,7 @@ async def _repository(source: str, base_dir: Path, clones: Path) -> str:
         if await trio.to_thread.run_sync(_prepare_clone_dir, clones, clone):
             await git(["fetch", "--quiet", "--prune", "origin"], clone)
         else:
-            await git(["clone", "--quiet", source, str(clone)], clones)
+            await git(["clone", "--quiet", "--", source, str(clone)], clones)
         return str(clone)
     path, problem = await trio.to_thread.run_sync(_local_directory, base_dir, source)
     if problem:
@@ -113,6 +113,9 @@ def _make_parent(path: Path) -> None:
 async def _base(repo: str, base_branch: Any, cloned: bool) -> tuple[str, str]:
     """``(base_ref, base_commit)``: the task's ``base_branch``, else the default branch."""
     if isinstance(base_branch, str) and base_branch.strip():
+        if base_branch.strip().startswith("-") or not (await git(
+                ["check-ref-format", "--branch", base_branch.strip()], repo, check=False)).strip():
+            raise WorkspaceError(f"base_branch {base_branch.strip()!r} is not a valid branch name")
         candidates = [base_branch.strip(), f"origin/{base_branch.strip()}"]
     elif cloned:
         candidates = ["origin/HEAD"]

@@ -252,3 +252,17 @@ async def test_a_clone_url_is_cloned_once_and_the_branch_lands_in_the_clone(tmp_
                                options=options(tmp_path), cwd=None, timeout=60)
     assert second["workspace"]["repo_path"] == ws["repo_path"], "the clone is reused (fetched again)"
     assert git(origin, "branch", "--list", "agentdeck/*") == "", "the origin is not pushed to"
+
+
+async def test_option_like_names_are_refused_not_passed_to_git(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    for fields, expected in (({"branch": "--orphan"}, "not a valid branch name"),
+                             ({"base_branch": "--output=/tmp/x"}, "base_branch '--output=/tmp/x' is not a valid"),
+                             ({"base_branch": "no-such-branch"}, "base 'no-such-branch' not found")):
+        runs: list = []
+        result = await run_attempt(task("opt", repo, **fields), run_executor=shell("true", Events(), runs),
+                                   emit=Events(), options=options(tmp_path), cwd=None, timeout=30)
+        assert result["status"] == "failed" and expected in result["error"] and not runs
+    hostile = await run_attempt(task("url", "--upload-pack@x:y"), run_executor=shell("true", Events()),
+                                emit=Events(), options=options(tmp_path), cwd=None, timeout=30)
+    assert hostile["status"] == "failed" and hostile["error"].startswith("workspace: git clone failed")
