@@ -31,6 +31,8 @@ from agentdeck.actors.reference_agent.output import DEFAULT_TIMEOUT
 
 log = logging.getLogger("agentdeck.agent")
 
+PLAIN_TARGETS = ("sidecar", "ollama")  # others are coding agents, which get CODING_TIMEOUT by default
+CODING_TIMEOUT = 3600.0
 AUTH_ERRORS = ("invalid_token", "token_agent_mismatch", "invalid_agent_id", "validation_failed")
 FINAL_ACKS = ("complete", "retried", "dead_letter", "stale")
 
@@ -56,6 +58,7 @@ class AgentSettings:
     worktree_root: str | None = None  # default: <temp>/agentdeck-<agent id>
     keep_worktrees: bool = False
     keep_failed_branches: bool = False
+    heartbeat_interval: float = 60.0  # well under the hub's stuck timeout (10 min)
     ping_interval: float = 30.0
     backoff_min: float = 1.0
     backoff_max: float = 30.0
@@ -86,14 +89,14 @@ def advertised_capabilities(settings: AgentSettings, executors: Executors) -> li
     return list(dict.fromkeys((*settings.capabilities, *executors.capabilities())))
 
 
-def timeout_of(assignment: dict[str, Any]) -> float:
-    """``timeout_seconds`` or ``timeout`` from the task (top level or metadata), else 300 s."""
+def timeout_of(assignment: dict[str, Any], default: float = DEFAULT_TIMEOUT) -> float:
+    """``timeout_seconds`` or ``timeout`` from the task (top level or metadata), else ``default``."""
     for source in (assignment, metadata_of(assignment)):
         for key in ("timeout_seconds", "timeout"):
             value = source.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
                 return float(value)
-    return DEFAULT_TIMEOUT
+    return default
 
 
 class ReferenceAgent:
@@ -311,15 +314,30 @@ class ReferenceAgent:
                 await self.send({"type": "task_progress", "task_id": running.task_id,
                                  "execution_event": event})
 
-        timeout = timeout_of(assignment)
+        timeout = timeout_of(assignment, DEFAULT_TIMEOUT if target in PLAIN_TARGETS else CODING_TIMEOUT)
 
         async def execute(cwd: str | None, feedback: str | None) -> dict[str, Any]:
             return await run_target(target, assignment, self.executors, emit=emit, timeout=timeout,
                                     cwd=cwd, feedback=feedback)
 
-        return await run_attempt(assignment, run_executor=execute, emit=emit,
-                                 options=self.workspace_options, cwd=self.settings.work_dir,
-                                 timeout=timeout)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._heartbeat, running)
+            result = await run_attempt(assignment, run_executor=execute, emit=emit,
+                                       options=self.workspace_options, cwd=self.settings.work_dir,
+                                       timeout=timeout)
+            nursery.cancel_scope.cancel()
+        return result
+
+    async def _heartbeat(self, running: RunningTask) -> None:
+        """A coding agent can be silent for many minutes (a long test run inside a tool call): a
+        ``task_progress`` without output every minute tells the hub the task is alive."""
+        started = trio.current_time()
+        while True:
+            await trio.sleep(self.settings.heartbeat_interval)
+            if self.running is running:
+                await self.send({"type": "task_progress", "task_id": running.task_id,
+                                 "progress": {"state": "running",
+                                              "elapsed_s": int(trio.current_time() - started)}})
 
 
 def _parse(frame: str | bytes) -> dict[str, Any]:

@@ -217,3 +217,18 @@ def test_ollama_endpoint_from_the_hub_maps_to_a_url():
     assert ollama_url_for(own, "other:11434") == "http://other:11434"
     assert ollama_url_for(own, "http://third:1") == "http://third:1"
     assert ollama_url_for(own, None) == "https://box:8443/ollama"
+
+
+@pytest.mark.parametrize("heartbeat, reclaimed", [(0.2, False), (60.0, True)])
+async def test_a_silent_task_stays_alive_with_heartbeats(start_hub, nursery, heartbeat, reclaimed):
+    hub = await start_hub(stuck_timeout=1.0, deadline_check=0.1)
+    sub = hub.subscribe("heartbeat")
+    write_task(hub.board, "inbox/quiet.yaml", task_yaml(id="quiet", title="quiet",
+                                                        shell_command="echo start; sleep 2.5; echo end"))
+    await nursery.start(ReferenceAgent(settings(hub, heartbeat_interval=heartbeat)).run)
+    if reclaimed:
+        event = await wait_for_event(sub, "task.reclaimed", timeout=10)
+        assert "no progress" in event.reason
+    else:
+        fields = await wait_until(lambda: done_file(hub.board, "ref-1", "quiet.yaml"), timeout=15)
+        assert fields["generation"] == 1 and "end" in fields["result"]["output"]
