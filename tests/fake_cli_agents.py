@@ -162,7 +162,9 @@ def claude(args: list[str], prompt: str, scenario: str) -> int:
          "session_id": session, "total_cost_usd": 0.0537, "usage": usage,
          "modelUsage": {model: {"inputTokens": 12, "outputTokens": 120 * turns, "cacheReadInputTokens": 27000,
                                 "cacheCreationInputTokens": 3600, "costUSD": 0.0537}},
-         "permission_denials": [], "uuid": str(uuid.uuid4())})
+         "permission_denials": [{"tool_name": "Bash", "tool_use_id": "toolu_01denied",
+                                 "tool_input": {"command": "rm -rf build"}}] if scenario == "edit" else [],
+         "uuid": str(uuid.uuid4())})
     return 0
 
 

@@ -81,6 +81,7 @@ class ClaudeStream:
     final: dict[str, Any] | None = None
     streamed_text: bool = False  # text deltas seen since the last whole assistant message
     tool_calls: int = 0
+    denied: int = 0
 
     def line(self, text: str) -> None:
         try:
@@ -101,6 +102,7 @@ class ClaudeStream:
             self._tool_results(record.get("message"))
         elif kind == "result":
             self.final = record
+            self._denials(record.get("permission_denials"))
 
     def _init(self, record: Mapping[str, Any]) -> None:
         self.session_id = str(record.get("session_id") or "") or None
@@ -146,6 +148,15 @@ class ClaudeStream:
                 if text:
                     self.batcher.add("stderr" if block.get("is_error") else "stdout", text + "\n")
 
+    def _denials(self, denials: Any) -> None:
+        """Tools the permission mode refused: worth a line, the usual reason a headless run stalls."""
+        for denial in denials if isinstance(denials, list) else []:
+            if isinstance(denial, Mapping):
+                self.denied += 1
+                name = str(denial.get("tool_name") or "tool")
+                self.batcher.add("status", f"permission denied: {name} {input_summary(denial.get('tool_input'))}"
+                                           .rstrip() + " (see --claude-allowed-tools)\n")
+
     def outcome(self) -> dict[str, Any]:
         """The result fields Claude Code reported (empty when it printed no ``result``)."""
         final = self.final
@@ -182,7 +193,8 @@ async def run_claude(prompt: str, *, emit: Emit, options: ClaudeOptions, model: 
     found = stream.outcome()
     fields: dict[str, Any] = {key: found[key] for key in (
         "cache_read_tokens", "cache_creation_tokens", "num_turns", "session_id") if key in found}
-    fields.update(executor="claude", tool_calls=stream.tool_calls, exit_code=process.exit_code,
+    fields.update(executor="claude", tool_calls=stream.tool_calls, permission_denials=stream.denied,
+                  exit_code=process.exit_code,
                   claude_subtype=found.get("subtype"))
     model_used = stream.model or model or "claude"
     error = _error_of(process.describe(timeout), process.ok, found)

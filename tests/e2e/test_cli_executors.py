@@ -47,6 +47,8 @@ async def test_claude_streams_tokens_tool_calls_and_reports_usage_with_cache(tmp
     assert (result["cache_read_tokens"], result["cache_creation_tokens"]) == (27000, 3600)
     assert result["estimated_cost_usd"] == 0.0537, "the CLI's own figure, sent as the agent's"
     assert result["num_turns"] == 5 and result["tool_calls"] == 3 and result["session_id"]
+    assert result["permission_denials"] == 1
+    assert "permission denied: Bash rm -rf build (see --claude-allowed-tools)" in events.of("status")
     argv = calls(claude)[0]["argv"]
     assert argv[:5] == ["-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
     assert argv[argv.index("--model") + 1] == "claude-sonnet-4-5"
