@@ -46,6 +46,7 @@ class ExecutionLog:
         # output not yet on disk: (task id, generation) -> lines, consecutive tokens joined
         self._unwritten: dict[tuple[str, int], list[tuple[str, str]]] = {}
         self._disk = trio.Lock()  # one file operation at a time
+        self._output_waiting = trio.Event()  # set when output is kept that is not on disk yet
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with self._bus.subscribe("execution-log", buffer=8192) as events:
@@ -73,9 +74,13 @@ class ExecutionLog:
             lines[-1] = ("token", lines[-1][1] + event.text)
         else:
             lines.append((event.event_type, event.text))
+        self._output_waiting.set()
 
     async def _flush_loop(self) -> None:
+        """Output goes to disk every ``FLUSH_S`` while it comes; an idle hub sleeps until it does."""
         while True:
+            await self._output_waiting.wait()
+            self._output_waiting = trio.Event()
             await trio.sleep(FLUSH_S)
             await self._flush()
 

@@ -42,6 +42,8 @@ from agentdeck.actors.telemetry.store import TelemetryStore
 
 log = logging.getLogger("agentdeck.telemetry")
 
+IDLE_POLL_MAX_S = 0.8  # a quiet database is still looked at this often: another hub's rows show within 1 s
+
 
 def telemetry_store_factory(config: HubConfig, tz: tzinfo | None = None
                             ) -> Callable[[], TelemetryBackend] | None:
@@ -192,6 +194,7 @@ class Telemetry:
         return {**self._fleet_stats, "source": source}
 
     async def _sync_forever(self, store: TelemetryBackend) -> None:
+        interval = self._poll_interval
         while True:
             batch, board = tuple(self._pending), self._board
             try:
@@ -203,7 +206,11 @@ class Telemetry:
                 if self._board is board:
                     self._board = None
                 self._apply(outcome)
-            with trio.move_on_after(self._poll_interval):
+                quiet = not (outcome.inserted or outcome.backfilled or outcome.added or outcome.external
+                             or outcome.alerts)
+                # nothing new, here or from another hub: look less often (a local write wakes it)
+                interval = min(IDLE_POLL_MAX_S, interval * 2) if quiet else self._poll_interval
+            with trio.move_on_after(interval):
                 await self._wake.wait()
             self._wake = trio.Event()
 
