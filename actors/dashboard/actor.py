@@ -241,12 +241,18 @@ class DashboardState:
             self._upsert(task)
 
     def _upsert(self, task: Task) -> None:
+        was_dead = task.id in self._board.dead
         if self._board.upsert(task, trio.current_time()):
-            self._dirty.update(("queue", "dead_letter_tasks", "health"))
+            self._dirty.update(("queue", "health"))
+            if was_dead or task.lane == "dead":  # the dead-letter table sorts every dead task
+                self._dirty.add("dead_letter_tasks")
 
     def _on_removed(self, event: TaskRemoved) -> None:
+        was_dead = event.task.id in self._board.dead
         if self._board.remove(event.task.id):
-            self._dirty.update(("queue", "dead_letter_tasks", "health"))
+            self._dirty.update(("queue", "health"))
+            if was_dead:
+                self._dirty.add("dead_letter_tasks")
 
     def _on_assigned(self, event: TaskAssigned) -> None:
         self._board.alive(event.task.id, trio.current_time())
