@@ -128,11 +128,25 @@ class AgentSession:
         self._output_rate = RateLimit()  # task_progress: over the rate it is held back, not refused
         self._throttle = OutputThrottle()
         self._told_rate_limited: float | None = None  # trio time the agent was last told
+        self._order = trio.Lock()  # frames and late releases of held output reach the queue in order
         self._token: str | None = None  # kept to re-check: a revoked token ends the session
         self.identified = trio.Event()
         self._released = False
 
     async def handle(self, frame: str | bytes) -> Reply:
+        async with self._order:
+            return await self._handle(frame)
+
+    async def release_held(self) -> None:
+        """Deliver held output once the rate allows, also when the agent has gone quiet (called
+        periodically by the socket); ``_order`` keeps it in sequence with the frames."""
+        if self.agent_id is None or not self._throttle.holding:
+            return
+        async with self._order:
+            if self._throttle.holding and self._output_rate.allow(trio.current_time()):
+                await self._release()
+
+    async def _handle(self, frame: str | bytes) -> Reply:
         if frame_too_large(frame):
             return Reply((protocol.error_message("frame_too_large", limit=protocol.MAX_FRAME_BYTES),),
                          close=POLICY_VIOLATION, reason="frame too large")

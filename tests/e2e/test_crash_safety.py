@@ -128,7 +128,7 @@ def check_whole(work: Path, hub: HubProcess, settle: float = 15.0) -> dict[str, 
         try:
             tasks = check_disk(work)
             problem = None
-        except AssertionError as error:
+        except (AssertionError, FileNotFoundError) as error:  # a file moved while it was read
             tasks, problem = {}, error
         after = board()
         if before == after:

@@ -7,6 +7,7 @@ import trio
 from quart import Blueprint, websocket
 
 from agentdeck.actors.protocol import schema as protocol
+from agentdeck.actors.protocol.session import AgentSession
 from agentdeck.web.context import current_hub
 from agentdeck.web.frame_ledger import took_one, unread
 from agentdeck.web.origin import same_origin
@@ -17,6 +18,7 @@ AGENT_SOCKET_PATH = "/ws"
 
 OUTBOX_SIZE = 256
 DRAIN_SECONDS = 5.0
+HELD_OUTPUT_SECONDS = 0.25  # how often output held over the rate is looked at
 TOKEN_RECHECK_SECONDS = 1.0  # a revoked token ends its session within this long
 
 
@@ -37,6 +39,7 @@ async def agent_socket():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_end_on_shutdown, hub.shutdown, ending, nursery.cancel_scope)
             nursery.start_soon(_police, session, hub.config.identify_timeout, ending, nursery.cancel_scope)
+            nursery.start_soon(_release_held, session)
             pumping = False
             while True:
                 frame = await websocket.receive()
@@ -64,6 +67,14 @@ async def agent_socket():
                 for left in unread(websocket.scope):
                     await session.handle(left if left is not None else b"")
         await session.closed(ending.reason)
+
+
+async def _release_held(session: AgentSession) -> None:
+    """Output held back over the rate reaches the dashboard even if the agent falls silent."""
+    while True:
+        await trio.sleep(HELD_OUTPUT_SECONDS)
+        with trio.CancelScope(shield=True), trio.move_on_after(DRAIN_SECONDS):
+            await session.release_held()
 
 
 class _Ending:

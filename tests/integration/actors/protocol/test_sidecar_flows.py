@@ -347,6 +347,28 @@ async def test_a_bad_token_gets_invalid_token_before_the_close(start_hub, work_d
     assert sidecar.closes == [1008]
 
 
+async def test_held_output_arrives_even_when_the_agent_falls_silent(start_hub, board_dir) -> None:
+    write_task(board_dir, "inbox/t.yaml", {"id": "t"})
+    running = await start_hub()
+    port = int(running.base_url.rsplit(":", 1)[1])
+    raw = await RawSocket.connect(port, "/ws")
+    await raw.send_text(json.dumps({"type": "identify", "agent_id": "a1", "token": None}))
+    await _until(raw, "task_assign")
+    await raw.send_text(json.dumps({"type": "task_accepted", "task_id": "t"}))
+    await _until(raw, "task_ack")
+    count = FRAME_BURST + 2000
+    await raw.stream.send_all(b"".join(_frame({
+        "type": "task_progress", "task_id": "t",
+        "execution_event": {"event_type": "stdout", "text": f"line {n:05d}\n"}}) for n in range(count)))
+    # then nothing more: the last lines were over the rate, held, and must still arrive
+
+    async def last_line() -> bool:
+        events = await running.hub.ask_output(GetOutput("t"))
+        return any(f"line {count - 1:05d}" in e.text for e in events)
+    await wait_until(last_line, timeout=20)
+    await raw.aclose()
+
+
 def _close_wait(port: int) -> list[str]:
     """Sockets of the hub's port in CLOSE-WAIT: the peer closed, the hub has not."""
     out = subprocess.run(["ss", "-Htan", "state", "close-wait", f"( sport = :{port} )"],
