@@ -203,8 +203,7 @@ async def test_over_rate_output_is_held_or_marked_and_the_outcome_always_accepte
         # told (again at most every 10 s), and not disconnected
         assert set(told) == {"rate_limited"} and len(told) <= 1 + took // RATE_NOTICE_SECONDS
         assert len(events) < flood  # joined, not one event per frame
-    else:
-        assert told == []
+    assert set(told) <= {"rate_limited"}  # and nothing else went wrong
     lines = {line for line in text.splitlines() if line.startswith("line ")}
     dropped = sum(int(e.text.split()[2]) for e in events if e.event_type == "status"
                   and e.text.startswith("[output truncated:"))
