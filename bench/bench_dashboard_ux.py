@@ -61,7 +61,7 @@ def write_board(board: Path, count: int, *, seed: int = 7, dependencies: bool = 
         path.write_text(yaml.safe_dump(fields, sort_keys=False))
 
 
-async def worker(base_url: str, agent_id: str, stop: trio.Event, lines: int = 12, gap: float = 0.35) -> None:
+async def worker(base_url: str, agent_id: str, stop: trio.Event, lines: int = 40, gap: float = 0.5) -> None:
     """An agent that takes tasks and streams output for a few seconds per task, then completes."""
     async with AgentClient.connect(base_url, agent_id, capabilities=["shell"]) as agent:
         while not stop.is_set():
@@ -80,6 +80,13 @@ async def worker(base_url: str, agent_id: str, stop: trio.Event, lines: int = 12
 
 def overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def open_running_task(page) -> None:
+    """Open the panel of a running task the way a person does: click its card, wait for the panel."""
+    page.wait_for_selector("#lane-assigned .card", timeout=20_000)
+    page.locator("#lane-assigned .card").first.click(timeout=20_000)
+    page.wait_for_selector("#detail:not([hidden]) .output", timeout=30_000)
 
 
 def run_axe(page, axe_js: str) -> list[dict]:
@@ -104,7 +111,7 @@ def part_live(browser, args, report: dict) -> None:
             page = ctx.new_page()
             page.add_init_script(CLS_OBSERVER)
             page.goto(hub.base_url + "/")
-            page.wait_for_selector("#conn.conn-connected")
+            page.wait_for_selector("#conn.conn-connected", timeout=60_000)
             page.wait_for_timeout(3000)  # agents connected and working
             page.evaluate("window.__cls = 0; window.__shifts = []")
             started = time.monotonic()
@@ -117,17 +124,16 @@ def part_live(browser, args, report: dict) -> None:
             report["agents_rows"] = page.locator("#ul-agents > li").count()
             if args.shots:
                 page.screenshot(path=str(args.shots / "board-30-agents.png"))
+            ctx.close()
             # phones and themes, while the agents keep working
             for theme in ("light", "dark"):
                 tctx = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=theme,
                                            bypass_csp=True)  # lets axe be injected
                 tpage = tctx.new_page()
                 tpage.goto(hub.base_url + "/")
-                tpage.wait_for_selector("#conn.conn-connected")
+                tpage.wait_for_selector("#conn.conn-connected", timeout=60_000)
                 report[f"axe_board_{theme}"] = run_axe(tpage, args.axe_js)
-                first = tpage.locator("#lane-assigned .card").first
-                first.click()
-                tpage.wait_for_selector("#detail:not([hidden]) .output")
+                open_running_task(tpage)
                 tpage.wait_for_timeout(400)
                 report[f"axe_panel_{theme}"] = run_axe(tpage, args.axe_js)
                 if args.shots:
@@ -138,7 +144,7 @@ def part_live(browser, args, report: dict) -> None:
                 report[f"axe_graph_{theme}"] = run_axe(tpage, args.axe_js)
                 if args.shots:
                     tpage.goto(hub.base_url + "/")
-                    tpage.wait_for_selector("#conn.conn-connected")
+                    tpage.wait_for_selector("#conn.conn-connected", timeout=60_000)
                     tpage.wait_for_timeout(500)
                     tpage.screenshot(path=str(args.shots / f"board-{theme}.png"))
                 tctx.close()
@@ -147,13 +153,12 @@ def part_live(browser, args, report: dict) -> None:
                                            is_mobile=True, has_touch=True, device_scale_factor=2)
                 mpage = mctx.new_page()
                 mpage.goto(hub.base_url + "/")
-                mpage.wait_for_selector("#conn.conn-connected")
+                mpage.wait_for_selector("#conn.conn-connected", timeout=60_000)
                 mpage.wait_for_timeout(500)
                 report[f"overflow_board_{width}"] = overflow(mpage)
                 if args.shots and width == 390:
                     mpage.screenshot(path=str(args.shots / "board-390.png"))
-                mpage.locator("#lane-assigned .card").first.click()
-                mpage.wait_for_selector("#detail:not([hidden]) .output")
+                open_running_task(mpage)
                 mpage.wait_for_timeout(300)
                 report[f"overflow_panel_{width}"] = overflow(mpage)
                 if args.shots and width == 390:
@@ -162,7 +167,6 @@ def part_live(browser, args, report: dict) -> None:
                 mpage.wait_for_selector("#graph")
                 report[f"overflow_graph_{width}"] = overflow(mpage)
                 mctx.close()
-            ctx.close()
         finally:
             hub.call(stop.set)
             hub.stop()
@@ -198,7 +202,7 @@ def part_big(browser, args, report: dict) -> None:
                     times.append(timing)
                 report[f"page_{name}_interactive_ms"] = round(min(t["interactive"] for t in times))
                 report[f"page_{name}_load_ms"] = round(min(t["loaded"] for t in times))
-                page.wait_for_selector("#conn.conn-connected")
+                page.wait_for_selector("#conn.conn-connected", timeout=60_000)
                 more = page.locator("#more-done, #more-inbox").first
                 if more.count():
                     lane = more.get_attribute("id").removeprefix("more-")

@@ -120,16 +120,22 @@ def test_theme_toggle_survives_a_reload(hub, browser):
     try:
         page = ui.open(hub.base_url + "/")
         light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        expect(page.locator("#theme-toggle")).to_have_text("Auto")
+        page.click("#theme-toggle")  # follow the system -> light -> dark -> follow the system
+        assert page.evaluate("document.documentElement.dataset.theme") == "light"
         page.click("#theme-toggle")
         assert page.evaluate("document.documentElement.dataset.theme") == "dark"
         dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert dark != light
         page.reload()
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        expect(page.locator("#theme-toggle")).to_have_text("Dark")
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") == dark
         page.click("#theme-toggle")
         page.reload()
-        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        assert page.evaluate("document.documentElement.dataset.theme") is None  # the system again
+        expect(page.locator("#theme-toggle")).to_have_text("Auto")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == light
         assert ui.problems == []
     finally:
         ui.context.close()
@@ -225,7 +231,7 @@ def test_detail_panel_is_keyboard_accessible_and_has_its_own_url(hub, ui, board)
     expect(page).to_have_url(hub.base_url + "/tasks/main")
     expect(panel).to_contain_text("Do the thing")
     expect(panel).to_contain_text("works")
-    panel.locator('a[href="/tasks/dep"]').click()
+    panel.locator('.deps a[href="/tasks/dep"]').click()
     expect(page.locator("#detail-title")).to_contain_text("the dependency", timeout=WAIT_MS)
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
@@ -355,3 +361,52 @@ def test_the_stream_url_follows_the_last_applied_event(hub, ui, board):
     epoch, seq = re.search(r"since=([0-9a-f]+)-(\d+)", first).groups()
     epoch2, seq2 = re.search(r"since=([0-9a-f]+)-(\d+)", later).groups()
     assert epoch2 == epoch and int(seq2) > int(seq)
+
+
+def test_keyboard_shortcuts_skip_links_and_focus_return(hub, ui, board):
+    for n in range(3):
+        write_task(board, f"inbox/k{n}.yaml", task_yaml(id=f"k{n}", title=f"Keyboard {n}", priority="high"))
+    page = ui.open(hub.base_url + "/")
+    expect(card(page, "k2")).to_be_visible(timeout=WAIT_MS)
+    assert page.locator("h1").count() == 1
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip-link").first).to_be_focused()
+    page.locator("body").click(position={"x": 5, "y": 300})
+    page.keyboard.press("/")
+    expect(page.locator("#f-text")).to_be_focused()
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    first = page.locator("#main .card").first
+    expect(first).to_be_focused()
+    page.keyboard.press("j")
+    second = page.locator("#main .card").nth(1)
+    expect(second).to_be_focused()
+    task_id = second.get_attribute("data-task-id")
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page).to_have_url(re.compile(f"/tasks/{task_id}$"))
+    # the card is redrawn while the panel is open: Esc still returns focus to that task's card
+    write_task(board, f"inbox/{task_id}.yaml", task_yaml(id=task_id, title="Renamed while open", priority="high"))
+    expect(card(page, task_id)).to_contain_text("Renamed while open", timeout=WAIT_MS)
+    page.keyboard.press("Escape")
+    expect(page.locator("#detail")).to_be_hidden()
+    expect(card(page, task_id)).to_be_focused()
+    assert ui.problems == []
+
+
+def test_no_horizontal_overflow_on_a_phone(hub, browser, board):
+    for n in range(8):
+        write_task(board, f"inbox/p{n}.yaml", task_yaml(id=f"phone-task-with-a-long-id-{n}", title=f"Phone {n}",
+                                                      needed_capabilities=["gpu"]))
+    write_task(board, "dead/d.yaml", task_yaml(id="d", title="dead", status="dead", last_error="exit code 2"))
+    ui = Page(browser)
+    try:
+        ui.page.set_viewport_size({"width": 360, "height": 800})
+        for path in ("/", "/graph", "/tasks/d"):
+            page = ui.open(hub.base_url + path)
+            page.wait_for_timeout(300)
+            width = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert width <= 0, f"{path} is {width} px wider than a 360 px screen"
+        assert ui.problems == []
+    finally:
+        ui.context.close()

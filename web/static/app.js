@@ -37,12 +37,27 @@
     if (set) return set;
     return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
   }
+  /* light -> dark -> follow the system -> light ...; no saved choice means "follow the system" */
+  var THEME_NAMES = { light: "Light", dark: "Dark", "": "Auto" };
+  function showTheme() {
+    var button = $("theme-toggle");
+    if (!button) return;
+    var set = document.documentElement.dataset.theme || "";
+    button.querySelector(".theme-name").textContent = THEME_NAMES[set];
+    button.setAttribute("aria-label", "Theme: " + (set ? set : "follows the system (" + effectiveTheme() + ")") +
+      ". Change theme");
+  }
   document.addEventListener("click", function (evt) {
     if (!evt.target.closest("#theme-toggle")) return;
-    var next = effectiveTheme() === "dark" ? "light" : "dark";
-    document.documentElement.dataset.theme = next;
-    try { localStorage.setItem(THEME_KEY, next); } catch (e) { /* private mode */ }
+    var set = document.documentElement.dataset.theme || "";
+    var next = set === "light" ? "dark" : set === "dark" ? "" : "light";
+    try {
+      if (next) localStorage.setItem(THEME_KEY, next); else localStorage.removeItem(THEME_KEY);
+    } catch (e) { /* private mode */ }
+    if (next) document.documentElement.dataset.theme = next; else delete document.documentElement.dataset.theme;
+    showTheme();
   });
+  showTheme();
 
   /* ---------------------------------------------------------------- filters: clean URLs */
   document.body.addEventListener("htmx:configRequest", function (evt) {
@@ -164,7 +179,16 @@
     document.body.classList.remove("detail-open");
     panel.replaceChildren();
     if (push) history.pushState({}, "", boardUrl());
-    if (lastFocus && document.body.contains(lastFocus)) lastFocus.focus();
+    returnFocus();
+  }
+  /* Focus goes back to the card that opened the panel; if that card was redrawn or moved lane,
+     to the task's card wherever it is now; else to the board. */
+  function returnFocus() {
+    if (lastFocus && document.body.contains(lastFocus)) { lastFocus.focus(); return; }
+    var id = lastFocus && lastFocus.getAttribute && lastFocus.getAttribute("data-task-id");
+    var card = id && document.querySelector('.card[data-task-id="' + CSS.escape(id) + '"]');
+    var target = card || $("main");
+    if (target) target.focus();
   }
   document.body.addEventListener("htmx:afterSwap", function (evt) {
     if (evt.detail.target && evt.detail.target.id === "detail") openDetail();
@@ -190,8 +214,27 @@
       closeDetail(true);
     }
   });
+  function typing(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+  function moveCard(step) {
+    var cards = Array.prototype.slice.call(document.querySelectorAll("#main .card"));
+    if (!cards.length) return;
+    var at = cards.indexOf(document.activeElement);
+    var next = cards[Math.max(0, Math.min(cards.length - 1, at === -1 ? 0 : at + step))];
+    next.focus();
+    next.scrollIntoView({ block: "nearest" });
+  }
   document.addEventListener("keydown", function (evt) {
-    if (evt.key === "Escape" && $("detail") && !$("detail").hidden) { evt.preventDefault(); closeDetail(true); }
+    var open = $("detail") && !$("detail").hidden;
+    if (!open && !evt.ctrlKey && !evt.metaKey && !evt.altKey && !typing(evt.target)) {
+      if (evt.key === "/" && $("f-text")) { evt.preventDefault(); $("f-text").focus(); $("f-text").select(); return; }
+      if (evt.key === "j") { evt.preventDefault(); moveCard(1); return; }
+      if (evt.key === "k") { evt.preventDefault(); moveCard(-1); return; }
+      if (evt.key === "?" && $("shortcuts")) { $("shortcuts").open = !$("shortcuts").open; return; }
+    }
+    if (evt.key === "Escape" && typing(evt.target) && evt.target.id === "f-text") { evt.target.blur(); return; }
+    if (evt.key === "Escape" && open) { evt.preventDefault(); closeDetail(true); }
     if (evt.key === "Tab" && $("detail") && !$("detail").hidden) trapFocus(evt);
   });
   function trapFocus(evt) {
@@ -228,7 +271,78 @@
     if (seconds < 86400) return Math.floor(seconds / 3600) + "h";
     return Math.floor(seconds / 86400) + "d";
   }
+  /* times: the viewer's own zone on screen, UTC on hover */
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function localTimes() {
+    document.querySelectorAll("time.local-time[datetime]:not([data-local])").forEach(function (el) {
+      var t = new Date(el.getAttribute("datetime"));
+      if (isNaN(t.getTime())) return;
+      var seconds = el.textContent.split(":").length > 2;
+      el.title = el.getAttribute("datetime").replace("T", " ").replace(/\+00:00$|Z$/, "") + " UTC";
+      el.textContent = pad(t.getHours()) + ":" + pad(t.getMinutes()) + (seconds ? ":" + pad(t.getSeconds()) : "");
+      el.dataset.local = "1";
+    });
+  }
+  /* the tab's title and the numbers a person glances at from another tab */
+  var baseTitle = document.title;
+  function count(lane) {
+    var el = document.querySelector("#head-" + lane + " .count");
+    return el ? parseInt(el.getAttribute("data-count") || el.textContent, 10) || 0 : 0;
+  }
+  function titleCounts() {
+    if (!$("lane-assigned")) return;
+    var running = count("assigned"), dead = count("dead");
+    var parts = [];
+    if (running) parts.push(running + " running");
+    if (dead) parts.push(dead + " failed");
+    var title = (parts.length ? "(" + parts.join(", ") + ") " : "") + baseTitle;
+    if (document.title !== title) document.title = title;
+  }
+  /* optional desktop notifications: a task dies, an agent drops, a budget passes 80 % */
+  var NOTIFY_KEY = "agentdeck-notify";
+  var notifying = false;
+  try { notifying = localStorage.getItem(NOTIFY_KEY) === "1" && window.Notification && Notification.permission === "granted"; } catch (e) { notifying = false; }
+  function showNotify() {
+    var button = $("notify-toggle");
+    if (!button) return;
+    if (!window.Notification) { button.hidden = true; return; }
+    button.setAttribute("aria-pressed", notifying ? "true" : "false");
+    button.textContent = notifying ? "Notifying" : "Notify";
+  }
+  document.addEventListener("click", function (evt) {
+    if (!evt.target.closest("#notify-toggle")) return;
+    if (notifying) {
+      notifying = false;
+      try { localStorage.removeItem(NOTIFY_KEY); } catch (e) { /* private mode */ }
+      showNotify();
+      return;
+    }
+    Notification.requestPermission().then(function (permission) {
+      notifying = permission === "granted";
+      try { if (notifying) localStorage.setItem(NOTIFY_KEY, "1"); } catch (e) { /* private mode */ }
+      showNotify();
+    });
+  });
+  showNotify();
+  var NOTIFY_KINDS = { "task.dead_letter": 1, "agent.left": 1, "budget.threshold": 1 };
+  document.body.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (!notifying || !document.hidden || !evt.detail || typeof evt.detail.data !== "string") return;
+    if (evt.detail.type !== "patch-activity" && evt.detail.type !== "activity") return;
+    var box = document.createElement("template");
+    box.innerHTML = evt.detail.data;
+    box.content.querySelectorAll("li[id^='li-activity-']").forEach(function (item) {
+      var kind = item.querySelector(".kind");
+      if (!kind || !NOTIFY_KINDS[kind.textContent.trim()] || document.getElementById(item.id)) return;
+      try { new Notification("agentdeck: " + kind.textContent.trim(), { body: item.textContent.trim().slice(0, 180), tag: item.id }); }
+      catch (e) { /* not allowed here */ }
+    });
+  });
+
+  localTimes();
+  titleCounts();
   setInterval(function () {
+    localTimes();
+    titleCounts();
     var now = Date.now();
     document.querySelectorAll("time.card-age[datetime]").forEach(function (el) {
       var t = Date.parse(el.getAttribute("datetime"));
