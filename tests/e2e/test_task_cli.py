@@ -93,3 +93,17 @@ async def test_list_show_retry_and_cancel_against_a_running_hub(start_hub, board
 def test_commands_fail_clearly_without_a_hub() -> None:
     result = agentdeck("task", "list", "--hub", "http://127.0.0.1:9")
     assert result.returncode == 1 and "cannot reach the hub" in result.stderr
+
+
+async def test_a_hub_with_a_dashboard_token_needs_it(start_hub, board_dir) -> None:
+    write_task(board_dir, "dead/gone.yaml", task_yaml(id="gone", title="Gone", status="dead"))
+    hub = await start_hub(dashboard_token="s3cret-token")
+    run = trio.to_thread.run_sync
+    refused = await run(agentdeck, "task", "list", "--hub", hub.base_url)
+    assert refused.returncode == 1 and "answered HTTP 401" in refused.stderr and "--dashboard-token" in refused.stderr
+    refused_ws = await run(agentdeck, "task", "retry", "gone", "--hub", hub.base_url)
+    assert refused_ws.returncode == 1 and "answered HTTP 401" in refused_ws.stderr
+    listed = await run(agentdeck, "task", "list", "--hub", hub.base_url, "--dashboard-token", "s3cret-token")
+    assert listed.returncode == 0 and "gone" in listed.stdout
+    retried = await run(agentdeck, "task", "retry", "gone", "--hub", hub.base_url, "--dashboard-token", "s3cret-token")
+    assert retried.returncode == 0 and retried.stdout.strip() == "gone: requeued", retried.stderr

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 import trio
 import yaml
+from trio_websocket import HandshakeError, open_websocket_url
 
 from agentdeck.actors.config import HubConfig
 from agentdeck.web.commands.task_file import task_fields, write_new_task
@@ -76,12 +77,26 @@ def task_command(args: argparse.Namespace) -> int:
         if args.task_action == "show":
             return _show(args)
         return trio.run(_command, args, f"{args.task_action}_task")
-    except (httpx.HTTPError, OSError) as error:
+    except httpx.HTTPStatusError as error:
+        return _refused(args, error.response.status_code)
+    except HandshakeError as error:
+        status = getattr(error, "status_code", None)
+        if isinstance(status, int):
+            return _refused(args, status)
         print(f"agentdeck: cannot reach the hub at {args.hub}: {error}", file=sys.stderr)
+        return 1
+    except (httpx.HTTPError, OSError, trio.TooSlowError) as error:
+        print(f"agentdeck: cannot reach the hub at {args.hub}: {error or 'no answer'}", file=sys.stderr)
         return 1
     except ValueError as error:
         print(f"agentdeck: {error}", file=sys.stderr)
         return 2
+
+
+def _refused(args: argparse.Namespace, status: int) -> int:
+    hint = " (pass --dashboard-token or set $AGENTDECK_DASHBOARD_TOKEN)" if status in (401, 403) else ""
+    print(f"agentdeck: the hub at {args.hub} answered HTTP {status}{hint}", file=sys.stderr)
+    return 1
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -138,8 +153,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 async def _command(args: argparse.Namespace, kind: str) -> int:
-    from trio_websocket import open_websocket_url
-
     url = args.hub.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     with trio.fail_after(COMMAND_TIMEOUT):
         headers = [(key.encode(), value.encode()) for key, value in _headers(args).items()]
