@@ -410,3 +410,19 @@ def test_no_horizontal_overflow_on_a_phone(hub, browser, board):
         assert ui.problems == []
     finally:
         ui.context.close()
+
+
+def test_show_more_keeps_every_lane_where_it_was(hub, ui, board):
+    for n in range(130):
+        write_task(board, f"inbox/m{n:03}.yaml", task_yaml(id=f"m{n:03}", title=f"More {n}",
+                                                         created=f"2026-01-01T00:{n // 60:02}:{n % 60:02}Z"))
+    page = ui.open(hub.base_url + "/")
+    expect(page.locator("#more-inbox")).to_be_visible(timeout=WAIT_MS)
+    page.evaluate("document.getElementById('lane-inbox').scrollTop = 600")
+    before = page.evaluate("document.getElementById('lane-inbox').scrollTop")
+    page.locator("#more-inbox").click()
+    expect(page.locator("#lane-inbox .card")).to_have_count(130, timeout=WAIT_MS)
+    expect(page.locator("#lane-inbox .card").nth(100)).to_be_focused()
+    assert page.evaluate("document.getElementById('lane-inbox').scrollTop") > 0
+    assert before > 0
+    assert ui.problems == []

@@ -44,8 +44,8 @@
     if (!button) return;
     var set = document.documentElement.dataset.theme || "";
     button.querySelector(".theme-name").textContent = THEME_NAMES[set];
-    button.setAttribute("aria-label", "Theme: " + (set ? set : "follows the system (" + effectiveTheme() + ")") +
-      ". Change theme");
+    button.setAttribute("aria-label", THEME_NAMES[set] + " theme" +
+      (set ? "" : ", following the system (" + effectiveTheme() + ")") + ": change");
   }
   document.addEventListener("click", function (evt) {
     if (!evt.target.closest("#theme-toggle")) return;
@@ -66,6 +66,30 @@
     ["agent", "priority", "q"].forEach(function (name) {
       if (params[name] === "" || params[name] === undefined) delete params[name];
     });
+  });
+
+  /* ---------------------------------------------------------------- "show more": keep every lane where it was */
+  var kept = null;
+  document.body.addEventListener("htmx:beforeSwap", function (evt) {
+    if (!evt.detail.target || evt.detail.target.id !== "live") return;
+    kept = { lanes: {}, y: window.scrollY, more: null, shown: 0 };
+    document.querySelectorAll(".lane").forEach(function (lane) { kept.lanes[lane.id] = lane.scrollTop; });
+    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    if (elt && elt.classList && elt.classList.contains("show-more")) {
+      kept.more = elt.id.replace(/^more-/, "");
+      kept.shown = document.querySelectorAll("#lane-" + kept.more + " .card").length;
+    }
+  });
+  document.body.addEventListener("htmx:afterSettle", function () {
+    if (!kept) return;
+    var state = kept;
+    kept = null;
+    Object.keys(state.lanes).forEach(function (id) { var lane = $(id); if (lane) lane.scrollTop = state.lanes[id]; });
+    window.scrollTo(window.scrollX, state.y);
+    if (state.more) {  /* focus the first card the click revealed */
+      var cards = document.querySelectorAll("#lane-" + state.more + " .card");
+      if (cards[state.shown]) cards[state.shown].focus({ preventScroll: false });
+    }
   });
 
   /* ---------------------------------------------------------------- connection */
