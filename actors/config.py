@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -21,6 +22,17 @@ def safe_hub_id(text: str) -> str:
 # health), and later taken back from its agent and queued again (``HubConfig.stuck_timeout``).
 STUCK_AFTER_S = 300.0
 RECLAIM_AFTER_S = 600.0
+
+
+def redact_url(url: str) -> str:
+    """A service URL (database, broker) without its password, to show in /health and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
 
 @attrs.frozen
 class HubConfig:

@@ -22,6 +22,7 @@ from typing import Any
 import trio
 
 from agentdeck.actors.bus import EventBus, Subscription
+from agentdeck.actors.config import redact_url
 from agentdeck.actors.fleet import wire
 from agentdeck.actors.messages import Resync
 
@@ -66,9 +67,7 @@ class Publisher:
 
     def status(self) -> dict[str, Any]:
         """For /health: whether events reach the broker, and what waits for it."""
-        from agentdeck.actors.telemetry.postgres import redact
-
-        return {"url": redact(self.url), "hub": self.hub, "connected": self.connected,
+        return {"url": redact_url(self.url), "hub": self.hub, "connected": self.connected,
                 "buffering": bool(self._outbox) and not self.connected, "pending_events": len(self._outbox),
                 "published": self.published, "dropped": self.dropped, "output_skipped": self.output_skipped,
                 "error": self.error,

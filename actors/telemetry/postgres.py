@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from agentdeck.actors.config import redact_url
 from agentdeck.actors.telemetry.backend import SUCCESS_STATUSES, CompletionKey, Invocation
 from agentdeck.actors.telemetry.stats import Aggregator, Cell
 from agentdeck.actors.telemetry.store import local_date
@@ -136,16 +136,6 @@ VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
 """
 
 
-def redact(url: str) -> str:
-    """The URL without its password, to show in /health and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class PostgresTelemetryStore:
     """One connection to the fleet's database. ``hub`` None: a reader (``agentdeck fleet``) that
     writes nothing but the fleet budgets."""
@@ -171,7 +161,7 @@ class PostgresTelemetryStore:
 
     @property
     def location(self) -> str:
-        return redact(self.url)
+        return redact_url(self.url)
 
     # ------------------------------------------------------------------ lifecycle
 

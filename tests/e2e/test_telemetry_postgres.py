@@ -9,8 +9,9 @@ import psycopg
 import pytest
 from conftest import wait_until
 
+from agentdeck.actors.config import redact_url
 from agentdeck.actors.telemetry.backend import Invocation
-from agentdeck.actors.telemetry.postgres import SCHEMA_VERSION, PostgresTelemetryStore, redact
+from agentdeck.actors.telemetry.postgres import SCHEMA_VERSION, PostgresTelemetryStore
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -136,8 +137,8 @@ def test_rows_written_by_another_tool_below_the_watermark_are_found(pg_url: str)
 
 def test_unreachable_database_is_reported_without_the_password() -> None:
     store = PostgresTelemetryStore("postgresql://me:secret@127.0.0.1:1/x", "hub-a", connect_timeout=1)
-    assert "secret" not in store.location
-    assert redact("postgresql://127.0.0.1/x") == "postgresql://127.0.0.1/x"
+    assert "secret" not in store.location and "secret" not in redact_url("redis://:secret@h:1/0")
+    assert redact_url("postgresql://127.0.0.1/x") == "postgresql://127.0.0.1/x"
     with pytest.raises(store.unavailable):
         store.open()
 
