@@ -13,6 +13,7 @@ from agentdeck.web.context import attach_hub
 from agentdeck.web.errors import register_error_handlers
 from agentdeck.web.frame_ledger import FrameLedger
 from agentdeck.web.guard import HostPolicy, RequestGuard
+from agentdeck.web.live.regions import add_page_globals
 from agentdeck.web.routes.actions import actions
 from agentdeck.web.routes.agent_socket import AGENT_SOCKET_PATH, agent_ws
 from agentdeck.web.routes.api import api
@@ -23,7 +24,6 @@ from agentdeck.web.routes.metrics import metrics_api
 from agentdeck.web.routes.pages import pages
 from agentdeck.web.routes.schemas import schemas_api
 from agentdeck.web.routes.stats import stats_api
-from agentdeck.web.view.present import path_segment
 
 # Flask cannot find the root of a package in a namespace (agentdeck.*) by itself.
 WEB_ROOT = files("agentdeck.web")
@@ -48,7 +48,7 @@ def create_app(hub: Hub) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json = UnsortedJSON(app)
     attach_hub(app, hub)
-    app.jinja_env.filters["segment"] = path_segment
+    add_page_globals(app.jinja_env)
     hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
     guard = RequestGuard(app.asgi_app, hosts, hub.config.dashboard_token)
     app.asgi_app = guard  # type: ignore[method-assign, assignment]  # where Quart takes middleware

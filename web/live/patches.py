@@ -16,6 +16,8 @@ import re
 
 import attrs
 
+from agentdeck.web.live import element_ids as ids
+
 MAX_PATCH_OPS = 40
 # texts the page keeps current by itself: ages (ticked by the page) and live run texts (last output
 # line, tokens, spend: the "live" event); a card that differs only there is not patched
@@ -41,8 +43,8 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
         return None
     old_groups = {key: head for key, _, head in old.groups}
     new_groups = {key for key, _, _ in new.groups}
-    gone = {f"ul-{new.lane}-{key}" for key in old_groups if key not in new_groups}
-    ops = [f'<div id="grp-{new.lane}-{key}" hx-swap-oob="delete"></div>'
+    gone = {ids.items(new.lane, key) for key in old_groups if key not in new_groups}
+    ops = [f'<div id="{ids.group(new.lane, key)}" hx-swap-oob="delete"></div>'
            for key in old_groups if key not in new_groups]
     before = {key: (html, where) for key, html, where in old.items}
     position = {key: index for index, (key, _, _) in enumerate(old.items)}
@@ -50,14 +52,14 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
     staying = set(kept)
     if kept != [key for key, _, where in old.items if key in staying]:
         staying = _longest_increasing(kept, position)  # some changed place: keep the most in order
-    ops.extend(f'<li id="li-{new.lane}-{key}" hx-swap-oob="delete"></li>'
+    ops.extend(f'<li id="{ids.item(new.lane, key)}" hx-swap-oob="delete"></li>'
                for key, _, where in old.items if key not in staying and where not in gone)
     heads = []
     previous_group = None
     for key, shell, head in new.groups:
         if key not in old_groups:
-            anchor = f"afterend:#grp-{new.lane}-{previous_group}" if previous_group \
-                else f"afterbegin:#groups-{new.lane}"
+            anchor = f"afterend:#{ids.group(new.lane, previous_group)}" if previous_group \
+                else f"afterbegin:#{ids.groups(new.lane)}"
             ops.append(f'<div hx-swap-oob="{anchor}">{shell}</div>')
         elif old_groups[key] != head:
             heads.append(head)
@@ -66,11 +68,11 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
     previous: tuple[str, str] | None = None
     for key, html, where in new.items:
         if key not in staying:
-            anchor = f"afterend:#li-{new.lane}-{previous[0]}" if previous and previous[1] == where \
+            anchor = f"afterend:#{ids.item(new.lane, previous[0])}" if previous and previous[1] == where \
                 else f"afterbegin:#{where}"
             ops.append(f'<div hx-swap-oob="{anchor}">{html}</div>')
         elif before[key][0] != html and _AGE.sub(r"\1\2\3\4", before[key][0]) != _AGE.sub(r"\1\2\3\4", html):
-            li = f'<li id="li-{new.lane}-{key}"'
+            li = f'<li id="{ids.item(new.lane, key)}"'
             ops.append(html.replace(li, f'{li} hx-swap-oob="outerHTML"', 1))
         previous = (key, where)
         if len(ops) > limit:

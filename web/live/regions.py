@@ -33,6 +33,7 @@ from agentdeck.actors.messages import (
     WhyWaiting,
 )
 from agentdeck.actors.replies import StatsReply
+from agentdeck.web.live import element_ids as ids
 from agentdeck.web.live.patches import LaneParts
 from agentdeck.web.view import charts
 from agentdeck.web.view.dead_letter import dead_groups
@@ -186,6 +187,13 @@ def output_line(item: Any) -> dict[str, str]:
     return {"kind": kind, "text": text}
 
 
+def add_page_globals(env: Environment) -> None:
+    """What every template may use, in both environments (the app's and the fragments')."""
+    env.filters["segment"] = path_segment
+    env.globals["ids"] = ids
+    env.globals["patched_events"] = ",".join(f"patch-{region}" for region in PATCHED_REGIONS)
+
+
 def fragment_env(app: Any) -> Environment:
     """One synchronous, autoescaping Jinja environment per app over the app's templates.
 
@@ -195,7 +203,7 @@ def fragment_env(app: Any) -> Environment:
     env = app.extensions.get("agentdeck.fragment_env")
     if env is None:
         env = Environment(loader=app.jinja_loader, autoescape=True, auto_reload=False)
-        env.filters["segment"] = path_segment
+        add_page_globals(env)
         app.extensions["agentdeck.fragment_env"] = env
     return env
 
@@ -320,24 +328,24 @@ class Renderer:
               ctx: dict[str, Any] | None = None) -> LaneParts:
         """A list region as its pieces (the same macros as its partial), for patching it in place."""
         if region == "activity":
-            items = tuple((str(e["eid"]), self._feed_item(e), "ul-activity") for e in activity)
+            items = tuple((str(e["eid"]), self._feed_item(e), ids.items("activity")) for e in activity)
             return LaneParts("activity", (not items,), items, ())
         if ctx is None:
             ctx = self.context(region, data, flt, data["now"], activity)
         if region == "agents":
             macros = self._macros("agent_item")
-            items = tuple((a["key"], str(ctx["li"][a["key"]]), "ul-agents") for a in ctx["agents"])
+            items = tuple((a["key"], str(ctx["li"][a["key"]]), ids.items("agents")) for a in ctx["agents"])
             return LaneParts("agents", (ctx["available"], not items), items,
                              (str(macros.agents_head(ctx, "outerHTML")),))
         macros = self._macros("card")
         lane = ctx["lane"]
         if ctx["groups"]:
-            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}-{g['key']}")
+            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), ids.items(lane, g["key"]))
                           for g in ctx["groups"] for c in g["cards"])
             groups = tuple((g["key"], f"{macros.group_open(ctx, g)}</ul></div>",
                             str(macros.group_head(ctx, g, "outerHTML"))) for g in ctx["groups"])
         else:
-            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), f"ul-{lane}") for c in ctx["cards"])
+            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), ids.items(lane)) for c in ctx["cards"])
             groups = ()
         more = (str(macros.more_link(ctx, "outerHTML")),) if ctx["hidden"] else ()
         shape = (not ctx["cards"], bool(ctx["hidden"]), flt.key, bool(groups))
