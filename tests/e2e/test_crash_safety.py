@@ -140,7 +140,11 @@ def check_whole(work: Path, hub: HubProcess, settle: float = 15.0) -> dict[str, 
             if time.monotonic() > deadline:
                 raise problem
         elif time.monotonic() > deadline:
-            raise AssertionError(f"the hub's board did not hold still for {settle:.0f} s with the agents frozen")
+            moved = sorted(task_id for task_id in set(lanes_in_api(before)) | set(lanes_in_api(after))
+                           if lanes_in_api(before).get(task_id) != lanes_in_api(after).get(task_id))
+            raise AssertionError(f"the hub's board did not hold still for {settle:.0f} s with the agents "
+                                 f"frozen; last moves: {moved[:10]}; other changes: "
+                                 f"{sorted(k for k in before if before[k] != after.get(k))}")
         time.sleep(0.1)
 
 
