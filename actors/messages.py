@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 import attrs
 import trio
 
+from agentdeck.actors.numbers import bounded_number
+
 LANES = ("inbox", "assigned", "done", "dead")
 PRIORITIES = ("critical", "high", "medium", "low")
 
@@ -40,13 +42,19 @@ class Task:
 
     @property
     def generation(self) -> int:
-        value = self.fields.get("generation")
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+        value = bounded_number(self.fields.get("generation"))
+        return value if isinstance(value, int) else 0
+
+    @property
+    def attempt_records(self) -> list[Mapping[str, Any]]:
+        """The recorded attempts that are mappings (a hand-edited file may hold anything there)."""
+        attempts = self.fields.get("attempts")
+        return [a for a in attempts if isinstance(a, Mapping)] if isinstance(attempts, list) else []
 
     @property
     def retry_count(self) -> int:
-        value = self.fields.get("retry_count")
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+        value = bounded_number(self.fields.get("retry_count"))
+        return value if isinstance(value, int) else 0
 
 
 @attrs.frozen

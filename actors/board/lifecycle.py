@@ -34,6 +34,12 @@ def _with(task: Task, **changes: Any) -> dict[str, Any]:
     return fields
 
 
+def _attempts(task: Task) -> list[Any]:
+    """The attempts recorded so far (a hand-edited file may hold anything there)."""
+    attempts = task.fields.get("attempts")
+    return list(attempts) if isinstance(attempts, list) else []
+
+
 def max_retries(task: Task, default: int) -> int:
     value = task.fields.get("max_retries")
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
@@ -59,7 +65,7 @@ def complete(task: Task, agent_id: str, result: Mapping[str, Any] | None,
     if isinstance(kept.get("output"), str) and len(kept["output"]) > MAX_KEPT_OUTPUT:
         kept["output"] = kept["output"][-MAX_KEPT_OUTPUT:]
         kept["output_truncated"] = True
-    attempts = list(task.fields.get("attempts") or [])
+    attempts = _attempts(task)
     attempt = {"generation": task.generation, "agent": agent_id, "outcome": "done",
                "finished_at": now_iso()}
     if verification and verification.get("verification_status"):
@@ -80,7 +86,7 @@ def fail(task: Task, agent_id: str | None, error: str, default_max_retries: int,
     """Back to the inbox for another attempt (not before ``retry_delay`` seconds: ``retry_after``),
     or into the dead letter once attempts run out. ``cost_usd``: what the attempt spent, if known."""
     retries = task.retry_count + 1
-    attempts = list(task.fields.get("attempts") or [])
+    attempts = _attempts(task)
     attempt: dict[str, Any] = {"generation": task.generation, "agent": agent_id, "outcome": "failed",
                                "error": error[:2000], "finished_at": now_iso()}
     if cost_usd is not None:
@@ -105,7 +111,7 @@ def reclaim(task: Task, reason: str, default_max_retries: int,
     are stale, and (``count_retry``) a retry counted, so a task that keeps losing its agent ends in
     the dead letter."""
     retries = task.retry_count + 1 if count_retry else task.retry_count
-    attempts = list(task.fields.get("attempts") or [])
+    attempts = _attempts(task)
     attempts.append({"generation": task.generation, "agent": task.lane_agent, "outcome": "reclaimed",
                      "reason": reason, "finished_at": now_iso()})
     if count_retry and retries >= attempts_allowed(task, default_max_retries):

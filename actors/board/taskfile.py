@@ -20,6 +20,7 @@ import yaml
 
 from agentdeck.actors.board.scan_cache import ScanCache, file_key
 from agentdeck.actors.messages import FileRead, InvalidTaskFile, Task
+from agentdeck.actors.numbers import bounded_number, without_surrogates
 
 MAX_TASK_FILE_BYTES = 1024 * 1024
 MAX_ALIASES = 20
@@ -112,23 +113,20 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
 def _hours(fields: dict[str, Any]) -> float | None:
     for key in ("estimated_hours", "estimated_effort_hours"):
         value = fields.get(key)
-        if value is None or isinstance(value, bool):
-            continue
-        try:
-            hours = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(hours):
-            return hours
+        hours = bounded_number(value, from_text=True)
+        if hours is not None:
+            return float(hours)
     return None
 
 
 def jsonable(value: Any) -> Any:
     """YAML values made safe for JSON: dates become ISO text, keys become strings."""
+    if type(value) is str:
+        return without_surrogates(value)
     if type(value) in _PLAIN:
         return value
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {without_surrogates(str(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
         return [jsonable(v) for v in value]
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
@@ -137,9 +135,11 @@ def jsonable(value: Any) -> Any:
         return value.decode("utf-8", "replace")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # JSON has no NaN or infinity
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if value is None or isinstance(value, (int, float, bool)):
         return value
-    return str(value)
+    return without_surrogates(str(value))
 
 
 def load_yaml(data: bytes) -> Any:

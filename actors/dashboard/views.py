@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agentdeck.actors.messages import ExecutionResult, Task, TaskCompleted
+from agentdeck.actors.numbers import bounded_number, instant_seconds
 from agentdeck.actors.replies import StatsReply
 
 META_FIELDS = ("model_used", "tokens_in", "tokens_out", "estimated_cost_usd",
@@ -23,22 +24,12 @@ def epoch_ms(seconds: float | None) -> int | None:
 
 def iso_ms(text: Any) -> int | None:
     """An ISO 8601 timestamp as epoch ms (naive times are taken as UTC); None if unreadable."""
-    if isinstance(text, dt.datetime):
-        moment = text
-    else:
-        try:
-            moment = dt.datetime.fromisoformat(str(text))
-        except ValueError:
-            return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp() * 1000)
+    seconds = instant_seconds(text if isinstance(text, dt.datetime) else str(text))
+    return None if seconds is None else int(seconds * 1000)
 
 
 def _number(value: Any) -> int | float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value
+    return bounded_number(value)
 
 
 def execution_meta(result: ExecutionResult | Mapping[str, Any] | None) -> dict[str, Any]:

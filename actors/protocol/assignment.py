@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from agentdeck.actors.numbers import instant_seconds
 from agentdeck.actors.protocol import schema as protocol
 
 # top-level fields of a task file that are folded into the metadata a sidecar gets
@@ -68,16 +69,8 @@ def verification_controls(fields: Mapping[str, Any]) -> dict[str, Any]:
 def epoch_ms(value: Any, default: float) -> int:
     """An ISO 8601 time from a task file as integer milliseconds since the epoch (UTC when naive);
     ``default`` (epoch seconds) when it is missing or unreadable."""
-    if isinstance(value, dt.datetime):
-        moment = value
-    else:
-        try:
-            moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return int(default * 1000)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp() * 1000)
+    seconds = instant_seconds(value if isinstance(value, dt.datetime) else str(value))
+    return int((default if seconds is None else seconds) * 1000)
 
 
 def task_assign_fields(fields: Mapping[str, Any], now: float) -> dict[str, Any]:

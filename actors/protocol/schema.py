@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from agentdeck.actors.board.taskfile import MAX_TASK_ID, is_safe_name
+from agentdeck.actors.numbers import MAX_MAGNITUDE, bounded_number, without_surrogates
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
@@ -181,6 +183,8 @@ def decode(frame: str | bytes) -> dict[str, Any]:
         message = json.loads(frame, parse_constant=_reject_constant)
     except (ValueError, RecursionError, UnicodeDecodeError) as error:
         raise ProtocolError(error_message("invalid_json", detail=str(error)[:200])) from None
+    if isinstance(frame, str) and "\\" in frame and _ESCAPED_SURROGATE.search(frame):
+        message = _scrubbed(message)
     if not isinstance(message, dict):
         raise ProtocolError(error_message(
             "unknown_message_type", known_types=list(KNOWN_TYPES),
@@ -194,6 +198,20 @@ def decode(frame: str | bytes) -> dict[str, Any]:
     if errors:
         raise ProtocolError(error_message("validation_failed", message_type=kind, errors=errors))
     return message
+
+
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _scrubbed(value: Any) -> Any:
+    """Strings without lone surrogates (a valid escaped pair was already joined by the parser)."""
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
 
 
 def validate_fields(message: Mapping[str, Any], schema: Iterable[Field],
@@ -232,6 +250,8 @@ def _check(spec: Field, path: str, value: Any, errors: list[dict[str, str]]) -> 
     if kind in ("integer", "number"):
         if isinstance(value, float) and not math.isfinite(value):
             errors.append(_error(path, "invalid_value", "must be finite"))
+        elif bounded_number(value) is None:
+            errors.append(_error(path, "invalid_value", f"must be at most {MAX_MAGNITUDE:.0e} in size"))
         elif spec.minimum is not None and value < spec.minimum:
             errors.append(_error(path, "invalid_value", f"must be >= {spec.minimum}"))
     elif kind == "string":

@@ -88,9 +88,13 @@ def pick_task(inbox: Iterable[Task], agent: AgentRecord, board: Board,
     out a retry backoff (``now`` is the wall clock), its dependencies done, fitting the agent."""
     now = time.time() if now is None else now
     for task in inbox:
-        if task.id not in taken and not in_backoff(task, now) and fits(task, agent) \
-                and is_ready(task, board):
-            return task
+        if task.id in taken:
+            continue
+        try:
+            if not in_backoff(task, now) and fits(task, agent) and is_ready(task, board):
+                return task
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            continue  # a field of an unexpected type: this task waits, the others are not held up
     return None
 
 

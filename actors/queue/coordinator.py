@@ -5,7 +5,6 @@ the file writes, and hands this object a ``write`` function. Every transition is
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,6 +35,7 @@ from agentdeck.actors.messages import (
     TaskRequeued,
     TaskRetried,
 )
+from agentdeck.actors.numbers import bounded_int, bounded_number, instant_seconds
 from agentdeck.actors.protocol import assignment
 from agentdeck.actors.protocol import schema as protocol
 from agentdeck.actors.protocol.verification import verification_of
@@ -345,7 +345,11 @@ class Coordinator:
             if task is None:
                 continue
             taken.add(task.id)
-            await self._assign(agent, task)
+            try:
+                await self._assign(agent, task)
+            except Exception:
+                # one task's odd fields must never stop scheduling for every other task
+                log.exception("could not assign %s (it stays in the inbox)", task.id)
 
     def why_waiting(self, task_ids: tuple[str, ...]) -> dict[str, WaitReason]:
         """Why each of these inbox tasks is not running (the rules ``schedule`` applies)."""
@@ -435,17 +439,15 @@ def _ack(task_id: Any, status: str) -> dict[str, Any]:
 
 
 def _int(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
+    number = bounded_int(value)
+    return number if number is not None and number > 0 else 0
 
 
 def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    number = bounded_number(value)
+    return None if number is None else float(number)
 
 
 def _duration_ms(task: Task) -> int | None:
-    assigned = task.fields.get("assigned_at")
-    try:
-        start = dt.datetime.fromisoformat(str(assigned))
-    except ValueError:
-        return None
-    return max(0, int((dt.datetime.now(dt.UTC) - start).total_seconds() * 1000))
+    start = instant_seconds(str(task.fields.get("assigned_at")))
+    return None if start is None else max(0, int((time.time() - start) * 1000))

@@ -8,7 +8,6 @@ task back, with the task ids it refers to so a page can link them. Pure: the que
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +15,7 @@ import attrs
 
 from agentdeck.actors.board.board import Board
 from agentdeck.actors.messages import Task
+from agentdeck.actors.numbers import instant_seconds
 from agentdeck.actors.queue.routing import can_run_task, complexity_of, executor_of, shell_command_of
 
 CODES = ("backoff", "blocked", "agent_offline", "no_capability", "no_agents", "queued")
@@ -37,13 +37,7 @@ class WaitReason:
 def retry_after(task: Task) -> float | None:
     """When a failed task may run again (its ``retry_after`` field), as epoch seconds."""
     value = task.fields.get("retry_after")
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+    return instant_seconds(str(value)) if value else None
 
 
 def backoff_delay(failures: int, base: float, cap: float) -> float:

@@ -36,6 +36,7 @@ from agentdeck.actors.messages import (
     TaskDeadLettered,
     TaskRetried,
 )
+from agentdeck.actors.numbers import bounded_number, instant_seconds
 from agentdeck.actors.telemetry.backend import Invocation
 from agentdeck.actors.telemetry.pricing import price_invocation
 
@@ -128,32 +129,25 @@ def _price(result: ExecutionResult) -> tuple[float | None, bool, float | None]:
 
 
 def _attempts(task: Task) -> list[Mapping[str, Any]]:
-    attempts = task.fields.get("attempts")
-    if not isinstance(attempts, list):
-        return []
-    return [attempt for attempt in attempts if isinstance(attempt, Mapping)]
+    return task.attempt_records
 
 
 def _instant(value: Any, task: Task) -> datetime:
     """A time written in a task file; the file's mtime when it is missing or unreadable."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            moment = datetime.fromtimestamp(task.mtime or 0.0, UTC)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    seconds = instant_seconds(value if isinstance(value, datetime) else str(value))
+    if seconds is None:
+        seconds = instant_seconds(task.mtime) or 0.0
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    number = bounded_number(value)
+    return number if isinstance(number, int) else None
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+    number = bounded_number(value)
+    return None if number is None else float(number)
 
 
 def _text(value: Any) -> str | None:

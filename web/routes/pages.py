@@ -104,7 +104,7 @@ async def task_context(task: Task) -> dict[str, Any]:
     criteria = task.fields.get("acceptance_criteria")
     if isinstance(criteria, str):
         criteria = [line.strip("-* ").strip() for line in criteria.splitlines() if line.strip()]
-    attempts = [a for a in task.fields.get("attempts") or [] if isinstance(a, dict)]
+    attempts = task.attempt_records
     return {
         "task": task,
         "work": work_view(task),
@@ -114,7 +114,7 @@ async def task_context(task: Task) -> dict[str, Any]:
         "criteria": criteria if isinstance(criteria, list) else [],
         "dependencies": [{"id": d, "lane": by_id[d].lane if d in by_id else None,
                           "title": by_id[d].title if d in by_id else None} for d in task.dependencies],
-        "routing": task.fields.get("routing_decision"),
+        "routing": routing if isinstance(routing := task.fields.get("routing_decision"), dict) else None,
         "attempts": attempts,
         "output": output,
         "waiting": waiting_words(waiting),

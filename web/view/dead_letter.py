@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agentdeck.actors.messages import Task
+from agentdeck.actors.numbers import bounded_number
 
 _VARIABLE = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}|\d+(?:\.\d+)?", re.I)
 MAX_SIGNATURE = 160
@@ -28,8 +29,8 @@ def group_key(signature: str) -> str:
 
 def spent(task: Task) -> float | None:
     """What the task's failed attempts cost, as their records say (None when none says)."""
-    costs = [a.get("cost_usd") for a in task.fields.get("attempts") or [] if isinstance(a, dict)]
-    known = [float(c) for c in costs if isinstance(c, (int, float)) and not isinstance(c, bool)]
+    costs = (bounded_number(a.get("cost_usd")) for a in task.attempt_records)
+    known = [float(c) for c in costs if c is not None]
     return sum(known) if known else None
 
 

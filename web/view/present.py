@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +18,7 @@ import attrs
 
 from agentdeck.actors.config import STUCK_AFTER_S
 from agentdeck.actors.messages import Task
+from agentdeck.actors.numbers import bounded_number, instant_seconds
 
 STUCK_NOTE = f"assigned with no change for over {STUCK_AFTER_S / 60:g} minutes"
 
@@ -28,6 +30,14 @@ def task_hash(task_id: str) -> str:
     return hashlib.sha1(task_id.encode("utf-8")).hexdigest()[:12]
 
 
+def short_text(value: Any, limit: int = 500) -> str | None:
+    """A field of any type as a short line of text (a hand-edited ``last_error`` may be a list)."""
+    if value is None or value == "":
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)[:limit + 1]
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def path_segment(value: Any) -> str:
     """A task id as exactly one URL path segment: ``/``, ``?``, ``#`` and ``%`` encoded too (Jinja's
     ``urlencode`` keeps ``/``, so an id ``../api/tasks`` linked to the JSON API)."""
@@ -35,17 +45,7 @@ def path_segment(value: Any) -> str:
 
 
 def parse_time(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
+    return instant_seconds(value) if value else None
 
 
 def stamp_seconds(value: Any) -> float | None:
@@ -82,12 +82,8 @@ def execution_meta(task: Task, completion: Mapping[str, Any] | None = None) -> d
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    number = bounded_number(value, from_text=True)
+    return None if number is None else float(number)
 
 
 def cost_row(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,7 +184,7 @@ def card_base(task: Task, completion: Mapping[str, Any] | None = None, waiting: 
         "age_iso": iso(created),
         "cost": cost_row(meta)["badge"] if meta else None,
         "retry_count": task.retry_count,
-        "last_error": task.fields.get("last_error"),
+        "last_error": short_text(task.fields.get("last_error")),
         "verification": task.fields.get("verification_status") if task.lane == "done" else None,
         "tags": task.tags,
         "waiting": waiting_words(waiting) if task.lane == "inbox" else None,
