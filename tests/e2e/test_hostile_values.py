@@ -152,7 +152,7 @@ async def _one_example(work: Path, tasks: list[tuple[str, dict]], result_payload
             hub.stop()
     failures = [(path, status) for path, status in answers if status >= 500]
     assert not failures, failures
-    restarted = [r for r in hub.supervisor.status() if r.get("restarts")]
+    restarted = [(r.name, r.last_error) for r in hub.supervisor.status() if r.restarts]
     assert not restarted, restarted
     assert trio.current_time() - started < 60
 
