@@ -199,7 +199,7 @@ class Tick:
 
 @attrs.frozen
 class GetStats:
-    """Query the telemetry actor: the shared cost/token/latency figures (a JSON-ready dict).
+    """Query the telemetry actor: the cost/token/latency figures as a ``StatsReply``.
 
     ``scope="fleet"``: every hub sharing the telemetry database; the answer is None when the
     database is this hub's own (SQLite)."""
