@@ -25,11 +25,11 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from raw_ws import RawSocket, deflate_bomb  # noqa: E402
+from raw_ws import RawSocket, deflate_bomb
 
-from agentdeck.actors.config import HubConfig  # noqa: E402
-from agentdeck.actors.hub import Hub  # noqa: E402
-from agentdeck.web.server import run_hub  # noqa: E402
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.web.server import run_hub
 
 
 def rss_mib() -> float:
@@ -67,7 +67,7 @@ async def replay(port: int, base: str, board: Path) -> None:
         async with client.stream("GET", "/events", timeout=httpx.Timeout(30, read=30)) as stream:
             task = None
             while task is None:
-                opcode, data = await sock.receive_frame()
+                _opcode, data = await sock.receive_frame()
                 message = json.loads(data)
                 if message.get("type") == "task_assign":
                     task = message
