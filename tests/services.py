@@ -145,8 +145,11 @@ class PostgresServer:
         return self
 
     def start(self) -> PostgresServer:
+        # fsync off: only the process is ever killed here, never the machine, so the OS keeps what
+        # was written. Commits stay synchronous: with synchronous_commit=off an immediate stop loses
+        # the last acknowledged transactions, which would look like rows lost by the hubs.
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   "-c full_page_writes=off -c max_connections=200")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w",
                   "-t", "60", "start")
         _wait_for_port(self.port, 30.0)
