@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -61,6 +62,7 @@ MAX_FEED_ITEMS = 200  # drawn feed lines kept (the feed shows 50)
 MAX_ITEMS_PER_CARD = 8  # renders of one card kept (per lane and filter)
 LANE_PAGE = 100  # cards drawn per lane; the count is always the full one
 MAX_LANE_LIMIT = 10_000
+MAX_SEARCH_WORDS = 12
 
 
 @attrs.frozen
@@ -98,12 +100,18 @@ class BoardFilter:
     def active(self) -> bool:
         return bool(self.agent or self.priority or self.text)
 
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The search as words, each of which must appear somewhere in a task (any order, any case)."""
+        return search_words(self.text)
+
     def keep(self, task: Task) -> bool:
-        if not self.text:
+        words = self.words
+        if not words:
             return True
-        needle = self.text.lower()
-        return any(needle in (value or "").lower()
-                   for value in (task.title, task.id, task.description, " ".join(task.tags)))
+        haystack = " ".join((task.title or "", task.id, task.description or "", " ".join(task.tags),
+                             task.agent or "", task.lane_agent or "")).casefold()
+        return all(word in haystack for word in words)
 
     def with_more(self) -> str:
         return urlencode({**self.params(), "limit": str(self.limit + LANE_PAGE)})
@@ -116,6 +124,10 @@ class _Presented:
     base: CardBase
     card: dict[str, Any] | None = None  # the card last made (ages change it)
     items: dict[tuple[str, str], Markup] = attrs.field(factory=dict)  # its <li> by (lane, filter)
+
+
+def search_words(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(word for word in text.casefold().split() if word))[:MAX_SEARCH_WORDS]
 
 
 class Sources:
@@ -190,8 +202,26 @@ def output_line(item: Any) -> dict[str, str]:
 def add_page_globals(env: Environment) -> None:
     """What every template may use, in both environments (the app's and the fragments')."""
     env.filters["segment"] = path_segment
+    env.filters["highlight"] = highlight
     env.globals["ids"] = ids
     env.globals["patched_events"] = ",".join(f"patch-{region}" for region in PATCHED_REGIONS)
+
+
+def highlight(text: Any, query: str) -> Markup:
+    """``text`` escaped, with every occurrence of the search's words marked (``<mark>``)."""
+    value = str(text or "")
+    words = search_words(query or "")
+    if not words:
+        return Markup.escape(value)
+    pattern = re.compile("|".join(re.escape(word) for word in sorted(words, key=len, reverse=True)),
+                         re.IGNORECASE)
+    out, last = [], 0
+    for match in pattern.finditer(value):
+        out.append(Markup.escape(value[last:match.start()]))
+        out.append(Markup("<mark>") + Markup.escape(match.group(0)) + Markup("</mark>"))
+        last = match.end()
+    out.append(Markup.escape(value[last:]))
+    return Markup("").join(out)
 
 
 def fragment_env(app: Any) -> Environment:
@@ -395,6 +425,8 @@ def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping
     running = running_by_task(snapshot) if lane == "assigned" else {}
     cards = [present(t, now, completions.get(t.id), waiting.get(t.id), running.get(t.id))
              for t in shown]
+    if flt.text:
+        cards = [{**card, "match": flt.text} for card in cards]
     groups: list[dict[str, Any]] = []
     if lane == "assigned":
         by_agent: dict[str, list[dict]] = {}
