@@ -144,7 +144,8 @@ def check_whole(work: Path, hub: HubProcess, settle: float = 15.0) -> dict[str, 
                            if lanes_in_api(before).get(task_id) != lanes_in_api(after).get(task_id))
             raise AssertionError(f"the hub's board did not hold still for {settle:.0f} s with the agents "
                                  f"frozen; last moves: {moved[:10]}; other changes: "
-                                 f"{sorted(k for k in before if before[k] != after.get(k))}")
+                                 f"{sorted(k for k in before if before[k] != after.get(k))}; "
+                                 f"the disk meanwhile: {problem or 'whole'}")
         time.sleep(0.1)
 
 
