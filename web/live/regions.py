@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from agentdeck.actors.mailbox import ActorUnavailable
 from agentdeck.actors.messages import (
+    LANES,
     PRIORITIES,
     BoardView,
     ExecutionEvent,
@@ -51,7 +52,7 @@ from agentdeck.web.view.present import (
 
 log = logging.getLogger("agentdeck.fragments")
 
-LANE_REGIONS = ("lane-inbox", "lane-assigned", "lane-done", "lane-dead")
+LANE_REGIONS = tuple(f"lane-{lane}" for lane in LANES)
 BOARD_REGIONS = (*LANE_REGIONS, "invalid")
 SNAPSHOT_REGIONS = ("health", "ticker", "agents", "throughput")
 MAIN_REGIONS = (*SNAPSHOT_REGIONS, *BOARD_REGIONS, "costs", "activity")
@@ -204,6 +205,7 @@ def add_page_globals(env: Environment) -> None:
     env.filters["segment"] = path_segment
     env.filters["highlight"] = highlight
     env.globals["ids"] = ids
+    env.globals["lanes"] = LANES
     env.globals["patched_events"] = ",".join(f"patch-{region}" for region in PATCHED_REGIONS)
 
 
