@@ -28,6 +28,7 @@ from agentdeck.actors.reference_agent.codex import CodexOptions
 from agentdeck.actors.reference_agent.command_agent import CommandAgent
 from agentdeck.actors.reference_agent.dispatch import Executors, refusal, run_target, target_of
 from agentdeck.actors.reference_agent.output import DEFAULT_TIMEOUT
+from agentdeck.actors.reference_agent.workspace import remove_stale
 
 log = logging.getLogger("agentdeck.agent")
 
@@ -124,6 +125,9 @@ class ReferenceAgent:
             log.info("%s has no --include-partial-messages: text arrives per message", claude.binary)
             self.executors = attrs.evolve(self.executors, claude=attrs.evolve(claude, partial_messages=False))
         log.info("agent %s can run: %s", self.settings.agent_id, ", ".join(self.executors.capabilities()))
+        for path in await remove_stale(self.workspace_options.root,
+                                       drop_branches=not self.workspace_options.keep_failed_branches):
+            log.warning("removed the worktree of an attempt that did not finish: %s", path)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()

@@ -71,12 +71,14 @@ async def run_attempt(assignment: Mapping[str, Any], *, run_executor: RunExecuto
     started = time.monotonic()
     task_id = str(assignment.get("task_id"))
     source = field_of(assignment, "repo")
+    keep = options.keep_worktrees or field_of(assignment, "keep_worktree") is True
     workspace: Workspace | None = None
     if isinstance(source, str) and source.strip():
         try:
             workspace = await open_workspace(
                 source.strip(), task_id, branch=field_of(assignment, "branch"),
-                base_branch=field_of(assignment, "base_branch"), root=options.root, base_dir=options.base_dir)
+                base_branch=field_of(assignment, "base_branch"), root=options.root, base_dir=options.base_dir,
+                keep=keep)
         except WorkspaceError as error:
             return _failure(f"workspace: {error}")
         cwd = workspace.path
@@ -97,12 +99,10 @@ async def run_attempt(assignment: Mapping[str, Any], *, run_executor: RunExecuto
                 summarized = True
             except WorkspaceError as error:
                 result.update(status="failed", error=f"workspace: {error}")
-            keep = options.keep_worktrees or field_of(assignment, "keep_worktree") is True
             result["workspace"] = {**result.get("workspace", {}), "worktree": workspace.path if keep else None}
         return result
     finally:
-        if workspace is not None and not (summarized and (options.keep_worktrees
-                                                          or field_of(assignment, "keep_worktree") is True)):
+        if workspace is not None and not (summarized and keep):
             await remove(workspace, drop_branch=not summarized and not options.keep_failed_branches)
 
 

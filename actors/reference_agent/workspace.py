@@ -142,8 +142,8 @@ async def _branch_exists(repo: str, branch: str) -> bool:
 
 
 async def open_workspace(source: str, task_id: str, *, branch: Any = None, base_branch: Any = None,
-                         root: Path, base_dir: Path) -> Workspace:
-    """Create the task's worktree under ``root``.
+                         root: Path, base_dir: Path, keep: bool = False) -> Workspace:
+    """Create the task's worktree under ``root`` (``worktrees/``, or ``kept/`` when it is to stay).
 
     A branch that already exists and is checked out nowhere (an earlier attempt's) is continued;
     one checked out elsewhere gets a suffix (``-2``, ``-3``, ...) so two worktrees never share it.
@@ -164,7 +164,7 @@ async def open_workspace(source: str, task_id: str, *, branch: Any = None, base_
         note = f"branch {name} is checked out elsewhere; working on {chosen}"
     existed = await _branch_exists(repo, chosen)
     label = branch_for(task_id, None).removeprefix("agentdeck/")[:50].replace("/", "-")
-    path = root / "worktrees" / f"{Path(repo).name}-{label}-{secrets.token_hex(3)}"
+    path = root / ("kept" if keep else "worktrees") / f"{Path(repo).name}-{label}-{secrets.token_hex(3)}"
     await trio.to_thread.run_sync(_make_parent, path)
     if existed:
         await git(["worktree", "add", "--quiet", str(path), chosen], repo)
@@ -229,3 +229,44 @@ async def remove(ws: Workspace, *, drop_branch: bool = False) -> None:
                 await git(["branch", "-D", ws.branch], ws.repo, check=False)
         except WorkspaceError:
             pass
+
+
+def _stale_worktrees(root: Path) -> list[tuple[Path, Path | None]]:
+    """Worktree directories under ``root`` and the repository each belongs to (from its ``.git``
+    file: ``gitdir: <repo>/.git/worktrees/<name>``), None when that cannot be read."""
+    found: list[tuple[Path, Path | None]] = []
+    directory = root / "worktrees"
+    if not directory.is_dir():
+        return found
+    for path in sorted(directory.iterdir()):
+        repo = None
+        try:
+            pointer = (path / ".git").read_text(errors="replace").strip()
+            if pointer.startswith("gitdir:"):
+                gitdir = Path(pointer.removeprefix("gitdir:").strip())
+                repo = gitdir.parent.parent.parent if gitdir.parent.name == "worktrees" else None
+        except OSError:
+            pass
+        found.append((path, repo))
+    return found
+
+
+async def remove_stale(root: Path, *, drop_branches: bool) -> list[str]:
+    """At agent start nothing runs, so every worktree left under ``root`` belongs to an attempt the
+    agent did not finish (it was killed): remove them, and their ``agentdeck/`` branches when they
+    hold no commit of their own and ``drop_branches``. Returns the paths removed."""
+    removed = []
+    for path, repo in await trio.to_thread.run_sync(_stale_worktrees, root):
+        branch = None
+        if repo is not None:
+            branch = (await git(["symbolic-ref", "--quiet", "--short", "HEAD"], path, check=False)).strip()
+            await git(["worktree", "remove", "--force", str(path)], repo, check=False)
+        await trio.to_thread.run_sync(shutil.rmtree, path, True)
+        if repo is not None:
+            await git(["worktree", "prune"], repo, check=False)
+            if drop_branches and branch and branch.startswith("agentdeck/"):
+                ahead = await git(["rev-list", "--count", f"HEAD..{branch}"], repo, check=False)
+                if ahead.strip() == "0":
+                    await git(["branch", "-D", branch], repo, check=False)
+        removed.append(str(path))
+    return removed

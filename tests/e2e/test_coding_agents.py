@@ -3,8 +3,13 @@ worktree, verified, with its tool calls in the live output and its cost in /api/
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import trio
 import yaml
@@ -136,3 +141,34 @@ async def test_a_missing_repository_fails_the_task_clearly_and_keeps_the_file(ru
     missing = tmp_path / "missing"
     assert fields["last_error"] == f"workspace: repo '{missing}': no such directory ({missing})"
     assert fields["notes"] == "keep me" and fields["shell_command"] == "echo never"
+
+
+async def test_an_agent_killed_mid_task_cleans_the_worktree_when_it_comes_back(running_hub, tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    pid_file = tmp_path / "child.pid"
+    write_task(running_hub.board, "inbox/cut.yaml", task_yaml(
+        id="cut", title="Cut short", repo=str(repo), shell_command=f"echo $$ > {pid_file}; echo x > x.txt; sleep 60"))
+    command = [sys.executable, "-m", "agentdeck.web.cli", "agent", "--hub", ws_url(running_hub.base_url),
+               "--id", "killed-agent", "--no-claude", "--no-codex", "--worktree-root", str(tmp_path / "wt")]
+    worktrees = tmp_path / "wt" / "worktrees"
+    child = None
+    try:
+        async with trio.open_nursery() as nursery:
+            first = await nursery.start(functools.partial(
+                trio.run_process, command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False))
+            await wait_until(pid_file.exists, timeout=30)
+            child = int(pid_file.read_text())
+            assert len(list(worktrees.iterdir())) == 1
+            first.send_signal(signal.SIGKILL)
+        assert any(worktrees.iterdir()), "kill -9 leaves the worktree behind"
+        async with trio.open_nursery() as nursery:
+            second = await nursery.start(functools.partial(
+                trio.run_process, command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False))
+            await wait_until(lambda: not any(worktrees.iterdir())
+                             and git(repo, "branch", "--list", "agentdeck/*") == "", timeout=30)
+            second.terminate()
+        assert len(git(repo, "worktree", "list").splitlines()) == 1
+    finally:
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child, signal.SIGKILL)

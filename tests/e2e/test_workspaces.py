@@ -13,6 +13,7 @@ from agentdeck.actors.reference_agent.attempt import WorkspaceOptions, run_attem
 from agentdeck.actors.reference_agent.claude_code import ClaudeOptions
 from agentdeck.actors.reference_agent.dispatch import Executors, run_target
 from agentdeck.actors.reference_agent.executors import run_shell
+from agentdeck.actors.reference_agent.workspace import open_workspace, remove_stale
 
 
 class Events(list):
@@ -266,3 +267,24 @@ async def test_option_like_names_are_refused_not_passed_to_git(tmp_path):
     hostile = await run_attempt(task("url", "--upload-pack@x:y"), run_executor=shell("true", Events()),
                                 emit=Events(), options=options(tmp_path), cwd=None, timeout=30)
     assert hostile["status"] == "failed" and hostile["error"].startswith("workspace: git clone failed")
+
+
+async def test_worktrees_of_a_killed_agent_are_removed_when_it_starts_again(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    root = tmp_path / "agent-root"
+    left = await open_workspace(str(repo), "was-running", root=root, base_dir=tmp_path)
+    (Path(left.path) / "half.txt").write_text("half done\n")
+    kept = await open_workspace(str(repo), "kept", root=root, base_dir=tmp_path, keep=True)
+    git(repo, "branch", "agentdeck/with-work", "main")
+    continued = await open_workspace(str(repo), "with-work", root=root, base_dir=tmp_path)
+    (Path(continued.path) / "w.txt").write_text("w\n")
+    git(Path(continued.path), "add", "-A")
+    git(Path(continued.path), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q", "-m", "work")
+    removed = await remove_stale(root, drop_branches=True)
+    assert sorted(removed) == sorted([left.path, continued.path])
+    assert not Path(left.path).exists() and Path(kept.path).exists()
+    branches = git(repo, "branch", "--list", "agentdeck/*").split()
+    assert "agentdeck/was-running" not in branches, "a branch with no work of its own is dropped"
+    assert "agentdeck/with-work" in branches, "a branch holding commits is kept"
+    assert len(git(repo, "worktree", "list").splitlines()) == 2  # main checkout + the kept one
+    assert await remove_stale(root, drop_branches=True) == []
