@@ -138,8 +138,8 @@ class Board:
             events.extend(self._promote_conflict(current.id))
             current = None
         if current is not None:
-            self._by_path[task.path] = task
-            if current != task:
+            if current != task:  # the same reading again keeps the object the board holds
+                self._by_path[task.path] = task
                 events.append(TaskUpdated(task=task, previous=current))
             return events
 

@@ -197,7 +197,7 @@ def card_at(base: CardBase, now: float) -> dict[str, Any]:
     created, changed = base.created, base.changed
     return {**base.words,
             "age": age_text(now - created) if created else "",
-            "run_age": age_text(now - changed) if changed else "",
+            "run_age": age_text(now - changed) if changed and base.words["run"] is not None else "",
             "stuck": STUCK_NOTE if (base.words["lane"] == "assigned" and changed is not None
                                     and now - changed > STUCK_AFTER_S) else None}
 
