@@ -188,7 +188,7 @@ def test_retry_on_a_dead_task_requeues_it_without_a_reload(hub, ui, board):
                                                retry_count=3))
     page = ui.open(hub.base_url + "/")
     expect(card(page, "dead-1", "dead")).to_contain_text("boom", timeout=WAIT_MS)
-    page.click('#lane-dead button:has-text("Retry")')
+    page.click('#lane-dead .card-actions .btn-retry')  # the card's own button (the group's asks first)
     expect(page.locator("#toasts")).to_contain_text("Sent back to the inbox", timeout=WAIT_MS)
     expect(card(page, "dead-1", "inbox")).to_be_visible(timeout=WAIT_MS)
     expect(card(page, "dead-1", "dead")).to_have_count(0)

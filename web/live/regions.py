@@ -74,6 +74,7 @@ class BoardFilter:
     priority: str | None = None
     text: str = ""
     limit: int = LANE_PAGE
+    focus: str = ""  # the graph: one task with its ancestors and dependants
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> BoardFilter:
@@ -85,10 +86,12 @@ class BoardFilter:
         return cls(agent=(args.get("agent") or "").strip() or None,
                    priority=priority if priority in PRIORITIES else None,
                    text=(args.get("q") or "").strip()[:200],
-                   limit=max(LANE_PAGE, min(limit, MAX_LANE_LIMIT)))
+                   limit=max(LANE_PAGE, min(limit, MAX_LANE_LIMIT)),
+                   focus=(args.get("focus") or "").strip()[:300])
 
     def params(self) -> dict[str, str]:
-        out = {"agent": self.agent or "", "priority": self.priority or "", "q": self.text}
+        out = {"agent": self.agent or "", "priority": self.priority or "", "q": self.text,
+               "focus": self.focus}
         if self.limit != LANE_PAGE:
             out["limit"] = str(self.limit)
         return {k: v for k, v in out.items() if v}
@@ -412,7 +415,7 @@ class Renderer:
         if region == "activity":
             return {"entries": activity}
         if region == "graph":
-            return charts.dependency_graph(data["board"])
+            return charts.dependency_graph(data["board"], focus=flt.focus)
         raise KeyError(region)
 
 

@@ -92,6 +92,49 @@
     }
   });
 
+  /* ---------------------------------------------------------------- graph: zoom, fit, drag to pan */
+  var graphScale = null;  /* null: fit on first draw */
+  function graphSvg() { return document.querySelector("#graph svg.graph"); }
+  function applyScale() {
+    var svg = graphSvg();
+    if (!svg) return;
+    var box = svg.viewBox.baseVal, scroller = svg.closest(".graph-scroll");
+    if (graphScale === null) {
+      graphScale = Math.min(1, (scroller.clientWidth - 4) / box.width, Math.max(0.2, (scroller.clientHeight - 4) / box.height));
+    }
+    svg.setAttribute("width", Math.round(box.width * graphScale));
+    svg.setAttribute("height", Math.round(box.height * graphScale));
+  }
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-zoom]");
+    if (!button || !graphSvg()) return;
+    var how = button.getAttribute("data-zoom");
+    if (how === "fit") graphScale = null;
+    else if (how === "reset") graphScale = 1;
+    else graphScale = Math.max(0.1, Math.min(4, (graphScale || 1) * (how === "in" ? 1.25 : 0.8)));
+    applyScale();
+  });
+  document.body.addEventListener("htmx:afterSwap", function (evt) {
+    if (evt.detail.target && evt.detail.target.id === "graph") applyScale();
+  });
+  document.addEventListener("DOMContentLoaded", applyScale);
+  var drag = null;
+  document.addEventListener("pointerdown", function (evt) {
+    var scroller = evt.target.closest && evt.target.closest(".graph-scroll");
+    if (!scroller || evt.button !== 0 || evt.target.closest("a")) return;
+    drag = { el: scroller, x: evt.clientX, y: evt.clientY, left: scroller.scrollLeft, top: scroller.scrollTop };
+    scroller.classList.add("dragging");
+  });
+  document.addEventListener("pointermove", function (evt) {
+    if (!drag) return;
+    drag.el.scrollLeft = drag.left - (evt.clientX - drag.x);
+    drag.el.scrollTop = drag.top - (evt.clientY - drag.y);
+  });
+  document.addEventListener("pointerup", function () {
+    if (drag) drag.el.classList.remove("dragging");
+    drag = null;
+  });
+
   /* ---------------------------------------------------------------- connection */
   function setConn(state, text) {
     var el = $("conn");

@@ -92,14 +92,36 @@ def _depths(tasks: dict[str, Task]) -> dict[str, int]:
     return depth
 
 
-def dependency_graph(view: BoardView) -> dict[str, Any]:
-    """Tasks in columns by dependency depth, edges from each dependency to its dependant."""
+def related(tasks: dict[str, Task], focus: str) -> set[str]:
+    """``focus`` with every task it depends on and every task that depends on it, transitively."""
+    dependants: dict[str, list[str]] = {}
+    for task in tasks.values():
+        for dep in task.dependencies:
+            dependants.setdefault(dep, []).append(task.id)
+    found = {focus}
+    for step in (lambda tid: tasks[tid].dependencies if tid in tasks else (),
+                 lambda tid: dependants.get(tid, ())):
+        todo = [focus]
+        while todo:
+            for other in step(todo.pop()):
+                if other not in found:
+                    found.add(other)
+                    todo.append(other)
+    return found
+
+
+def dependency_graph(view: BoardView, focus: str = "") -> dict[str, Any]:
+    """Tasks in columns by dependency depth, edges from each dependency to its dependant; with
+    ``focus``, only that task, its ancestors and its dependants."""
     everything = [*view.inbox, *view.assigned, *view.dead, *view.done]
     tasks: dict[str, Task] = {}
     for task in everything:
         tasks.setdefault(task.id, task)
-    linked = {dep for t in tasks.values() for dep in t.dependencies} | {
-        t.id for t in tasks.values() if t.dependencies}
+    if focus:
+        linked = related(tasks, focus) & (set(tasks) | {focus})
+    else:
+        linked = {dep for t in tasks.values() for dep in t.dependencies} | {
+            t.id for t in tasks.values() if t.dependencies}
     shown = {tid: t for tid, t in tasks.items() if tid in linked}
     truncated = max(0, len(shown) - MAX_GRAPH_NODES)
     shown = dict(list(shown.items())[:MAX_GRAPH_NODES])
@@ -128,4 +150,5 @@ def dependency_graph(view: BoardView) -> dict[str, Any]:
     width = max((n["x"] for n in nodes.values()), default=0) + NODE_W + 20
     height = max((n["y"] for n in nodes.values()), default=0) + NODE_H + 20
     return {"nodes": list(nodes.values()), "edges": edges, "width": width, "height": height,
-            "node_w": NODE_W, "node_h": NODE_H, "truncated": truncated}
+            "node_w": NODE_W, "node_h": NODE_H, "truncated": truncated, "total": len(linked),
+            "focus": focus, "focus_known": focus in tasks, "cap": MAX_GRAPH_NODES}

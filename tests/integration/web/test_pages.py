@@ -152,8 +152,15 @@ async def test_dependency_graph_draws_tasks_and_missing_dependencies(running_hub
     graph = await running_hub.client.get("/graph")
     assert graph.status_code == 200
     assert graph.text.count('class="edge"') == 3
-    assert "missing dependency" in graph.text and 'href="/tasks/a"' in graph.text
+    assert "missing dependency" in graph.text and 'href="/graph?focus=a"' in graph.text
     assert "<img src=x" not in graph.text
+    write_task(running_hub.board, "inbox/z.yaml", task_yaml(id="z", title="apart", dependencies=["y"]))
+    write_task(running_hub.board, "inbox/y.yaml", task_yaml(id="y", title="apart base"))
+    await _on_board(running_hub, "z")
+    focused = await running_hub.client.get("/graph", params={"focus": "b"})
+    assert 'class="node node-inbox is-focus"' in focused.text
+    assert focused.text.count('class="edge"') == 3  # a -> b, gone -> b, b -> c; not y -> z
+    assert "apart" not in focused.text and 'href="/tasks/b"' in focused.text  # "Open the task"
 
 
 async def test_done_cards_and_detail_show_costs_as_people_read_them(running_hub):
