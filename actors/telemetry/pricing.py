@@ -142,6 +142,12 @@ def is_local_model(model: str | None) -> bool:
     return bool(name) and name.lower() not in NO_MODEL_NAMES and _resolve(name).kind == "local"
 
 
+def is_paid_model(model: str | None) -> bool:
+    """A model genai-prices prices (an API model, any spelling): never shown as local savings."""
+    name = normalise_model_name(model or "")
+    return bool(name) and name.lower() not in NO_MODEL_NAMES and _resolve(name).kind == "api"
+
+
 def is_known_model(model: str | None) -> bool:
     """True for no model (a shell step), a local model, or one genai-prices can price."""
     name = normalise_model_name(model or "")

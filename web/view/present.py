@@ -19,6 +19,7 @@ import attrs
 from agentdeck.actors.config import STUCK_AFTER_S
 from agentdeck.actors.messages import Task
 from agentdeck.actors.numbers import bounded_number, instant_seconds
+from agentdeck.actors.telemetry.pricing import is_paid_model
 
 STUCK_NOTE = f"assigned with no change for over {STUCK_AFTER_S / 60:g} minutes"
 
@@ -98,12 +99,12 @@ def cost_row(meta: Mapping[str, Any]) -> dict[str, Any]:
         cost_text, badge = "0 tokens, $0.00 (shell execution)", "shell"
     elif meta.get("priced") is False or cost is None:
         cost_text, badge = "unpriced", "unpriced"
-    elif cost == 0 and equivalent is not None:
+    elif cost == 0 and equivalent is not None and not is_paid_model(model):
         cost_text, badge = "$0.00 (local)", "local"
     else:
         cost_text, badge = f"${cost:.4f}", f"${cost:.4f}"
     saved = None
-    if equivalent is not None and equivalent > (cost or 0):
+    if equivalent is not None and equivalent > (cost or 0) and not is_paid_model(model):
         amount = equivalent - (cost or 0)
         saved = f"Saved ${amount:.2f} vs Claude" if amount >= 1 else f"Saved ${amount:.4f} vs Claude"
     return {"model": model or "none", "tokens_in": tokens_in, "tokens_out": tokens_out,
