@@ -122,8 +122,6 @@ def part_live(browser, args, report: dict) -> None:
             report["layout_shift_per_min"] = round(cls / minutes, 4)
             report["layout_shift_top"] = sorted(shifts, key=lambda s: -s[1])[:5]
             report["agents_rows"] = page.locator("#ul-agents > li").count()
-            if args.shots:
-                page.screenshot(path=str(args.shots / "board-30-agents.png"))
             ctx.close()
             # phones and themes, while the agents keep working
             for theme in ("light", "dark"):
@@ -142,11 +140,17 @@ def part_live(browser, args, report: dict) -> None:
                 tpage.wait_for_selector("#graph")
                 tpage.wait_for_timeout(300)
                 report[f"axe_graph_{theme}"] = run_axe(tpage, args.axe_js)
+                tpage.goto(hub.base_url + "/graph?focus=t00080")
+                tpage.wait_for_selector("#graph svg.graph")
+                tpage.wait_for_timeout(300)
+                report[f"axe_graph_focus_{theme}"] = run_axe(tpage, args.axe_js)
+                if args.shots and theme == "light":
+                    tpage.screenshot(path=str(args.shots / "graph-focus.png"))
                 if args.shots:
                     tpage.goto(hub.base_url + "/")
                     tpage.wait_for_selector("#conn.conn-connected", timeout=60_000)
                     tpage.wait_for_timeout(500)
-                    tpage.screenshot(path=str(args.shots / f"board-{theme}.png"))
+                    tpage.screenshot(path=str(args.shots / f"board-30-agents-{theme}.png"))
                 tctx.close()
             for width in (390, 360):
                 mctx = browser.new_context(viewport={"width": width, "height": 844}, color_scheme="light",
