@@ -7,6 +7,7 @@ so a task file stays readable and its git history tells the story of each attemp
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -14,6 +15,11 @@ from typing import Any
 from agentdeck.actors.messages import Task
 
 MAX_KEPT_OUTPUT = 16 * 1024
+# What an agent's result may put into its task file: a done file must stay under the reader's
+# 1 MiB limit and its nesting limit, or the task would vanish from the board (issue 12 item 12).
+MAX_KEPT_VALUE = 4 * 1024  # characters of any other result field
+MAX_KEPT_FIELDS = 32
+MAX_KEPT_DEPTH = 16
 
 
 def now_iso() -> str:
@@ -40,6 +46,49 @@ def _attempts(task: Task) -> list[Any]:
     return list(attempts) if isinstance(attempts, list) else []
 
 
+def _depth(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value`` (iterative: it may be 900 levels deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def _kept_value(value: Any, limit: int) -> tuple[Any, bool]:
+    """A result value as it may be kept: text cut to its last ``limit`` characters; lists and
+    mappings too deep or too large kept as (cut) JSON text. Returns (value, was it cut)."""
+    if isinstance(value, (Mapping, list)):
+        if _depth(value) <= MAX_KEPT_DEPTH:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+            if len(text) <= limit:
+                return value, False
+        else:
+            text = json.dumps(value, ensure_ascii=False, default=str, check_circular=False) \
+                if _depth(value) < 500 else repr(type(value).__name__) + " nested too deeply to keep"
+        value = text
+    if isinstance(value, str) and len(value) > limit:
+        return value[-limit:], True
+    return value, False
+
+
+def kept_result(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An agent's result as its task file keeps it: bounded in fields, size and nesting."""
+    kept: dict[str, Any] = {}
+    cut = False
+    for key, value in list((result or {}).items())[:MAX_KEPT_FIELDS]:
+        kept[str(key)[:128]], was_cut = _kept_value(value, MAX_KEPT_OUTPUT if key == "output" else MAX_KEPT_VALUE)
+        cut = cut or was_cut
+    if cut or len(result or {}) > MAX_KEPT_FIELDS:
+        kept["output_truncated"] = True
+    return kept
+
+
 def max_retries(task: Task, default: int) -> int:
     value = task.fields.get("max_retries")
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
@@ -61,10 +110,7 @@ def complete(task: Task, agent_id: str, result: Mapping[str, Any] | None,
              verification: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """Done; ``verification`` (``verification_status``, ``verification_report``,
     ``verification_history``) is kept at the top level of the file, where people look."""
-    kept = dict(result or {})
-    if isinstance(kept.get("output"), str) and len(kept["output"]) > MAX_KEPT_OUTPUT:
-        kept["output"] = kept["output"][-MAX_KEPT_OUTPUT:]
-        kept["output_truncated"] = True
+    kept = kept_result(result)
     attempts = _attempts(task)
     attempt = {"generation": task.generation, "agent": agent_id, "outcome": "done",
                "finished_at": now_iso()}

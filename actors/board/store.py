@@ -39,6 +39,19 @@ class BoardStore:
             raise PathEscape(f"{relpath!r} is outside the board")
         return path
 
+    def free_name(self, src: str, dst: str, tag: str) -> str:
+        """``dst``, or ``<stem>-<tag>[-n].<suffix>`` beside it when another file already has that name:
+        a move never replaces another task's file (two tasks named alike in two lanes met in one)."""
+        if dst == src or not os.path.lexists(self.resolve(dst)):
+            return dst
+        folder, _, name = dst.rpartition("/")
+        stem, _, suffix = name.rpartition(".")
+        for attempt in range(1, 1000):
+            candidate = f"{folder}/{stem}-{tag}{'' if attempt == 1 else f'-{attempt}'}.{suffix}"
+            if candidate == src or not os.path.lexists(self.resolve(candidate)):
+                return candidate
+        raise OSError(f"no free file name for {dst}")
+
     def write(self, relpath: str, text: str) -> None:
         """Atomically replace (or create) one task file in place."""
         self.move(relpath, relpath, text)

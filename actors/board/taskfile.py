@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import yaml
@@ -29,6 +30,9 @@ NESTED_TOO_DEEPLY = f"YAML nested more than {MAX_NESTING} levels deep"
 MAX_TASK_ID = 256  # characters; agents must be able to name the task back (protocol task_id)
 TASK_SUFFIXES = (".yaml", ".yml")
 SYMLINK_REFUSED = "a symbolic link: not followed, task files must be real files under the board"
+NOT_REGULAR = "not a regular file (a FIFO, socket or device): task files must be plain files"
+HARD_LINK_REFUSED = ("a file with other hard links: not read, it may be a file from outside the board "
+                     "(copy it instead of linking)")
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # use fullmatch: "$" also matches before a newline
 
 _PRIORITY_WORDS = {
@@ -256,17 +260,24 @@ def read_task_file(root: Path, relpath: str) -> FileRead:
 
     Symbolic links are not followed (a link could show any file of the machine on the board).
     """
-    agent_dir = relpath.rpartition("/")[0]
-    if agent_dir.count("/") and os.path.islink(os.path.join(root, agent_dir)):
-        return FileRead(relpath, None, InvalidTaskFile(relpath, f"{agent_dir} is {SYMLINK_REFUSED}"))
+    parts = relpath.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):  # inbox/, done/, done/<agent>/: none may be a link
+        lane_dir = "/".join(parts[:depth])
+        if os.path.islink(os.path.join(root, lane_dir)):
+            return FileRead(relpath, None, InvalidTaskFile(relpath, f"{lane_dir} is {SYMLINK_REFUSED}"))
     try:
-        fd = os.open(os.path.join(root, relpath), os.O_RDONLY | os.O_NOFOLLOW)
+        # never blocks: a FIFO named *.yaml would otherwise hang the reader until someone writes
+        fd = os.open(os.path.join(root, relpath), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as error:
         if error.errno != errno.ELOOP:
             raise
         return FileRead(relpath, None, InvalidTaskFile(relpath, f"the file is {SYMLINK_REFUSED}"))
     with open(fd, "rb") as handle:
         stat = os.fstat(handle.fileno())
+        if not S_ISREG(stat.st_mode):
+            return FileRead(relpath, None, InvalidTaskFile(relpath, NOT_REGULAR))
+        if stat.st_nlink > 1:
+            return FileRead(relpath, None, InvalidTaskFile(relpath, HARD_LINK_REFUSED))
         if stat.st_size > MAX_TASK_FILE_BYTES:
             too_big = f"file is {stat.st_size} bytes, over the {MAX_TASK_FILE_BYTES} byte limit"
             return FileRead(relpath, None, InvalidTaskFile(relpath, too_big))

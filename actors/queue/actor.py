@@ -9,6 +9,7 @@ runs the scheduler, so work is handed out the moment it can be.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from typing import Any
@@ -196,15 +197,18 @@ class TaskQueue:
     async def _write(self, task: Task, dst: str, fields: dict[str, Any]) -> Task | None:
         """Move/rewrite one task file crash-safely; on failure the task stays where it was."""
         text = dump_task(fields)
+        tag = hashlib.sha1(task.id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         try:
+            dst = await trio.to_thread.run_sync(self._store.free_name, task.path, dst, tag)
+            # read back before moving: a file the board could not read would lose the task
+            written = parse_task(dst, text.encode("utf-8"), time.time())
             await trio.to_thread.run_sync(self._store.move, task.path, dst, text)
-        except (OSError, PathEscape) as error:
+        except (OSError, PathEscape, ValueError, Incomplete) as error:
             log.error("could not write %s -> %s: %s", task.path, dst, error)
             self._bus.publish(BoardWriteFailed(task_id=task.id, error=str(error)))
             return None
         now = trio.current_time()
         self._touched[task.path] = self._touched[dst] = now
-        written = parse_task(dst, text.encode("utf-8"), time.time())
         self._board.replace(written, task.path)
         return written
 

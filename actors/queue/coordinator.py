@@ -161,7 +161,7 @@ class Coordinator:
         task = self._held(agent, body["task_id"], body.get("generation"))
         if task is None:
             return [_ack(body["task_id"], "stale")]
-        raw = dict(body.get("result") or {})
+        raw = lifecycle.kept_result(body.get("result"))
         if raw.get("status") in ("failed", "error"):
             error = str(raw.get("error") or self._last_error.get(task.id)
                         or f"agent reported status {raw['status']}")
@@ -196,7 +196,7 @@ class Coordinator:
             return [_ack(body["task_id"], "stale")]
         error = str(body.get("error") or body.get("reason") or self._last_error.get(task.id)
                     or "task failed")
-        return [_ack(task.id, await self._fail(agent, task, error, dict(body.get("result") or {})))]
+        return [_ack(task.id, await self._fail(agent, task, error, lifecycle.kept_result(body.get("result"))))]
 
     async def _on_task_rejected(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
         task = self._held(agent, body["task_id"])

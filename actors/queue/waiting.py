@@ -18,6 +18,7 @@ from agentdeck.actors.messages import Task
 from agentdeck.actors.numbers import instant_seconds
 from agentdeck.actors.queue.routing import can_run_task, complexity_of, executor_of, shell_command_of
 
+MAX_NAMED_DEPENDENCIES = 20  # linked from a waiting card or panel; the text counts the rest
 CODES = ("backoff", "blocked", "agent_offline", "no_capability", "no_agents", "queued")
 
 
@@ -83,7 +84,7 @@ def _blocked(task: Task, board: Board) -> WaitReason | None:
     first, lane = waiting_on[0]
     more = f" and {len(waiting_on) - 1} more" if len(waiting_on) > 1 else ""
     return WaitReason("blocked", f"blocked by dependency {first} ({lane}){more}",
-                      tuple(d for d, _ in waiting_on))
+                      tuple(d for d, _ in waiting_on[:MAX_NAMED_DEPENDENCIES]))
 
 
 def _no_executor(task: Task, connected: list[AgentSeen]) -> WaitReason | None:

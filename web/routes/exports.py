@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,16 +30,25 @@ TASK_COLUMNS = ("id", "title", "lane", "lane_agent", "agent", "status", "priorit
                 "tokens_out", "cost")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "|", "%")
+CELL_SEPARATORS = re.compile(r"[;,\t|]\s*")
+
+
 def _safe_cell(value: Any) -> str:
+    """A cell no spreadsheet runs as a formula: one that starts like one (after any spaces, and as
+    its fullwidth twin '＝' reads once normalised), or that would start one after a ';' or ','
+    where a locale splits cells there, is prefixed with a quote. Every cell is quoted as well."""
     if isinstance(value, (list, tuple)):
         value = " ".join(str(v) for v in value)
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    plain = unicodedata.normalize("NFKC", text)
+    pieces = [plain.lstrip(), *(plain[m.end():] for m in CELL_SEPARATORS.finditer(plain))]
+    return "'" + text if any(p[:1] in FORMULA_STARTS for p in pieces) else text
 
 
 def _csv(rows: Iterable[Iterable[Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     for row in rows:
         writer.writerow([_safe_cell(v) for v in row])
     return buffer.getvalue()

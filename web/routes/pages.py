@@ -32,6 +32,7 @@ from agentdeck.web.view.present import cost_row, execution_meta, present_task, t
 from agentdeck.web.view.run_output import download_text, panel_output
 from agentdeck.web.view.work import work_view
 
+MAX_LISTED_DEPENDENCIES = 200  # in the panel; a file may name tens of thousands
 CSRF_COOKIE = "agentdeck_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -113,7 +114,8 @@ async def task_context(task: Task) -> dict[str, Any]:
         "fields": [(str(k), _field_value(v)) for k, v in task.fields.items()],
         "criteria": criteria if isinstance(criteria, list) else [],
         "dependencies": [{"id": d, "lane": by_id[d].lane if d in by_id else None,
-                          "title": by_id[d].title if d in by_id else None} for d in task.dependencies],
+                          "title": by_id[d].title if d in by_id else None}
+                         for d in task.dependencies[:MAX_LISTED_DEPENDENCIES]],
         "routing": routing if isinstance(routing := task.fields.get("routing_decision"), dict) else None,
         "attempts": attempts,
         "output": output,

@@ -17,6 +17,7 @@ from agentdeck.web.view.present import task_hash
 CHART_W, CHART_H, CHART_PAD = 600, 150, 24
 NODE_W, NODE_H, COL_GAP, ROW_GAP = 250, 40, 60, 14
 MAX_GRAPH_NODES = 400
+MAX_MISSING_NODES = 100
 
 
 def _model_rows(stats: StatsReply) -> list[dict[str, Any]]:
@@ -125,7 +126,9 @@ def dependency_graph(view: BoardView, focus: str = "") -> dict[str, Any]:
     shown = {tid: t for tid, t in tasks.items() if tid in linked}
     truncated = max(0, len(shown) - MAX_GRAPH_NODES)
     shown = dict(list(shown.items())[:MAX_GRAPH_NODES])
-    missing = sorted({d for t in shown.values() for d in t.dependencies if d not in tasks})
+    unknown = {d for t in shown.values() for d in t.dependencies if d not in tasks}
+    missing = sorted(unknown)[:MAX_MISSING_NODES]  # one file may name 90,000 that do not exist
+    truncated += len(unknown) - len(missing)
     depth = _depths(shown)
     columns: dict[int, list[str]] = {}
     for name in missing:
