@@ -141,7 +141,7 @@ async def test_exports_follow_the_filters_and_defuse_formulas(running_hub):
     metrics = await running_hub.client.get("/export/metrics.json")
     assert "costs" in json.loads(metrics.text)
     metrics_csv = await running_hub.client.get("/export/metrics.csv")
-    assert metrics_csv.text.startswith("metric,value") and "costs.today" in metrics_csv.text
+    assert metrics_csv.text.startswith('"metric","value"') and "costs.today" in metrics_csv.text
 
 
 async def test_dependency_graph_draws_tasks_and_missing_dependencies(running_hub):
