@@ -25,12 +25,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from sidecar_client import Sidecar  # noqa: E402
+from sidecar_client import Sidecar
 
-from agentdeck.actors.config import HubConfig  # noqa: E402
-from agentdeck.actors.hub import Hub  # noqa: E402
-from agentdeck.actors.messages import GetOutput  # noqa: E402
-from agentdeck.web.server import run_hub  # noqa: E402
+from agentdeck.actors.config import HubConfig
+from agentdeck.actors.hub import Hub
+from agentdeck.actors.messages import GetOutput
+from agentdeck.web.server import run_hub
 
 SCRIPT = "import time\nfor i in range({lines}):\n    print('line', i, flush=True)\n    time.sleep({pause})\n"
 
@@ -60,8 +60,7 @@ async def through_hub(work: Path, command: str) -> dict:
         started = time.perf_counter()
         await nursery.start(sidecar.run)
         done = board / "done" / "sc" / "chatty.yaml"
-        while not done.exists():
-            await trio.sleep(0.01)
+        await sidecar.wait_for("task_ack", timeout=600, task_id="chatty", status="complete")
         took = time.perf_counter() - started
         events = await hub.ask_output(GetOutput("chatty"))
         sidecar.stop()
