@@ -47,6 +47,8 @@ from agentdeck.actors.telemetry.pricing import reconcile
 log = logging.getLogger("agentdeck.coordinator")
 
 Write = Callable[[Task, str, dict[str, Any]], Awaitable[Task | None]]
+LOST_ON_RESTART = "agent restarted and lost the task"
+RECOVERY_PROOF_SECONDS = 1.0  # after task_recovering, how long a state_report may still save the task
 HUB_RESTARTED = "agent did not reconnect after the hub restarted"  # not the task's fault: no retry
 REPORTS = ("resource_report", "ollama_report", "wake_result", "agent_restarting")
 # a state_report with one of these says the agent no longer runs the task
@@ -215,9 +217,11 @@ class Coordinator:
 
     async def _on_task_recovering(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
         """A restarted sidecar reports the task it held when it died. Its process is gone, so it
-        runs the task only if it says so (a ``state_report`` with the current generation on this
-        connection); otherwise the task is taken back (a lost attempt) and it is told to drop it.
-        Answers go through the outbox, in order with the assignment that may follow at once."""
+        runs the task only if it says so: a ``state_report`` with the current generation on this
+        connection, before this report or within ``RECOVERY_PROOF_SECONDS`` after it (a sidecar
+        that only lost its socket sends one right behind). Otherwise the task is taken back (a lost
+        attempt) and the agent told to drop it. Answers go through the outbox, in order with the
+        assignment that may follow at once."""
         task_id = str(body["task_id"])
         task = self._held(agent, task_id)
         if task is not None and agent.proven == (task.id, task.generation):
@@ -229,9 +233,10 @@ class Coordinator:
             log.info("task %s recovering on %s: report of an earlier attempt, ignored", task.id,
                      agent.agent_id)
         elif task is not None:
-            log.info("task %s recovering on %s (last status %s): not running, reassigned", task.id,
-                     agent.agent_id, body.get("last_status") or "unknown")
-            await self.reclaim(agent, "agent restarted and lost the task")
+            log.info("task %s recovering on %s (last status %s): reassigned unless a state_report "
+                     "shows it running", task.id, agent.agent_id, body.get("last_status") or "unknown")
+            self._set_state(agent, agent.state, deadline=trio.current_time() + RECOVERY_PROOF_SECONDS,
+                            reason=LOST_ON_RESTART)
         else:
             log.info("task %s recovering on %s: not held, reassign", task_id, agent.agent_id)
             self._send(agent, protocol.task_reassign(task_id))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import trio
 import yaml
+from agent_client import AgentClient, accept_next, complete
 from conftest import board_files, wait_until, write_task
 from raw_ws import RawSocket
 from sidecar_client import Sidecar
@@ -401,3 +402,22 @@ async def test_closed_sockets_are_closed_on_both_sides_at_once(start_hub, work_d
             pass
     await wait_until(lambda: not _close_wait(port), timeout=1.0)
     await raw.aclose()
+
+
+async def test_a_recovery_report_followed_by_a_running_state_report_keeps_the_task(
+        start_hub, board_dir) -> None:
+    """A sidecar with a stale recovering slot that only lost its socket sends task_recovering and,
+    right behind it, a state_report for the same task it still runs: the task must continue."""
+    write_task(board_dir, "inbox/t.yaml", {"id": "t"})
+    running = await start_hub()
+    async with AgentClient.connect(running.base_url, "sc") as first:
+        assign = await accept_next(first, task_id="t")
+        await first.abort()
+    async with AgentClient.connect(running.base_url, "sc") as again:
+        await again.send("task_recovering", task_id="t", last_status="working")
+        await again.send("state_report", task_id="t", generation=assign["generation"], status="working")
+        await again.expect("state_report_ack", task_id="t", action="continue")
+        await again.expect_silence(1.5)  # past the proof window: no task_reassign
+        assert (await complete(again, assign))["status"] == "complete"
+    done = await wait_file(board_dir, "done/sc/t.yaml")
+    assert [a["outcome"] for a in done["attempts"]] == ["done"] and "retry_count" not in done
