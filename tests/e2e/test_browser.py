@@ -426,3 +426,39 @@ def test_show_more_keeps_every_lane_where_it_was(hub, ui, board):
     assert page.evaluate("document.getElementById('lane-inbox').scrollTop") > 0
     assert before > 0
     assert ui.problems == []
+
+
+def test_ids_that_climb_out_of_tasks_open_only_task_panels(hub, ui, board):
+    """Issue 12 item 7: an id (or dependency) ``../api/agents`` linked to the JSON API, and the panel
+    showed that JSON unescaped, with an agent name an anonymous agent chose: script ran."""
+    import json as json_module
+
+    import trio
+    from agent_client import ws_url
+    from trio_websocket import open_websocket_url
+
+    async def agent_with_a_hostile_name() -> None:
+        async with open_websocket_url(ws_url(hub.base_url)) as ws:
+            await ws.send_message(json_module.dumps({"type": "identify", "agent_id": "evil", "token": None,
+                                                     "name": "<img src=x onerror=window.__pwned=1>"}))
+            await ws.get_message()
+            await trio.sleep(4)
+
+    import threading
+
+    agent = threading.Thread(target=trio.run, args=(agent_with_a_hostile_name,), daemon=True)
+    agent.start()
+    write_task(board, "dead/climb.yaml", task_yaml(id="../api/agents", title="climber",
+                                                   dependencies=["../api/tasks"]))
+    page = ui.open(hub.base_url + "/")
+    climber = card(page, "../api/agents", "dead")
+    expect(climber).to_be_visible(timeout=WAIT_MS)
+    assert climber.get_attribute("href").startswith("/tasks/..%2Fapi%2Fagents")
+    climber.click()
+    expect(page.locator("#detail-title")).to_contain_text("climber", timeout=WAIT_MS)
+    page.locator('#detail a[href="/tasks/..%2Fapi%2Ftasks"]').first.click()
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
+    assert '"agents"' not in page.locator("#detail").inner_text()
+    agent.join(timeout=10)
+    assert ui.problems == [] or all("404" in p for p in ui.problems), ui.problems
