@@ -136,11 +136,11 @@ async def test_a_hanging_cli_times_out_and_its_whole_process_group_dies(tmp_path
     binary = install(tmp_path / "bin", name, scenario="hang")
     if name == "claude":
         result = await run_claude("x", emit=Events(), options=ClaudeOptions(binary=str(binary)), model=None,
-                                  timeout=1.5, cwd=str(tmp_path))
+                                  timeout=4, cwd=str(tmp_path))
     else:
         result = await run_codex("x", emit=Events(), options=CodexOptions(binary=str(binary)), model=None,
-                                 timeout=1.5, cwd=str(tmp_path))
-    assert result["status"] == "failed" and "timed out after 1.5 s" in result["error"]
+                                 timeout=4, cwd=str(tmp_path))
+    assert result["status"] == "failed" and "timed out after 4 s" in result["error"]
     child = int((tmp_path / "bin" / f"{name}.calls.jsonl.child").read_text())
     await _wait_gone(child)
 
@@ -151,14 +151,14 @@ async def test_cancel_mid_run_kills_the_cli(tmp_path):
 
     async def emit(event):
         await events(event)
-        if event["event_type"] == "tool_call":
-            scope.cancel()
+        if event["event_type"] == "token" and "still" in event["text"]:
+            scope.cancel()  # the fake started its child before it began saying this
 
     with trio.CancelScope() as scope:
         await run_claude("x", emit=emit, options=ClaudeOptions(binary=str(claude)), model=None,
-                         timeout=30, cwd=str(tmp_path), batch_interval=0.02)
+                         timeout=60, cwd=str(tmp_path), batch_interval=0.02)
     assert scope.cancelled_caught
-    assert "still working" not in events.of("token")
+    assert events.of("token").count("still") < 20, "the stream stopped when the task was cancelled"
     await _wait_gone(int((tmp_path / "bin" / "claude.calls.jsonl.child").read_text()))
 
 
