@@ -204,12 +204,16 @@ def test_after_a_hub_restart_the_page_reconnects_and_shows_the_current_state(wor
     finally:
         first.stop()
     expect(page.locator("#conn")).not_to_have_text("Connected", timeout=WAIT_MS)
+    # the outage shows above everything and the stale board looks stale
+    assert page.evaluate("getComputedStyle(document.getElementById('conn')).position") == "fixed"
+    assert float(page.evaluate("getComputedStyle(document.getElementById('main')).opacity")) < 1
     write_task(board, "inbox/b.yaml", task_yaml(id="during", title="written while down"))
     os.remove(board / "inbox/a.yaml")
     second = HubThread(work_dir, port=first.port).start()
     try:
         expect(page.locator("#conn")).to_have_text("Connected", timeout=10_000)
         expect(card(page, "during", "inbox")).to_be_visible(timeout=WAIT_MS)
+        assert float(page.evaluate("getComputedStyle(document.getElementById('main')).opacity")) == 1
         expect(card(page, "before")).to_have_count(0)
         assert ui.not_reloaded()
         # while the hub is down the browser and htmx's SSE extension log the failed connections

@@ -154,7 +154,7 @@
   });
   document.body.addEventListener("htmx:sseError", function () {
     errors += 1;
-    if (errors > 6) setConn("disconnected", "Disconnected");
+    if (errors > 6) setConn("disconnected", "Offline, still retrying (" + errors + ")");
     else setConn("reconnecting", "Reconnecting… (" + errors + ")");
   });
   document.addEventListener("click", function (evt) {
