@@ -13,6 +13,7 @@ at the peak and after, in MiB:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import json
@@ -42,10 +43,8 @@ def rss_mib() -> float:
 
 def trim() -> None:
     """Hand freed heap back to the system (glibc keeps it otherwise), so 'kept' means still in use."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
 
 
 class Peak:

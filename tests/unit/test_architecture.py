@@ -4,6 +4,7 @@ modules, no actor handed the Hub. Reads the files with ``ast``; imports nothing 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from conftest import REPO
@@ -11,6 +12,7 @@ from conftest import REPO
 PACKAGES = {"agentdeck.actors": REPO / "actors", "agentdeck.web": REPO / "web"}
 
 
+@functools.cache
 def modules() -> dict[str, Path]:
     found = {}
     for package, root in PACKAGES.items():
@@ -22,7 +24,8 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imports_of(name: str, path: Path, known: set[str]) -> list[tuple[str, list[str]]]:
+@functools.cache
+def imports_of(name: str, path: Path, known: frozenset[str]) -> list[tuple[str, list[str]]]:
     """(imported module, imported names) for every module-level and function-level import,
     except those under ``if TYPE_CHECKING:`` (they do not run)."""
     tree = ast.parse(path.read_text())
@@ -42,9 +45,10 @@ def imports_of(name: str, path: Path, known: set[str]) -> list[tuple[str, list[s
     return [(module, names) for module, names in found if module in known]
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     found = modules()
-    known = set(found)
+    known = frozenset(found)
     return {name: {module for module, _ in imports_of(name, path, known)} - {name}
             for name, path in found.items()}
 
@@ -72,7 +76,7 @@ def test_the_import_graph_has_no_cycles() -> None:
 
 def test_no_private_name_is_imported_from_another_module() -> None:
     found = modules()
-    known = set(found)
+    known = frozenset(found)
     private = [f"{name} imports {module}.{imported}"
                for name, path in found.items()
                for module, names in imports_of(name, path, known)
