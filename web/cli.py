@@ -21,7 +21,6 @@ from agentdeck.actors.hub import Hub, is_loopback
 from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
 from agentdeck.web.commands.agent_options import add_executor_arguments
 from agentdeck.web.commands.task import add_task_parser, task_command
-from agentdeck.web.demo_model import DEMO_MODEL
 
 log = logging.getLogger("agentdeck")
 
@@ -243,6 +242,8 @@ def serve_command(args: argparse.Namespace) -> int:
                        retry_backoff=args.retry_backoff, allowed_hosts=tuple(args.allowed_host),
                        dashboard_token=args.dashboard_token or None)
     if args.demo:
+        from agentdeck.web.demo_model import DEMO_MODEL
+
         config = attrs.evolve(config, ollama_model=DEMO_MODEL)
         log.info("demo board copied to %s", work)
     if TokenStore.in_state_dir(config.state_dir).is_empty():

@@ -4,7 +4,6 @@ the agent advertises exactly those as capabilities so the hub routes it only wha
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,11 +44,6 @@ class Executors:
 
     def command_agent(self, name: str) -> CommandAgent | None:
         return next((agent for agent in self.commands if agent.name == name), None)
-
-
-def installed(binary: str | None) -> str | None:
-    """The full path of ``binary`` when it can be run, else None."""
-    return shutil.which(binary) if binary else None
 
 
 def target_of(assignment: Mapping[str, Any], executors: Executors) -> str:

@@ -3,17 +3,14 @@
 Claude Code and Codex are used when their CLI is on ``PATH`` (or given with ``--claude-bin`` /
 ``--codex-bin``) unless turned off; every ``--command-agent NAME=COMMAND`` adds an executor (and a
 capability) called NAME. The agent declares exactly these, so the hub routes it only what it can run.
+The executors themselves are imported only when the agent command runs (``serve`` starts faster).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from typing import Any
-
-from agentdeck.actors.reference_agent.claude_code import ClaudeOptions
-from agentdeck.actors.reference_agent.codex import CodexOptions
-from agentdeck.actors.reference_agent.command_agent import parse_command_agent
-from agentdeck.actors.reference_agent.dispatch import installed
 
 
 def add_executor_arguments(agent: argparse.ArgumentParser) -> None:
@@ -48,8 +45,12 @@ def _optional(value: str) -> str | None:
 
 def executor_settings(args: argparse.Namespace) -> dict[str, Any]:
     """AgentSettings fields from the options; raises ValueError for a bad --command-agent."""
-    claude_bin = None if args.no_claude else installed(args.claude_bin)
-    codex_bin = None if args.no_codex else installed(args.codex_bin)
+    from agentdeck.actors.reference_agent.claude_code import ClaudeOptions
+    from agentdeck.actors.reference_agent.codex import CodexOptions
+    from agentdeck.actors.reference_agent.command_agent import parse_command_agent
+
+    claude_bin = None if args.no_claude else shutil.which(args.claude_bin)
+    codex_bin = None if args.no_codex else shutil.which(args.codex_bin)
     tools = tuple(t.strip() for t in args.claude_allowed_tools.split(",") if t.strip())
     settings: dict[str, Any] = {
         "claude": ClaudeOptions(binary=claude_bin, permission_mode=_optional(args.claude_permission_mode),

@@ -14,16 +14,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 import trio
-import yaml
-from trio_websocket import HandshakeError, open_websocket_url
 
-from agentdeck.actors.config import HubConfig
-from agentdeck.web.commands.task_file import task_fields, write_new_task
+if TYPE_CHECKING:
+    import httpx
 
 COMMAND_TIMEOUT = 15.0
 RESULTS = {"retry_task": "retry_result", "cancel_task": "cancel_result"}
@@ -68,6 +65,10 @@ def add_task_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def task_command(args: argparse.Namespace) -> int:
+    """Run ``agentdeck task ...`` (the HTTP and socket clients are imported only here)."""
+    import httpx
+    from trio_websocket import HandshakeError
+
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise here
     try:
         if args.task_action == "add":
@@ -100,6 +101,9 @@ def _refused(args: argparse.Namespace, status: int) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from agentdeck.actors.config import HubConfig
+    from agentdeck.web.commands.task_file import task_fields, write_new_task
+
     if args.repo and not args.repo.startswith(("http://", "https://", "ssh://", "git@")) and \
             not Path(args.repo).expanduser().is_dir():
         print(f"agentdeck: warning: {args.repo} is not a directory here (fine if the agent's machine has it)",
@@ -121,6 +125,8 @@ def _headers(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _get(args: argparse.Namespace, path: str, **params: Any) -> httpx.Response:
+    import httpx
+
     return httpx.get(args.hub.rstrip("/") + path, params={k: v for k, v in params.items() if v},
                      headers=_headers(args), timeout=COMMAND_TIMEOUT)
 
@@ -143,6 +149,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    import yaml
+
     response = _get(args, "/api/tasks/" + quote(args.task_id, safe=""))
     if response.status_code == 404:
         print(f"agentdeck: no task {args.task_id!r} on the hub's board", file=sys.stderr)
@@ -153,6 +161,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 async def _command(args: argparse.Namespace, kind: str) -> int:
+    from trio_websocket import open_websocket_url
+
     url = args.hub.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     with trio.fail_after(COMMAND_TIMEOUT):
         headers = [(key.encode(), value.encode()) for key, value in _headers(args).items()]
