@@ -22,6 +22,7 @@ class FakeOllama:
     tokens: list[str] = attrs.field(factory=lambda: ["Hello", ",", " world", "!"])
     fail_first: int = 0
     token_delay: float = 0.0
+    stall_after: int | None = None  # tokens sent before the stream hangs (a model that stops mid-answer)
     missing_models: set[str] = attrs.field(factory=set)
     prompt_eval_count: int = 12
     requests: list[dict[str, Any]] = attrs.field(factory=list)
@@ -54,7 +55,9 @@ class FakeOllama:
             return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/x-ndjson")]})
-        for token in self.tokens:
+        for sent, token in enumerate(self.tokens):
+            if sent == self.stall_after:
+                await trio.sleep_forever()
             if self.token_delay:
                 await trio.sleep(self.token_delay)
             line = {"model": model, "created_at": "2026-01-01T00:00:00Z", "response": token,

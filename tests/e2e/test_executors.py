@@ -178,9 +178,9 @@ async def test_ollama_unreachable_endpoint_fails_clearly():
 
 
 async def test_ollama_timeout(ollama):
-    ollama.token_delay = 0.2
-    result = await run_ollama(ollama.url, "llama3.2", "x", emit=Events(), timeout=0.3)
-    assert result["status"] == "failed" and result["error"] == "timed out after 0.3 s"
+    ollama.stall_after = 1
+    result = await run_ollama(ollama.url, "llama3.2", "x", emit=Events(), timeout=2.0)
+    assert result["status"] == "failed" and result["error"] == "timed out after 2 s"
     assert result["output"].startswith("Hello")
 
 
