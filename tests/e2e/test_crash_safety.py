@@ -246,7 +246,9 @@ def test_kill_9_at_random_moments_loses_no_task(tmp_path: Path) -> None:
                     alive[agent_id].kill()
                     gone.append(alive.pop(agent_id))
                     killed_mid_task[task_id] = agent_id
-                    fresh = f"r{len(killed_mid_task)}"
+                    # a name of its own: the same task caught twice must not reuse one, or the
+                    # older agent would drop out of ``alive``, never be frozen, and work on
+                    fresh = f"r{len(gone)}"
                     alive[fresh] = AgentProcess(hub.ws_url, fresh, logs)
             hub.kill()
             for agent in alive.values():
