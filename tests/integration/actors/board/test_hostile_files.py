@@ -117,3 +117,24 @@ def test_a_newline_in_a_file_name_cannot_forge_a_log_line():
                                ("inbox/x.yaml\n2026-01-01 INFO agentdeck: all good", "bad"), None)
     line = OneLineFormatter("%(levelname)s %(name)s: %(message)s").format(record)
     assert "\n" not in line and "\\n2026-01-01 INFO" in line
+
+
+async def test_tasks_with_fields_of_the_wrong_type_never_stop_scheduling(running_hub, board_dir):
+    odd = [{"needed_capabilities": 5}, {"attempts": 5, "generation": "x"}, {"routing_decision": 7},
+           {"dependencies": 5}, {"max_retries": "many", "priority": ["high"]},
+           {"created": "9999-12-31T23:59:59-12:00", "retry_after": "0001-01-01T00:00:00+14:00"},
+           {"complexity": [1, 2], "model": {"a": 1}, "shell_command": ["echo", 1]}]
+    for index, fields in enumerate(odd):
+        write_task(board_dir, f"inbox/odd{index}.yaml", task_yaml(**{"id": f"odd{index}", "priority": "critical", **fields}))
+    write_task(board_dir, "inbox/good.yaml", task_yaml(id="good", title="ordinary", priority="low"))
+    seen: set[str] = set()
+    async with AgentClient.connect(running_hub.base_url, "a1", capabilities=["shell"]) as agent:
+        with trio.fail_after(20):
+            while "good" not in seen:
+                assign = await accept_next(agent)
+                seen.add(assign["task_id"])
+                await agent.send("task_complete", task_id=assign["task_id"], generation=assign["generation"],
+                                 result={"status": "success", "output": "ok"})
+                await agent.expect("task_ack", task_id=assign["task_id"])
+    health = (await running_hub.client.get("/health")).json()
+    assert not [a for a in health["actors"] if a["restarts"]]
