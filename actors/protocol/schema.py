@@ -364,7 +364,7 @@ def schemas_json() -> dict[str, Any]:
         "agent_to_hub": agent_to_hub,
         "hub_to_agent": {kind: {"fields": list(fields)} for kind, fields in HUB_MESSAGES.items()},
         "errors": ["invalid_json", "unknown_message_type", "validation_failed", "not_identified",
-                   "invalid_token", "token_agent_mismatch", "frame_too_large", "rate_limited"],
+                   "invalid_token", "token_agent_mismatch", "agent_id_in_use", "frame_too_large", "rate_limited"],
     }
 
 
