@@ -228,11 +228,11 @@ def task_from_fields(relpath: str, lane: str, lane_agent: str | None, fields: di
                      mtime: float) -> Task:
     """A Task from a file's parsed (JSON-safe) fields; missing ones get placeholders."""
     stem = relpath.rpartition("/")[2].rpartition(".")[0]
-    task_id = _text(fields.get("id")).strip() or stem
+    task_id = _text(fields.get("id")).strip()
+    if not task_id.strip("."):
+        task_id = stem  # none, or "." / "..": in a URL those are path steps, never one task's name
     if len(task_id) > MAX_TASK_ID:
         raise ValueError(f"id is {len(task_id)} characters, over the {MAX_TASK_ID} character limit")
-    if task_id.strip(".") == "" or "\x00" in task_id:
-        raise ValueError(f"id {task_id!r} cannot name a task (it would be a path's '.' or '..')")
     agent = fields.get("agent") or fields.get("assign_to")
     created = fields.get("created", fields.get("created_at"))
     default_status = {"inbox": "new", "assigned": "assigned", "done": "done", "dead": "dead"}[lane]
