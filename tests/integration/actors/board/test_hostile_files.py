@@ -125,7 +125,8 @@ async def test_tasks_with_fields_of_the_wrong_type_never_stop_scheduling(running
            {"created": "9999-12-31T23:59:59-12:00", "retry_after": "0001-01-01T00:00:00+14:00"},
            {"complexity": [1, 2], "model": {"a": 1}, "shell_command": ["echo", 1]}]
     for index, fields in enumerate(odd):
-        write_task(board_dir, f"inbox/odd{index}.yaml", task_yaml(**{"id": f"odd{index}", "priority": "critical", **fields}))
+        content = task_yaml(**{"id": f"odd{index}", "priority": "critical", **fields})
+        write_task(board_dir, f"inbox/odd{index}.yaml", content)
     write_task(board_dir, "inbox/good.yaml", task_yaml(id="good", title="ordinary", priority="low"))
     seen: set[str] = set()
     async with AgentClient.connect(running_hub.base_url, "a1", capabilities=["shell"]) as agent:
