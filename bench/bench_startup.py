@@ -70,20 +70,35 @@ async def in_process(work: Path, expected: int) -> float:
     return elapsed
 
 
-def whole_process(work: Path, expected: int) -> float:
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def whole_process(work: Path, expected: int, floor: bool = False) -> float:
+    return serve_and_measure(work, expected, floor)[0]
+
+
+def serve_and_measure(work: Path, expected: int, floor: bool = False) -> tuple[float, int]:
+    """Seconds from process start until every task is served, and the process's RSS then."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     exe = shutil.which("agentdeck")
     command = [exe] if exe else [sys.executable, "-m", "agentdeck.web.cli"]
+    if floor:
+        command = [sys.executable, str(Path(__file__).resolve().parent / "floor_startup.py"),
+                   str(work / "collaboration"), str(port)]
+    else:
+        command = [*command, "serve", "--work", str(work), "--port", str(port), "--log-level", "WARNING"]
     # Byte-code caches as on an ordinary install, kept out of the checkout (this machine sets
     # PYTHONDONTWRITEBYTECODE, which would recompile every module at every start).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     started = time.perf_counter()
-    process = subprocess.Popen([*command, "serve", "--work", str(work), "--port", str(port),
-                                "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=env)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         while True:
             try:
@@ -92,12 +107,13 @@ def whole_process(work: Path, expected: int) -> float:
             except httpx.TransportError:
                 time.sleep(0.01)
         elapsed = time.perf_counter() - started
+        rss = rss_bytes(process.pid)
     finally:
         process.terminate()
         process.wait()
     if count_tasks(body) != expected:
         raise SystemExit(f"served {count_tasks(body)} tasks, expected {expected}")
-    return elapsed
+    return elapsed, rss
 
 
 def main() -> None:
@@ -121,6 +137,10 @@ def main() -> None:
             scan_board(work / "collaboration")
             scans.append(time.perf_counter() - started)
         whole_process(work, args.files)  # fills the byte-code cache; not counted
+        floors = [serve_and_measure(work, args.files, floor=True) for _ in range(args.runs)]
+        cache.unlink(missing_ok=True)
+        cold_rss = serve_and_measure(work, args.files)[1]
+        warm_rss = serve_and_measure(work, args.files)[1]
         figures = {
             "in process, cold": [cold(trio.run, in_process, work, args.files) for _ in range(args.runs)],
             "in process, warm": [trio.run(in_process, work, args.files) for _ in range(args.runs)],
@@ -132,6 +152,15 @@ def main() -> None:
     for label, values in figures.items():
         print(f"  {label + ' -> /api/tasks served':<38}median {statistics.median(values):.3f} s  "
               f"max {max(values):.3f} s")
+    floor_s = statistics.median(f[0] for f in floors)
+    floor_rss = statistics.median(f[1] for f in floors)
+    print(f"  floor (bench/floor_startup.py: parse every file, serve JSON) median {floor_s:.3f} s; "
+          f"agentdeck process cold / floor = {statistics.median(figures['process, cold']) / floor_s:.2f}, "
+          f"warm / floor = {statistics.median(figures['process, warm']) / floor_s:.2f}")
+    print(f"  RSS once serving: agentdeck cold {cold_rss / 2**20:.0f} MiB, warm {warm_rss / 2**20:.0f} MiB, "
+          f"floor {floor_rss / 2**20:.0f} MiB (ratio {cold_rss / floor_rss:.2f}); "
+          f"{cold_rss / args.files / 1024:.1f} KiB per task (floor {floor_rss / args.files / 1024:.1f})")
+    print(f"  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     worst = max(max(values) for values in figures.values())
     print(f"  target < 2 s: {'OK' if worst < 2.0 else 'over in at least one run (see above)'}")
 
