@@ -227,7 +227,9 @@ def test_kill_9_at_random_moments_loses_no_task(tmp_path: Path) -> None:
     board = work / "collaboration"
     seed_board(board)
     logs = tmp_path / "logs"
-    hub = HubProcess(work, port=free_port(), args=("--reconnect-grace", str(GRACE)), logs=logs)
+    # retries at once, so the board holds still while the agents are frozen for a check
+    hub = HubProcess(work, port=free_port(), logs=logs,
+                     args=("--reconnect-grace", str(GRACE), "--retry-backoff", "0"))
     hub.start()
     alive = {f"a{i}": AgentProcess(hub.ws_url, f"a{i}", logs) for i in range(AGENTS)}
     gone: list[AgentProcess] = []
