@@ -41,7 +41,7 @@ from agentdeck.actors.protocol import schema as protocol
 from agentdeck.actors.protocol.verification import verification_of
 from agentdeck.actors.queue.agents import AgentRecord, pick_task, seen
 from agentdeck.actors.queue.routing import complexity_of, decide
-from agentdeck.actors.queue.waiting import WaitReason, backoff_delay, why_waiting
+from agentdeck.actors.queue.waiting import WaitReason, backoff_delay, retry_after, why_waiting
 from agentdeck.actors.telemetry.pricing import reconcile
 
 log = logging.getLogger("agentdeck.coordinator")
@@ -50,6 +50,7 @@ Write = Callable[[Task, str, dict[str, Any]], Awaitable[Task | None]]
 LOST_ON_RESTART = "agent restarted and lost the task"
 RECOVERY_PROOF_SECONDS = 1.0  # after task_recovering, how long a state_report may still save the task
 HUB_RESTARTED = "agent did not reconnect after the hub restarted"  # not the task's fault: no retry
+MAX_WAIT_REASONS = 10_000
 REPORTS = ("resource_report", "ollama_report", "wake_result", "agent_restarting")
 # a state_report with one of these says the agent no longer runs the task
 NOT_RUNNING = frozenset({"failed", "error", "idle", "done", "completed", "cancelled", "abandoned", "lost"})
@@ -62,6 +63,9 @@ class Coordinator:
         self._bus = bus
         self._write = write
         self.agents: dict[str, AgentRecord] = {}
+        # reasons that depend only on the task and the agents, while those stay the same
+        self._waiting: dict[str, tuple[Task, WaitReason]] = {}
+        self._waiting_agents: tuple = ()
         self._last_progress: dict[str, float] = {}  # task id -> trio time of its last sign of life
         self._last_error: dict[str, str] = {}  # task id -> text of its last `error` execution event
 
@@ -357,14 +361,27 @@ class Coordinator:
                 log.exception("could not assign %s (it stays in the inbox)", task.id)
 
     def why_waiting(self, task_ids: tuple[str, ...]) -> dict[str, WaitReason]:
-        """Why each of these inbox tasks is not running (the rules ``schedule`` applies)."""
-        agents = [seen(agent) for agent in self.agents.values()]
+        """Why each of these inbox tasks is not running (the rules ``schedule`` applies).
+
+        The page asks for the first 100 inbox tasks on every inbox change; a reason that depends
+        only on the task and the agents (no dependencies, no retry backoff) is kept until either
+        changes."""
+        agents = tuple(seen(agent) for agent in self.agents.values())
+        if agents != self._waiting_agents or len(self._waiting) > MAX_WAIT_REASONS:
+            self._waiting_agents, self._waiting = agents, {}
         now = time.time()
         reasons = {}
         for task_id in task_ids:
             task = self._board.get(task_id)
-            if task is not None and task.lane == "inbox":
-                reasons[task_id] = why_waiting(task, agents, self._board, now)
+            if task is None or task.lane != "inbox":
+                continue
+            known = self._waiting.get(task_id)
+            if known is not None and known[0] is task:
+                reasons[task_id] = known[1]
+                continue
+            reasons[task_id] = reason = why_waiting(task, agents, self._board, now)
+            if not task.dependencies and retry_after(task) is None:
+                self._waiting[task_id] = (task, reason)
         return reasons
 
     async def _assign(self, agent: AgentRecord, task: Task) -> None:
