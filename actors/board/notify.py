@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import enum
 import errno
 import os
 from collections.abc import AsyncGenerator
@@ -22,6 +21,8 @@ from pathlib import Path
 import trio
 from inotify_simple import INotify, flags
 
+from agentdeck.actors.board.changes import Change
+
 OPEN_WRITE_SETTLE_S = 0.05
 DIR_MASK = (flags.CLOSE_WRITE | flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.CREATE
             | flags.MODIFY | flags.DELETE_SELF | flags.MOVE_SELF | flags.ONLYDIR | flags.DONT_FOLLOW)
@@ -29,12 +30,6 @@ DIR_MASK = (flags.CLOSE_WRITE | flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE
 
 class WatchLimitReached(OSError):
     """The kernel's inotify watch limit is reached (``fs.inotify.max_user_watches``)."""
-
-
-class Change(enum.IntEnum):
-    added = 1
-    modified = 2
-    deleted = 3
 
 
 class Notifier:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 
 import trio
 
-from agentdeck.actors.board.notify import Change, Notifier
+from agentdeck.actors.board.changes import Change, ChangeSource
+from agentdeck.actors.board.portable_notify import native_notifier
 from agentdeck.actors.board.scan_cache import FileKey, file_key
 from agentdeck.actors.board.taskfile import Incomplete, is_safe_name, lane_of, read_task_file, task_entries
 from agentdeck.actors.bus import EventBus
@@ -50,8 +53,10 @@ class Watcher:
         *,
         force_polling: bool = False,
         poll_delay_ms: int = 100,
+        notifier: Callable[[Path], ChangeSource] | None = None,
     ) -> None:
         self.root = root.resolve()
+        self._notifier = notifier or native_notifier(sys.platform)
         self._queue = queue
         self._bus = bus
         self._force_polling = force_polling
@@ -95,7 +100,7 @@ class Watcher:
         """Native watching, started once the notifier is set up (or polling instead)."""
         while not stop.is_set():
             try:
-                notifier = Notifier(self.root)
+                notifier = self._notifier(self.root)
             except OSError as error:
                 task_status.started()
                 await self._fall_back_to_polling(stop, nursery, error)
@@ -121,7 +126,7 @@ class Watcher:
         await self._queue.send(RescanRequested("watcher fell back to polling"))
         await self._poll(stop, nursery, baseline)
 
-    async def _watch_until_root_gone(self, notifier: Notifier, nursery: trio.Nursery) -> bool:
+    async def _watch_until_root_gone(self, notifier: ChangeSource, nursery: trio.Nursery) -> bool:
         """Returns False when the board directory itself was removed (its notifications die
         with it); runs until cancelled otherwise."""
         root = str(self.root)
