@@ -23,6 +23,7 @@ FLUSH_AT = 256 * 1024  # flush before the 100 ms tick when this much is waiting
 MAX_PENDING = 1024 * 1024  # output waiting for a slow socket; the oldest is dropped beyond this
 KEPT_TYPES = ("stdout", "stderr", "token", "tool_call")  # what the result's output tail keeps
 DEFAULT_TIMEOUT = 300.0
+STOP_GRACE_SECONDS = 5.0  # a last flush stuck on a dead connection is given up after this
 
 
 def now_ms() -> int:
@@ -40,6 +41,7 @@ class OutputBatcher:
     pending_chars: int = 0
     skipped_chars: int = 0
     full: trio.Event = attrs.field(factory=trio.Event)
+    stopped: bool = False
     tail: list[str] = attrs.field(factory=list)
     tail_chars: int = 0
     tokens: int = 0
@@ -93,11 +95,17 @@ class OutputBatcher:
         """Flush every ``interval`` (sooner when a lot is waiting) until cancelled; the caller
         flushes once more at the end."""
         task_status.started()
-        while True:
+        while not self.stopped:
             with trio.move_on_after(self.interval):
                 await self.full.wait()
             self.full = trio.Event()
             await self.flush()
+
+    def stop(self) -> None:
+        """End the flush loop after the flush under way: cancelling it would lose the batch it
+        had taken but not yet sent (the last tool calls of a task, seen under load)."""
+        self.stopped = True
+        self.full.set()
 
 
 def build_result(status: str, batcher: OutputBatcher, started: float, *, model: str = "none",
@@ -118,5 +126,6 @@ async def batching(batcher: OutputBatcher) -> AsyncIterator[OutputBatcher]:
         try:
             yield batcher
         finally:
-            nursery.cancel_scope.cancel()
+            batcher.stop()
+            nursery.cancel_scope.deadline = trio.current_time() + STOP_GRACE_SECONDS
     await batcher.flush()
