@@ -13,7 +13,6 @@ was already streamed as deltas, ``tool_use`` -> ``tool_call``); ``user`` message
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import attrs
 import trio
 
-from agentdeck.actors.reference_agent.cli_events import count, input_summary, result_text, shorten
+from agentdeck.actors.reference_agent.cli_events import count, input_summary, parse_line, result_text, shorten
 from agentdeck.actors.reference_agent.output import (
     BATCH_SECONDS,
     Emit,
@@ -84,11 +83,9 @@ class ClaudeStream:
     denied: int = 0
 
     def line(self, text: str) -> None:
-        try:
-            record = json.loads(text)
-        except ValueError:
-            self.batcher.add("stdout", text + "\n")
-            return
+        record = parse_line(text)
+        if isinstance(record, str):
+            self.batcher.add("stdout", record + "\n")
         if not isinstance(record, dict):
             return
         kind = record.get("type")

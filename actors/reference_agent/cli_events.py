@@ -11,6 +11,16 @@ MAX_SUMMARY = 200
 MAX_TOOL_RESULT = 2000  # characters of a tool's result shown in the live output
 
 
+def parse_line(text: str) -> dict[str, Any] | str | None:
+    """One line of a CLI's JSON stream: its record (a JSON object), the line itself when it is not
+    JSON (plain output, shown as such), or None for any other JSON value (nothing to show)."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return text
+    return record if isinstance(record, dict) else None
+
+
 def count(record: Any, key: str) -> int:
     value = record.get(key) if isinstance(record, Mapping) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

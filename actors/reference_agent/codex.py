@@ -10,14 +10,13 @@ when something goes wrong.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from agentdeck.actors.reference_agent.cli_events import count, result_text, shorten
+from agentdeck.actors.reference_agent.cli_events import count, parse_line, result_text, shorten
 from agentdeck.actors.reference_agent.output import (
     BATCH_SECONDS,
     Emit,
@@ -60,11 +59,9 @@ class CodexStream:
     announced: set[str] = attrs.field(factory=set)  # command items already shown as tool calls
 
     def line(self, text: str) -> None:
-        try:
-            record = json.loads(text)
-        except ValueError:
-            self.batcher.add("stdout", text + "\n")
-            return
+        record = parse_line(text)
+        if isinstance(record, str):
+            self.batcher.add("stdout", record + "\n")
         if not isinstance(record, dict):
             return
         kind = record.get("type")
