@@ -26,7 +26,7 @@ from agentdeck.actors.messages import GetDashboardSnapshot, GetStats
 from agentdeck.actors.protocol.auth import TokenStore
 from agentdeck.actors.protocol.execution_log import ExecutionLog
 from agentdeck.actors.protocol.run_history import RunHistory
-from agentdeck.actors.protocol.session import SessionFactory
+from agentdeck.actors.protocol.session import OUTPUT_SEEN_SECONDS, SessionFactory
 from agentdeck.actors.queue.actor import TaskQueue
 from agentdeck.actors.replies import StatusSources
 from agentdeck.actors.supervisor import ActorFn, Supervisor
@@ -59,9 +59,11 @@ class Hub:
         self.watcher = Watcher(config.board_dir, self.queue_mailbox.clone(), self.bus,
                                force_polling=config.force_polling)
         self.tokens = TokenStore.in_state_dir(config.state_dir)
-        self.sessions = SessionFactory(self.queue_mailbox, self.tokens, self.bus,
-                                       allow_anonymous=is_loopback(config.host))
         self.queue = TaskQueue(config, self.store, self.bus, queue_inbox, self.queue_mailbox.clone())
+        self.sessions = SessionFactory(
+            self.queue_mailbox, self.tokens, self.bus, self.queue.holding,
+            allow_anonymous=is_loopback(config.host),
+            output_seen_every=min(OUTPUT_SEEN_SECONDS, config.stuck_timeout / 4))
         self.output_mailbox, output_inbox = trio.open_memory_channel[Any](100)
         self.execution_log = ExecutionLog(self.bus, output_inbox,
                                           RunHistory(config.runs_dir, config.run_history_bytes))

@@ -174,6 +174,19 @@ class AgentSaid:
 
 
 @attrs.frozen
+class OutputSeen:
+    """An agent streams output for a task it holds: a sign of life for the queue's stuck-task clock
+    and the agent's state. The session publishes the output itself and sends this at most once a
+    second per task, and at once for an ``error`` event (its text is what a failure reports when
+    the agent gives no reason)."""
+
+    agent_id: str
+    connection_id: int
+    task_id: str
+    last_error: str | None = None
+
+
+@attrs.frozen
 class RetryTask:
     """Command: a dead-letter task back to the inbox; answered "requeued" or "not_found"."""
 

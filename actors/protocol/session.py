@@ -1,7 +1,12 @@
 """One agent connection: identification, tokens, protocol errors and rate limits.
 
 The session holds only what belongs to the connection (who it is, how often it misbehaved); what
-an agent's messages mean for tasks is the queue's business, reached through its mailbox. The
+an agent's messages mean for tasks is the queue's business, reached through its mailbox. The one
+exception is live output (``task_progress``), the bulk of all traffic: the session checks it
+against the queue's read-only view of who holds which task and publishes it on the bus itself,
+telling the queue only that the task shows signs of life (``OutputSeen``, at most once a second per
+task). Output therefore never waits behind task moves in the queue's mailbox, and stays in order
+with the agent's other messages because one session handles its frames one after the other. The
 WebSocket handler feeds frames in and sends back what ``handle`` returns.
 """
 
@@ -11,6 +16,7 @@ import collections
 import itertools
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -18,7 +24,17 @@ import trio
 
 from agentdeck.actors.bus import EventBus
 from agentdeck.actors.mailbox import ActorUnavailable, ask
-from agentdeck.actors.messages import AgentConnect, AgentDisconnect, AgentSaid, Request, SecurityWarning
+from agentdeck.actors.messages import (
+    AgentConnect,
+    AgentDisconnect,
+    AgentSaid,
+    ExecutionEvent,
+    OutputSeen,
+    Request,
+    SecurityWarning,
+    Task,
+    TaskProgress,
+)
 from agentdeck.actors.protocol import schema as protocol
 from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
 from agentdeck.actors.protocol.throttle import OutputThrottle
@@ -35,6 +51,11 @@ RATE_NOTICE_SECONDS = 10.0  # an agent over the output rate is told at most this
 # a task's outcome is never refused for the rate: losing it would cost the whole attempt
 ALWAYS_PROCESSED = frozenset({"task_accepted", "task_complete", "task_failed", "task_rejected",
                               "task_recovering", "state_report"})
+OUTPUT_SEEN_SECONDS = 1.0  # the queue hears that a task streams output at most this often
+MAX_NOTED_ATTEMPTS = 64  # attempts a session remembers telling the queue about
+
+# the queue's read-only view: the task if this agent, over this connection, holds it
+Holding = Callable[[str, int, str], Task | None]
 
 
 @attrs.frozen
@@ -78,11 +99,14 @@ class RateLimit:
 class SessionFactory:
     """Shared by every connection of one hub: numbering, tokens, and the queue's mailbox."""
 
-    def __init__(self, queue: trio.MemorySendChannel, tokens: TokenStore, bus: EventBus, *,
-                 allow_anonymous: bool):
+    def __init__(self, queue: trio.MemorySendChannel, tokens: TokenStore, bus: EventBus,
+                 holding: Holding, *, allow_anonymous: bool,
+                 output_seen_every: float = OUTPUT_SEEN_SECONDS):
         self.queue = queue
+        self.output_seen_every = output_seen_every
         self.tokens = tokens
-        self._bus = bus
+        self.bus = bus
+        self.holding = holding
         self._allow_anonymous = allow_anonymous
         self._numbers = itertools.count(1)
         self.warned = False
@@ -110,7 +134,7 @@ class SessionFactory:
             return False
         if not self.warned:
             self.warned = True
-            self._bus.publish(SecurityWarning(
+            self.bus.publish(SecurityWarning(
                 message="agents are accepted without tokens (no tokens configured)"))
         return True
 
@@ -120,7 +144,10 @@ class AgentSession:
                  outbox: trio.MemorySendChannel) -> None:
         self._factory = factory
         self._queue = factory.queue
+        self._bus = factory.bus
+        self._holding = factory.holding
         self._outbox = outbox
+        self._noted: dict[tuple[str, int], float] = {}  # attempt -> trio time the queue was told
         self.connection_id = connection_id
         self.agent_id: str | None = None
         self._violations: collections.deque[float] = collections.deque()
@@ -177,12 +204,11 @@ class AgentSession:
             return self._violation(protocol.error_message("already_identified"))
         if kind == "ping":
             return Reply((protocol.pong(int(time.time() * 1000)),))
-        said = AgentSaid(self.agent_id, self.connection_id, message)
         if kind == "task_progress":
-            await self._queue.send(Request(said))  # fire and forget: progress needs no answer
+            await self._output(message)
             return Reply()
         try:
-            frames = await ask(self._queue, said)
+            frames = await ask(self._queue, AgentSaid(self.agent_id, self.connection_id, message))
         except ActorUnavailable:
             return Reply((protocol.error_message("hub_busy", detail="try again"),))
         return Reply(tuple(frames))
@@ -237,9 +263,46 @@ class AgentSession:
                    "the connection stays open"),))
 
     async def _release(self, task_id: str | None = None) -> None:
-        assert self.agent_id is not None
         for message in self._throttle.release(task_id):
-            await self._queue.send(Request(AgentSaid(self.agent_id, self.connection_id, message)))
+            await self._output(message)
+
+    async def _output(self, message: Mapping[str, Any]) -> None:
+        """A ``task_progress``: published if this agent holds the task now, else dropped (as the
+        queue would: output for a task taken back or finished is stale)."""
+        agent_id = self.agent_id
+        assert agent_id is not None
+        task = self._holding(agent_id, self.connection_id, str(message["task_id"]))
+        if task is None:
+            return
+        if message.get("progress") is not None:
+            self._bus.publish(TaskProgress(task_id=task.id, agent_id=agent_id,
+                                           progress=message["progress"]))
+        event = message.get("execution_event")
+        error = None
+        if isinstance(event, Mapping):
+            output = ExecutionEvent(
+                task_id=task.id, agent_id=agent_id, generation=task.generation,
+                event_type=str(event.get("event_type") or "stdout"), text=str(event.get("text") or ""),
+                tokens_so_far=event.get("tokens_so_far"), model=event.get("model"),
+                timestamp=event.get("timestamp"))
+            self._bus.publish(output)
+            if output.event_type == "error" and output.text:
+                error = output.text
+        await self._tell_queue(task, error)
+
+    async def _tell_queue(self, task: Task, error: str | None) -> None:
+        """``OutputSeen`` for the first output of an attempt, then at most every
+        ``output_seen_every`` seconds, and for every error event."""
+        assert self.agent_id is not None
+        attempt = (task.id, task.generation)
+        now = trio.current_time()
+        told = self._noted.get(attempt)
+        if error is None and told is not None and now - told < self._factory.output_seen_every:
+            return
+        if told is None and len(self._noted) >= MAX_NOTED_ATTEMPTS:
+            self._noted.clear()
+        self._noted[attempt] = now
+        await self._queue.send(Request(OutputSeen(self.agent_id, self.connection_id, task.id, error)))
 
     def _violation(self, error: dict[str, Any]) -> Reply:
         now = trio.current_time()

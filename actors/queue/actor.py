@@ -35,6 +35,7 @@ from agentdeck.actors.messages import (
     GetTask,
     ListAgents,
     ListTasks,
+    OutputSeen,
     Request,
     RescanRequested,
     RetryTask,
@@ -104,8 +105,7 @@ class TaskQueue:
     def _worth_scheduling(message: Any) -> bool:
         if isinstance(message, Request):
             body = message.body
-            return not isinstance(body, READS) and not (
-                isinstance(body, AgentSaid) and body.message.get("type") == "task_progress")
+            return not isinstance(body, (*READS, OutputSeen))
         return True
 
     async def _handle(self, message: Any) -> None:
@@ -167,6 +167,8 @@ class TaskQueue:
         coordinator = self._coordinator
         if isinstance(body, AgentSaid):
             return await coordinator.said(body)
+        if isinstance(body, OutputSeen):
+            return coordinator.output_seen(body)
         if isinstance(body, ListTasks):
             return filter_view(self.view(), body)
         if isinstance(body, GetTask):
@@ -211,6 +213,10 @@ class TaskQueue:
         self._touched[task.path] = self._touched[dst] = now
         self._board.replace(written, task.path)
         return written
+
+    def holding(self, agent_id: str, connection_id: int, task_id: str) -> Task | None:
+        """Read-only: the task if that agent's connection holds it (see ``Coordinator.holding``)."""
+        return self._coordinator.holding(agent_id, connection_id, task_id)
 
     def view(self) -> BoardView:
         """The current board as an immutable view, made again only when the board changed; the

@@ -24,13 +24,12 @@ from agentdeck.actors.messages import (
     AgentReported,
     AgentSaid,
     AgentStateChanged,
-    ExecutionEvent,
     ExecutionResult,
+    OutputSeen,
     Task,
     TaskAssigned,
     TaskCompleted,
     TaskDeadLettered,
-    TaskProgress,
     TaskReclaimed,
     TaskRequeued,
     TaskRetried,
@@ -142,26 +141,28 @@ class Coordinator:
         self._working(agent, task)
         return [_ack(task.id, "accepted")]
 
-    async def _on_task_progress(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
-        task = self._held(agent, body["task_id"])
+    def holding(self, agent_id: str, connection_id: int, task_id: str) -> Task | None:
+        """The task, if this connection is the agent's current one and the agent holds the task:
+        a read-only view for the sessions, which check every execution event against it without
+        a message to the queue (the board and the agent table change only inside the queue)."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.connection_id != connection_id:
+            return None
+        return self._held(agent, task_id)
+
+    def output_seen(self, msg: OutputSeen) -> None:
+        agent = self.agents.get(msg.agent_id)
+        if agent is None or agent.connection_id != msg.connection_id:
+            return
+        agent.last_seen = time.time()
+        task = self._held(agent, msg.task_id)
         if task is None:
-            return []
+            return
         self._last_progress[task.id] = trio.current_time()
         if agent.state != "working":
             self._working(agent, task)
-        if body.get("progress") is not None:
-            self._bus.publish(TaskProgress(task_id=task.id, agent_id=agent.agent_id,
-                                           progress=body["progress"]))
-        event = body.get("execution_event")
-        if isinstance(event, Mapping):
-            if event.get("event_type") == "error" and event.get("text"):
-                self._last_error[task.id] = str(event["text"])
-            self._bus.publish(ExecutionEvent(
-                task_id=task.id, agent_id=agent.agent_id, generation=task.generation,
-                event_type=str(event.get("event_type") or "stdout"), text=str(event.get("text") or ""),
-                tokens_so_far=event.get("tokens_so_far"), model=event.get("model"),
-                timestamp=event.get("timestamp")))
-        return []
+        if msg.last_error:
+            self._last_error[task.id] = msg.last_error
 
     async def _on_task_complete(self, agent: AgentRecord, body: Mapping[str, Any]) -> list[dict]:
         task = self._held(agent, body["task_id"], body.get("generation"))

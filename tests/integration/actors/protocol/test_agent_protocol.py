@@ -7,6 +7,7 @@ tests run the hub with tiny timeouts and a fast deadline tick.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -489,10 +490,18 @@ async def test_stuck_sweep_reclaims_only_without_progress(start_hub, board_dir) 
     with running.subscribe("test", buffer=0) as sub:
         async with AgentClient.connect(running.base_url, "a1") as a1:
             assign = await accept_next(a1)
-            for _ in range(8):  # 0.8 s of regular progress: twice the timeout, still alive
-                await a1.send("task_progress", task_id="t", progress="working")
+            for n in range(8):  # 0.8 s of regular output: twice the timeout, still alive
+                if n % 2:
+                    await a1.send("task_progress", task_id="t", progress="working")
+                else:
+                    await a1.send("task_progress", task_id="t",
+                                  execution_event={"event_type": "stdout", "text": f"{n}\n"})
                 await trio.sleep(0.1)
-            assert not [f for f in a1.pending if f["type"] == "task_reassign"]
+            so_far = []
+            with contextlib.suppress(trio.WouldBlock):
+                while True:
+                    so_far.append(sub.receive_nowait().kind)
+            assert "task.reclaimed" not in so_far
             assert await agent_state(running.hub, "a1") == "working"
             reassign = await a1.expect("task_reassign", task_id="t", timeout=3)
             reclaimed = await wait_for_event(sub, "task.reclaimed")
@@ -693,6 +702,53 @@ async def test_execution_events_reach_the_bus_and_the_output_log(start_hub, boar
     assert [e.tokens_so_far for e in received] == list(range(len(sent)))
     assert [(e.event_type, e.text) for e in kept] == sent
     assert [(e.text, e.generation) for e in fresh] == [("second try\n", again["generation"])]
+
+
+async def test_output_after_the_outcome_or_a_cancel_is_refused_and_none_is_reordered(
+        start_hub, board_dir) -> None:
+    """A chatty agent that keeps printing after its outcome (or after the task was cancelled from
+    the dashboard), without waiting for any answer: what it sent while it held the task reaches
+    the bus in order and before the outcome, nothing after."""
+    write_task(board_dir, "inbox/t.yaml", {"id": "t", "created": "2026-01-01T00:00:00"})
+    write_task(board_dir, "inbox/u.yaml", {"id": "u", "created": "2026-01-02T00:00:00"})
+    running = await start_hub()
+    hub = running.hub
+
+    def line(task: str, n: int) -> dict[str, Any]:
+        return {"type": "task_progress", "task_id": task,
+                "execution_event": {"event_type": "stdout", "text": f"{task} {n}\n"}}
+
+    with running.subscribe("test", buffer=0) as sub:
+        async with AgentClient.connect(running.base_url, "a1") as a1:
+            assign = await accept_next(a1, task_id="t")
+            frames = [line("t", n) for n in range(200)]
+            frames.append({"type": "task_complete", "task_id": "t", "generation": assign["generation"],
+                           "result": {"status": "completed"}})
+            frames += [line("t", n) for n in range(200, 300)]
+            for frame in frames:  # unbatched and without waiting, as a sidecar streams stdout
+                await a1.ws.send_message(json.dumps(frame))
+            await a1.expect("task_ack", task_id="t", status="complete")
+            await accept_next(a1, task_id="u")
+            await a1.send_raw(json.dumps(line("u", 0)))
+            await wait_until(lambda: _output_of(hub, "u", 1))
+            assert await hub.ask_queue(CancelTask("u")) == "cancelled"
+            for n in range(1, 50):
+                await a1.send_raw(json.dumps(line("u", n)))
+            await a1.send("ping")
+            await a1.expect("pong")
+        seen = await collect_events(sub)
+    order = [e.text if isinstance(e, ExecutionEvent) else e.kind for e in seen
+             if isinstance(e, ExecutionEvent) or e.kind == "task.completed"]
+    assert order[:201] == [f"t {n}\n" for n in range(200)] + ["task.completed"]
+    assert "u 0\n" in order and not any(text.startswith("u ") and text != "u 0\n" for text in order)
+    assert not any(text.startswith("t ") for text in order[201:])
+    assert [e.text for e in await hub.ask_output(GetOutput("t"))] == [f"t {n}\n" for n in range(200)]
+    assert [e.text for e in await hub.ask_output(GetOutput("u"))] == ["u 0\n"]
+
+
+async def _output_of(hub, task_id: str, count: int):
+    events = await hub.ask_output(GetOutput(task_id))
+    return events if len(events) == count else None
 
 
 async def _output(hub, count: int):
