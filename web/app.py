@@ -20,6 +20,7 @@ from agentdeck.web.routes.api import api
 from agentdeck.web.routes.dashboard import dashboard_api
 from agentdeck.web.routes.events import install_broadcaster, sse
 from agentdeck.web.routes.exports import exports
+from agentdeck.web.routes.lanes import lanes
 from agentdeck.web.routes.metrics import metrics_api
 from agentdeck.web.routes.pages import pages
 from agentdeck.web.routes.schemas import schemas_api
@@ -52,7 +53,7 @@ def create_app(hub: Hub) -> QuartTrio:
     hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
     guard = RequestGuard(app.asgi_app, hosts, hub.config.dashboard_token)
     app.asgi_app = guard  # type: ignore[method-assign, assignment]  # where Quart takes middleware
-    for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, sse,
+    for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, lanes, sse,
                       exports, actions):
         app.register_blueprint(blueprint)
     register_error_handlers(app)

@@ -416,19 +416,33 @@ def test_no_horizontal_overflow_on_a_phone(hub, browser, board):
         ui.context.close()
 
 
-def test_show_more_keeps_every_lane_where_it_was(hub, ui, board):
+def test_show_more_pages_one_lane_in_place_and_live_changes_follow(hub, ui, board):
     for n in range(130):
         write_task(board, f"inbox/m{n:03}.yaml", task_yaml(id=f"m{n:03}", title=f"More {n}",
                                                          created=f"2026-01-01T00:{n // 60:02}:{n % 60:02}Z"))
+    for n in range(120):
+        write_task(board, f"dead/x{n:03}.yaml", task_yaml(id=f"x{n:03}", title=f"Dead {n}", status="dead",
+                                                        last_error="exit code 1"))
     page = ui.open(hub.base_url + "/")
-    expect(page.locator("#more-inbox")).to_be_visible(timeout=WAIT_MS)
-    page.evaluate("document.getElementById('lane-inbox').scrollTop = 600")
-    before = page.evaluate("document.getElementById('lane-inbox').scrollTop")
-    page.locator("#more-inbox").click()
+    expect(page.locator("#more-inbox a")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#lane-dead .card")).to_have_count(100, timeout=WAIT_MS)
+    page.evaluate("""() => { document.getElementById('lane-inbox').scrollTop = 600;
+        document.getElementById('lane-dead').scrollTop = 400;
+        window.__deadFirst = document.querySelector('#lane-dead .card'); }""")
+    page.locator("#more-inbox a").click()
     expect(page.locator("#lane-inbox .card")).to_have_count(130, timeout=WAIT_MS)
     expect(page.locator("#lane-inbox .card").nth(100)).to_be_focused()
-    assert page.evaluate("document.getElementById('lane-inbox').scrollTop") > 0
-    assert before > 0
+    expect(page.locator("#lane-status")).to_contain_text("Showing 130 of 130")
+    assert page.evaluate("document.getElementById('lane-inbox').scrollTop") >= 600
+    # the other lanes were not drawn again: same elements, same scroll
+    assert page.evaluate("window.__deadFirst === document.querySelector('#lane-dead .card')")
+    assert page.evaluate("document.getElementById('lane-dead').scrollTop") == 400
+    assert page.locator("#more-inbox a").count() == 0
+    assert "inbox=200" in page.url and ui.not_reloaded()
+    # a live change lands in the paged lane as it is now (card 130 stays: the lane holds 200)
+    write_task(board, "inbox/late.yaml", task_yaml(id="late", title="Late arrival", priority="critical"))
+    expect(page.locator("#lane-inbox .card")).to_have_count(131, timeout=WAIT_MS)
+    expect(card(page, "m129", "inbox")).to_be_visible()
     assert ui.problems == []
 
 

@@ -28,7 +28,7 @@ import math
 import secrets
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +65,7 @@ WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy unde
 BUSY_SHARE = 0.2  # of the event loop that the broadcaster may take while changes keep coming
 MAX_WINDOW_S = 1.0
 ALL_REGIONS = frozenset((*MAIN_REGIONS, "graph"))
+MAX_PAGED_TABS = 4096  # pages whose paged lanes are remembered for their reconnecting streams
 
 
 @attrs.frozen
@@ -82,10 +83,10 @@ class Emitted:
 
 
 class Client:
-    def __init__(self, flt: BoardFilter, regions: frozenset[str]) -> None:
+    def __init__(self, flt: BoardFilter, regions: frozenset[str], tab: str = "") -> None:
         self.flt = flt
-        self.key = flt.key
         self.regions = regions
+        self.tab = tab  # the page's own id: "show more" in that page pages this stream's lane
         self.send, self.receive = trio.open_memory_channel[Emitted](CLIENT_BUFFER)
         self.lagging = False
         self.queued_bytes = 0
@@ -106,10 +107,13 @@ class Client:
         self.queued_bytes = max(0, self.queued_bytes - item.size)
         return item
 
+    def key_for(self, region: str) -> str | None:
+        return self.flt.key_for(region)
+
     def wants(self, item: Emitted) -> bool:
-        if item.key is not None and item.key != self.key:
-            return False
         name = item.name.removeprefix("patch-")
+        if item.key is not None and item.key != self.key_for(name):
+            return False
         return name in self.regions or name.startswith("out-") or name in ("task-changed", "live")
 
 
@@ -138,6 +142,7 @@ class Broadcaster:
         self._changed_tasks: set[str] = set()
         self._entries = 0
         self._wake = trio.Event()
+        self.tabs = TabPaging()
 
     @property
     def last_id(self) -> str:
@@ -220,8 +225,8 @@ class Broadcaster:
     def _mark(self, regions: Any) -> None:
         for region in regions:
             if region in FILTERED_REGIONS:
-                for key in self._keys():
-                    self._dirty.add((key, region))
+                for client in self.clients:
+                    self._dirty.add((client.key_for(region), region))
                 for sent_key, name in list(self._current):
                     if name == region:
                         self._dirty.add((sent_key, name))
@@ -230,9 +235,6 @@ class Broadcaster:
 
     def _mark_name(self, name: str) -> None:
         self._dirty.add((None, name))
-
-    def _keys(self) -> set[str]:
-        return {client.key for client in self.clients}
 
     # ------------------------------------------------------------------ flushing
 
@@ -352,18 +354,17 @@ class Broadcaster:
 
     def page_lanes(self, flt: BoardFilter) -> tuple[str, dict[str, str]]:
         """For a page: the last id and the patched regions exactly as last sent, so patches apply."""
-        keys = {name: flt.key if name in FILTERED_REGIONS else None for name in PATCHED_REGIONS}
+        keys = {name: flt.key_for(name) for name in PATCHED_REGIONS}
         return self.last_id, {name: html for name, key in keys.items()
                               if (html := self._html(key, name)) is not None}
 
     def _wanted(self, key: str | None, name: str) -> bool:
-        return any(name in c.regions and (key is None or c.key == key) for c in self.clients)
+        return any(name in c.regions and (key is None or c.key_for(name) == key) for c in self.clients)
 
-    def _filter_for(self, key: str | None) -> BoardFilter:
-        for client in self.clients:
-            if client.key == key:
-                return client.flt
-        return BoardFilter()
+    @staticmethod
+    def _filter_for(key: str | None) -> BoardFilter:
+        """The filter a region key stands for (a key names all its render depends on)."""
+        return BoardFilter.from_key(key) if key else BoardFilter()
 
     def _emit(self, key: str | None, name: str, data: str) -> None:
         self.seq += 1
@@ -393,8 +394,11 @@ class Broadcaster:
         if self.closed:
             client.send.close()
             return []
+        paged = self.tabs.get(client.tab)
+        if paged is not None:  # the page paged its lanes since it opened this stream's URL
+            client.flt = paged.flt
         self.clients.add(client)
-        replay = self._replay(client, since)
+        replay = self._replay(client, since) if paged is None or paged.seq <= _seq_of(since) else None
         return replay if replay is not None else self.resync(client)
 
     def _replay(self, client: Client, since: str | None) -> list[Emitted] | None:
@@ -425,7 +429,7 @@ class Broadcaster:
         """Every region the browser shows, from the last-sent cache; uncached ones render soon."""
         items = []
         for name in sorted(client.regions):
-            key = client.key if name in FILTERED_REGIONS else None
+            key = client.key_for(name)
             html = self._html(key, name)
             if html is not None:
                 items.append(self._item(key, name, html))
@@ -434,7 +438,7 @@ class Broadcaster:
 
     def _ensure_cached(self, client: Client) -> None:
         for name in client.regions:
-            key = client.key if name in FILTERED_REGIONS else None
+            key = client.key_for(name)
             if (key, name) not in self._current:
                 self._dirty.add((key, name))
                 self._quiet_until = -math.inf
@@ -442,10 +446,96 @@ class Broadcaster:
 
     def disconnect(self, client: Client) -> None:
         self.clients.discard(client)
-        if client.key not in self._keys():
-            for key, name in list(self._current):
-                if key == client.key and key != "":
-                    self._forget(key, name)
+        self._forget_unused(client.flt)
+
+    def _forget_unused(self, flt: BoardFilter) -> None:
+        """Drop the renders of ``flt``'s keys that no browser uses any more (the unfiltered ones stay)."""
+        for name in FILTERED_REGIONS:
+            key = flt.key_for(name)
+            if key and not any(c.key_for(name) == key for c in self.clients):
+                self._forget(key, name)
+
+    # ------------------------------------------------------------------ paging a lane
+
+    async def show_lane(self, tab: str, lane: str, limit: int) -> str | None:
+        """One browser's lane grows to ``limit`` cards: the cards it did not have yet go to that
+        browser alone, in its own stream, as a patch of the lane as it has it (so the page keeps
+        its scroll, its focus and its other lanes; and the patch lands in order with every other
+        event). From then on its stream carries that lane's patches at the new length. Returns
+        the id of the event that carries the new cards, or None when no stream has this page."""
+        region = f"lane-{lane}"
+        clients = [c for c in self.clients if c.tab == tab and region in c.regions]
+        if not tab or not clients:
+            return None
+        flt = clients[0].flt.with_lane(lane, limit)
+        key = flt.key_for(region)
+        data = None
+        if (key, region) not in self._current:
+            data = await self.renderer.gather([region], self._filter_for(key))
+        clients = [c for c in self.clients if c.tab == tab and region in c.regions]  # after the wait
+        if not clients:
+            return None
+        if (key, region) not in self._current:
+            if data is None:  # rendered when asked, forgotten since: the page loads the URL instead
+                return None
+            # this length is new: its render becomes the version patches start from; a change
+            # read meanwhile marked only the lengths browsers had, so look once more
+            activity = list(self.activity)
+            region_flt = self._filter_for(key)
+            ctx = self.renderer.context(region, data, region_flt, data["now"], activity)
+            self._parts[(key, region)] = self.renderer.parts(region, data, region_flt, activity, ctx)
+            self._current[(key, region)] = functools.partial(self._whole, region, ctx, data, region_flt)
+            self._dirty.add((key, region))
+            self._wake.set()
+        new = self._parts.get((key, region))
+        self.seq += 1
+        self.emitted_total += 1
+        event_id = f"{self.epoch}-{self.seq}"
+        for client in clients:
+            old = self._parts.get((client.key_for(region), region))
+            patch = lane_patch(old, new) if old is not None and new is not None else None
+            if patch is not None:
+                name, fragment = f"patch-{region}", patch
+            else:
+                name, fragment = region, self._html(key, region) or ""
+            item = Emitted.of(self.seq, key, name, fragment, format_event(event_id, name, fragment))
+            was = client.flt
+            client.flt = client.flt.with_lane(lane, limit)
+            self.tabs.remember(tab, client.flt, self.seq)
+            if not client.lagging:
+                client.offer(item)
+            self._forget_unused(was)
+        return event_id
+
+
+@attrs.frozen
+class Paged:
+    flt: BoardFilter  # the page's filter and lane lengths now
+    seq: int  # the event that last changed them
+
+
+class TabPaging:
+    """What each page paged, by its id, so a stream that reconnects (the browser reuses the URL it
+    first opened) gets the lanes the page shows; bounded, the oldest pages forgotten first."""
+
+    def __init__(self, size: int = MAX_PAGED_TABS) -> None:
+        self._paged: OrderedDict[str, Paged] = OrderedDict()
+        self._size = size
+
+    def get(self, tab: str) -> Paged | None:
+        return self._paged.get(tab) if tab else None
+
+    def remember(self, tab: str, flt: BoardFilter, seq: int) -> None:
+        self._paged[tab] = Paged(flt, seq)
+        self._paged.move_to_end(tab)
+        while len(self._paged) > self._size:
+            self._paged.popitem(last=False)
+
+
+def _seq_of(since: str | None) -> int:
+    """The sequence number of a ``Last-Event-ID`` (-1 when it names none)."""
+    raw = (since or "").rpartition("-")[2]
+    return int(raw) if is_seq(raw) else -1
 
 
 def quiet_after(render_cpu_s: float, clients: int) -> float:

@@ -66,20 +66,36 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
         previous_group = key
     limit = max(MAX_PATCH_OPS, len(new.items) // 2)
     previous: tuple[str, str] | None = None
+    run: list[str] = []  # items inserted one after another in one list go as one swap
     for key, html, where in new.items:
-        if key not in staying:
+        inserted = key not in staying
+        if inserted and run and previous is not None and previous[1] == where:  # the run goes on
+            run.append(html)
+            previous = (key, where)
+            continue
+        _close(ops, run)
+        if inserted:
             anchor = f"afterend:#{ids.item(new.lane, previous[0])}" if previous and previous[1] == where \
                 else f"afterbegin:#{where}"
-            ops.append(f'<div hx-swap-oob="{anchor}">{html}</div>')
+            ops.append(anchor)
+            run.append(html)
         elif before[key][0] != html and _AGE.sub(r"\1\2\3\4", before[key][0]) != _AGE.sub(r"\1\2\3\4", html):
             li = f'<li id="{ids.item(new.lane, key)}"'
             ops.append(html.replace(li, f'{li} hx-swap-oob="outerHTML"', 1))
         previous = (key, where)
         if len(ops) > limit:
             return None
+    _close(ops, run)
     ops.extend(heads)
     ops.extend(head for head, was in zip(new.heads, old.heads, strict=False) if head != was)
     return "".join(ops)
+
+
+def _close(ops: list[str], run: list[str]) -> None:
+    """Turn the pending insert (its anchor is the last op) into one out-of-band swap of its items."""
+    if run:
+        ops[-1] = f'<div hx-swap-oob="{ops[-1]}">{"".join(run)}</div>'
+        run.clear()
 
 
 def _longest_increasing(items: list[str], position: dict[str, int]) -> set[str]:

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import attrs
 from jinja2 import Environment
@@ -68,37 +68,73 @@ MAX_SEARCH_WORDS = 12
 
 @attrs.frozen
 class BoardFilter:
-    """The board filters a browser asked for; its ``key`` names the filtered renders it shares."""
+    """The board filters a browser asked for, and how many cards it shows in each lane.
+
+    ``key`` names the whole filter (the page's URL); ``key_for(region)`` names what one region's
+    render depends on (the filter, plus that lane's own length for a lane, plus the focus for the
+    graph), so browsers that paged different lanes still share the renders of the lanes they did not.
+    """
 
     agent: str | None = None
     priority: str | None = None
     text: str = ""
-    limit: int = LANE_PAGE
+    limits: tuple[int, ...] = (LANE_PAGE,) * len(LANES)  # cards shown per lane, in ``LANES`` order
     focus: str = ""  # the graph: one task with its ancestors and dependants
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> BoardFilter:
         priority = (args.get("priority") or "").strip().lower() or None
-        try:
-            limit = int(args.get("limit") or LANE_PAGE)
-        except ValueError:
-            limit = LANE_PAGE
+        every = lane_length(args.get("limit"), LANE_PAGE)  # one length for every lane (older URLs)
         return cls(agent=(args.get("agent") or "").strip() or None,
                    priority=priority if priority in PRIORITIES else None,
                    text=(args.get("q") or "").strip()[:200],
-                   limit=max(LANE_PAGE, min(limit, MAX_LANE_LIMIT)),
+                   limits=tuple(lane_length(args.get(lane), every) for lane in LANES),
                    focus=(args.get("focus") or "").strip()[:300])
 
-    def params(self) -> dict[str, str]:
-        out = {"agent": self.agent or "", "priority": self.priority or "", "q": self.text,
-               "focus": self.focus}
-        if self.limit != LANE_PAGE:
-            out["limit"] = str(self.limit)
+    @classmethod
+    def from_key(cls, key: str) -> BoardFilter:
+        return cls.from_args(dict(parse_qsl(key)))
+
+    def base_params(self) -> dict[str, str]:
+        """What narrows the board (not how much of it a lane shows, nor the graph's focus)."""
+        out = {"agent": self.agent or "", "priority": self.priority or "", "q": self.text}
         return {k: v for k, v in out.items() if v}
+
+    def lane_params(self, lane: str) -> dict[str, str]:
+        limit = self.limit_of(lane)
+        return {lane: str(limit)} if limit != LANE_PAGE else {}
+
+    def params(self) -> dict[str, str]:
+        out = self.base_params()
+        for lane in LANES:
+            out.update(self.lane_params(lane))
+        if self.focus:
+            out["focus"] = self.focus
+        return out
 
     @property
     def key(self) -> str:
         return urlencode(sorted(self.params().items()))
+
+    @property
+    def base_key(self) -> str:
+        return urlencode(sorted(self.base_params().items()))
+
+    def key_for(self, region: str) -> str | None:
+        """The key of this filter's render of ``region``; None for a region every browser shares."""
+        if region == "graph":
+            return urlencode(sorted({**self.base_params(), **({"focus": self.focus} if self.focus else {})}.items()))
+        if region in LANE_REGIONS:
+            lane = region.removeprefix("lane-")
+            return urlencode(sorted({**self.base_params(), **self.lane_params(lane)}.items()))
+        return None
+
+    def limit_of(self, lane: str) -> int:
+        return self.limits[LANES.index(lane)]
+
+    def with_lane(self, lane: str, limit: int) -> BoardFilter:
+        index = LANES.index(lane)
+        return attrs.evolve(self, limits=(*self.limits[:index], limit, *self.limits[index + 1:]))
 
     @property
     def active(self) -> bool:
@@ -117,8 +153,20 @@ class BoardFilter:
                              task.agent or "", task.lane_agent or "")).casefold()
         return all(word in haystack for word in words)
 
-    def with_more(self) -> str:
-        return urlencode({**self.params(), "limit": str(self.limit + LANE_PAGE)})
+
+def lane_length(raw: str | None, default: int) -> int:
+    """A lane's length from a URL: a whole number of cards within bounds, else ``default``."""
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        return default
+    return max(LANE_PAGE, min(value, MAX_LANE_LIMIT))
+
+
+def next_length(shown: int) -> int:
+    """How many cards a lane shows after one more "show more": the page doubles with each click,
+    so the 7,000th card of a lane is 7 clicks away, not 70 (and the first page stays small)."""
+    return min(MAX_LANE_LIMIT, shown + max(LANE_PAGE, shown))
 
 
 @attrs.define
@@ -318,7 +366,7 @@ class Renderer:
     def lane(self, region: str, data: dict[str, Any], flt: BoardFilter) -> dict[str, Any]:
         ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, data.get("snapshot") or {},
                            data["now"], data.get("waiting") or {}, self.present)
-        q = flt.key
+        q = flt.base_key  # a card links to its panel with the filters, not with the lanes' lengths
         ctx["li"] = {card["hash"]: self.lane_item(card, ctx["lane"], q) for card in ctx["cards"]}
         return ctx
 
@@ -337,7 +385,8 @@ class Renderer:
         if any(r in BOARD_REGIONS or r == "graph" for r in regions):
             data["board"] = await self.sources.board(flt)
         if "lane-inbox" in regions:
-            data["waiting"] = await self.sources.waiting(t.id for t in data["board"].inbox[:flt.limit])
+            shown = data["board"].inbox[:flt.limit_of("inbox")]
+            data["waiting"] = await self.sources.waiting(t.id for t in shown)
         if any(r in SNAPSHOT_REGIONS or r == "lane-assigned" for r in regions):
             data["snapshot"] = await self.sources.snapshot()
         if "costs" in regions:
@@ -382,9 +431,9 @@ class Renderer:
         else:
             items = tuple((c["hash"], str(ctx["li"][c["hash"]]), ids.items(lane)) for c in ctx["cards"])
             groups = ()
-        more = (str(macros.more_link(ctx, "outerHTML")),) if ctx["hidden"] else ()
-        shape = (not ctx["cards"], bool(ctx["hidden"]), flt.key, bool(groups))
-        return LaneParts(lane, shape, items, (str(macros.lane_head(ctx, "outerHTML")), *more), groups)
+        shape = (not ctx["cards"], flt.base_key, bool(groups))
+        heads = (str(macros.lane_head(ctx, "outerHTML")), str(macros.more_link(ctx, "outerHTML")))
+        return LaneParts(lane, shape, items, heads, groups)
 
     def context(self, region: str, data: dict[str, Any], flt: BoardFilter, now: float,
                 activity: list[dict]) -> dict[str, Any]:
@@ -425,7 +474,7 @@ def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping
     tasks: tuple[Task, ...] = getattr(view, lane)
     completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
                    if isinstance(c, Mapping)}
-    shown = tasks[:flt.limit]
+    shown = tasks[:flt.limit_of(lane)]
     waiting = waiting or {}
     running = running_by_task(snapshot) if lane == "assigned" else {}
     cards = [present(t, now, completions.get(t.id), waiting.get(t.id), running.get(t.id))
@@ -446,4 +495,5 @@ def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping
                   for g in dead_groups(tasks)]
         cards = [card for g in groups for card in g["cards"]]  # in the order the page shows them
     return {"lane": lane, "count": len(tasks), "cards": cards, "groups": groups,
-            "hidden": len(tasks) - len(shown), "more_query": flt.with_more()}
+            "hidden": len(tasks) - len(shown), "shown": len(shown), "next": next_length(len(shown)),
+            "more_query": urlencode(sorted(flt.with_lane(lane, next_length(len(shown))).params().items()))}

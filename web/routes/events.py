@@ -9,6 +9,7 @@ keepalive comment every 15 s. Streams end as soon as the hub shuts down.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from agentdeck.web.live.broadcaster import Broadcaster, Client
 from agentdeck.web.live.regions import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, fragment_env
 
 KEEPALIVE_S = 15.0
+TAB_ID = re.compile(r"[0-9a-f]{16,64}")  # a page's id (``secrets.token_hex``)
 
 
 async def stream(broadcaster: Broadcaster, client: Client, since: str | None) -> AsyncIterator[str]:
@@ -90,8 +92,10 @@ async def events():
     if stream_clients_full(current_hub()):
         return error_response("unavailable", "too many live connections", 503)
     view = request.args.get("view", "board")
+    tab = request.args.get("tab", "")
     client = Client(BoardFilter.from_args(request.args),
-                    frozenset(GRAPH_REGIONS if view == "graph" else MAIN_REGIONS))
+                    frozenset(GRAPH_REGIONS if view == "graph" else MAIN_REGIONS),
+                    tab if TAB_ID.fullmatch(tab) else "")
     since = request.headers.get("Last-Event-ID") or request.args.get("since")
     response = current_app.response_class(stream(broadcaster, client, since), headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -66,7 +66,7 @@ async def _page(template: str, regions: tuple[str, ...], view: str, **extra: Any
     agents = sorted({name for lane in (board.assigned, board.done, board.inbox, board.dead)
                      for t in lane if (name := t.lane_agent or t.agent)})
     events_url = "/events?" + "&".join(f"{k}={v}" for k, v in
-                                       (("view", view), ("since", since)) if v)
+                                       (("view", view), ("since", since), ("tab", secrets.token_hex(16))) if v)
     if flt.key:
         events_url += "&" + flt.key
     html = await render_template(template, regions=rendered, flt=flt, csrf=token, agents=agents,

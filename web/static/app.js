@@ -68,28 +68,73 @@
     });
   });
 
-  /* ---------------------------------------------------------------- "show more": keep every lane where it was */
-  var kept = null;
-  document.body.addEventListener("htmx:beforeSwap", function (evt) {
-    if (!evt.detail.target || evt.detail.target.id !== "live") return;
-    kept = { lanes: {}, y: window.scrollY, more: null, shown: 0 };
-    document.querySelectorAll(".lane").forEach(function (lane) { kept.lanes[lane.id] = lane.scrollTop; });
-    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
-    if (elt && elt.classList && elt.classList.contains("show-more")) {
-      kept.more = elt.id.replace(/^more-/, "");
-      kept.shown = document.querySelectorAll("#lane-" + kept.more + " .card").length;
-    }
+  /* ---------------------------------------------------------------- "show more": one lane, in place */
+  /* The page's own event stream brings the lane's next cards (a patch of that lane alone), so no
+     other lane is drawn again and nothing scrolls; /lanes/<lane> answers with that event's id, and
+     when it has been applied focus moves to the first new card and the change is announced. The
+     lengths go into the address (reload, share) and into the stream's address (reconnects). */
+  var paging = {};  /* event id -> {lane, shown}; or lane -> the request under way */
+  var applied = {};  /* event ids applied before their request answered */
+  function streamSource() { return document.querySelector("#live[sse-connect]"); }
+  function pageId() {
+    var source = streamSource();
+    var match = source && /[?&]tab=([0-9a-f]+)/.exec(source.getAttribute("sse-connect"));
+    return match ? match[1] : null;
+  }
+  function withParam(url, name, value) {
+    var at = url.indexOf("?"), path = at < 0 ? url : url.slice(0, at);
+    var params = new URLSearchParams(at < 0 ? "" : url.slice(at + 1));
+    params.set(name, value);
+    return path + "?" + params.toString();
+  }
+  function laneCards(lane) { return document.querySelectorAll("#lane-" + lane + " .card"); }
+  function announce(text) {
+    var el = $("lane-status");
+    if (el) el.textContent = text;
+  }
+  function pageShown(id) {
+    var state = paging[id];
+    delete paging[id];
+    delete paging[state.lane];
+    var cards = laneCards(state.lane);
+    var first = cards[state.shown];
+    if (first) first.focus({ preventScroll: true });
+    if (first) first.scrollIntoView({ block: "nearest" });
+    var count = document.querySelector("#head-" + state.lane + " .count");
+    var name = document.querySelector("#head-" + state.lane + " span");
+    announce("Showing " + cards.length + " of " + (count ? count.textContent : cards.length) + " " +
+             (name ? name.textContent : state.lane) + " tasks" + (first ? "" : ": no more"));
+  }
+  document.addEventListener("click", function (evt) {
+    var link = evt.target.closest && evt.target.closest("a.show-more[data-lane]");
+    if (!link || evt.button !== 0 || evt.metaKey || evt.ctrlKey || evt.shiftKey || evt.altKey) return;
+    var lane = link.dataset.lane, show = link.dataset.show, tab = pageId();
+    var paged = withParam(window.location.pathname + window.location.search, lane, show);
+    evt.preventDefault();
+    if (!tab || document.body.dataset.conn !== "connected") { window.location.assign(paged); return; }
+    if (paging[lane]) return;  /* one request per lane at a time */
+    paging[lane] = true;
+    var shown = laneCards(lane).length;
+    fetch("/lanes/" + lane + "?tab=" + tab + "&show=" + encodeURIComponent(show), { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("lane " + response.status);
+        return response.json();
+      })
+      .then(function (answer) {
+        history.replaceState(history.state, "", paged);
+        var source = streamSource();
+        if (source) source.setAttribute("sse-connect", withParam(source.getAttribute("sse-connect"), lane, show));
+        paging[answer.event] = { lane: lane, shown: shown };
+        if (applied[answer.event]) { delete applied[answer.event]; pageShown(answer.event); }
+      })
+      .catch(function () { delete paging[lane]; window.location.assign(paged); });
   });
-  document.body.addEventListener("htmx:afterSettle", function () {
-    if (!kept) return;
-    var state = kept;
-    kept = null;
-    Object.keys(state.lanes).forEach(function (id) { var lane = $(id); if (lane) lane.scrollTop = state.lanes[id]; });
-    window.scrollTo(window.scrollX, state.y);
-    if (state.more) {  /* focus the first card the click revealed */
-      var cards = document.querySelectorAll("#lane-" + state.more + " .card");
-      if (cards[state.shown]) cards[state.shown].focus({ preventScroll: false });
-    }
+  document.body.addEventListener("htmx:sseMessage", function (evt) {
+    var id = evt.detail && evt.detail.lastEventId;
+    var type = evt.detail && evt.detail.type || "";
+    if (!id || !/^(patch-)?lane-/.test(type)) return;
+    if (paging[id]) pageShown(id);
+    else if (paging[type.replace(/^(patch-)?lane-/, "")]) applied[id] = true;
   });
 
   /* ---------------------------------------------------------------- graph: zoom, fit, drag to pan */
@@ -270,7 +315,7 @@
     var link = taskLink(evt);
     if (!link) return;
     evt.preventDefault();
-    var url = link.getAttribute("href");
+    var url = link.getAttribute("href").split("?")[0] + window.location.search;  /* filters and lane lengths */
     htmx.ajax("GET", url.split("?")[0], { target: "#detail", swap: "innerHTML" }).then(function () {
       if (window.location.pathname + window.location.search !== url) history.pushState({}, "", url);
     });
