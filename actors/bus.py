@@ -19,15 +19,22 @@ from agentdeck.actors.messages import Event, Resync
 class Subscription:
     """One subscriber's view of the bus; iterate it (``async for event in sub``)."""
 
-    def __init__(self, bus: EventBus, name: str, buffer: float) -> None:
+    def __init__(self, bus: EventBus, name: str, buffer: float,
+                 only: type | tuple[type, ...] | None = None,
+                 without: type | tuple[type, ...] | None = None) -> None:
         self.name = name
         self._bus = bus
+        self._only = only
+        self._without = without
         self._send, self._receive = trio.open_memory_channel[Event](buffer)
         self._missed = 0
         self.lagging = False
         self.delivered = 0
 
     def _offer(self, event: Event) -> None:
+        if (self._only is not None and not isinstance(event, self._only)) or \
+                (self._without is not None and isinstance(event, self._without)):
+            return
         if self.lagging:
             self._missed += 1
             return
@@ -95,9 +102,13 @@ class EventBus:
         self.published = 0
         self.resyncs = 0
 
-    def subscribe(self, name: str, buffer: int | None = None) -> Subscription:
+    def subscribe(self, name: str, buffer: int | None = None, *,
+                  only: type | tuple[type, ...] | None = None,
+                  without: type | tuple[type, ...] | None = None) -> Subscription:
+        """A new subscriber; ``only``/``without`` pick event classes (one wake-up less per event
+        it has no use for, which counts for high-rate events such as live output)."""
         size = self._default_buffer if buffer is None else buffer
-        sub = Subscription(self, name, size if size > 0 else math.inf)
+        sub = Subscription(self, name, size if size > 0 else math.inf, only, without)
         self._subscribers.append(sub)
         return sub
 

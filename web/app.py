@@ -10,6 +10,7 @@ from quart_trio import QuartTrio
 from agentdeck.actors.hub import Hub
 from agentdeck.web.compression import GzipMiddleware
 from agentdeck.web.context import attach_hub
+from agentdeck.web.dashboard_output import install_output_fanout
 from agentdeck.web.errors import register_error_handlers
 from agentdeck.web.frame_ledger import FrameLedger
 from agentdeck.web.guard import HostPolicy, RequestGuard
@@ -58,6 +59,7 @@ def create_app(hub: Hub) -> QuartTrio:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     install_broadcaster(app, hub)
+    install_output_fanout(app, hub.bus)
     ledger = FrameLedger(app.asgi_app, paths={AGENT_SOCKET_PATH})
     app.asgi_app = ledger  # type: ignore[method-assign]  # where Quart takes middleware
     app.asgi_app = GzipMiddleware(app.asgi_app)  # type: ignore[method-assign, assignment]

@@ -9,6 +9,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from agentdeck.actors.hub import Hub
 from agentdeck.web import ws_inflate
 from agentdeck.web.app import create_app
+from agentdeck.web.dashboard_output import output_fanout_of
 from agentdeck.web.routes.events import broadcaster_of
 
 
@@ -42,6 +43,7 @@ async def run_hub(hub: Hub, *, task_status: trio.TaskStatus[list[str]] = trio.TA
         await hub.start_actors(nursery)
         app = create_app(hub)
         await hub.start_supervised(nursery, "broadcaster", broadcaster_of(app).run)
+        await hub.start_supervised(nursery, "dashboard-output", output_fanout_of(app).run)
         async with trio.open_nursery() as web:
             hub.addresses = await web.start(serve, app, hub.config.host,
                                             hub.config.port, hub.shutdown)

@@ -6,7 +6,9 @@ retry/cancel become ``RetryTask``/``CancelTask`` commands to the queue.
 Socket protocol (JSON text frames). Server -> client: ``{"type": "snapshot", "data": {...}}`` on
 connect, on request and whenever this client fell behind; ``{"type": "events", "data": [event...]}``
 (a lone event goes out at once, events in the next 100 ms are merged into one batch);
-``{"type": "execution_event", "data": event}`` for live output, at once; ``retry_result`` /
+``{"type": "execution_event", "data": event}`` for live output, at once, or
+``{"type": "execution_events", "data": [event...]}`` for all the output that came while the last
+frame was being sent (``web/dashboard_output.py``: encoded once for every client); ``retry_result`` /
 ``cancel_result`` ``{task_id, status}``; ``error {error, message}`` for a command it cannot read.
 Client -> server: ``request_snapshot``, ``retry_task {task_id}``, ``cancel_task {task_id}``; anything
 else is ignored.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import trio
@@ -36,6 +37,8 @@ from agentdeck.actors.messages import (
 )
 from agentdeck.actors.protocol.session import RateLimit
 from agentdeck.web.context import current_hub
+from agentdeck.web.dashboard_output import OutputClient, output_fanout_of
+from agentdeck.web.json_frames import encode
 from agentdeck.web.origin import same_origin
 from agentdeck.web.routes.events import stream_clients_full
 from agentdeck.web.view.serialize import event_json
@@ -69,20 +72,9 @@ async def dashboard_socket():
     socket = DashboardSocket(hub, websocket,
                              window=current_app.config.get("DASHBOARD_WS_WINDOW", BATCH_WINDOW))
     buffer = current_app.config.get("DASHBOARD_WS_BUFFER", CLIENT_BUFFER)
-    with hub.bus.subscribe("dashboard-ws", buffer) as subscription, hub.stream_clients.track("ws"):
-        await socket.serve(subscription)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (tuple, set, frozenset)):
-        return list(value)
-    return str(value)
-
-
-def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    with hub.bus.subscribe("dashboard-ws", buffer, without=(ExecutionEvent,)) as subscription, \
+            output_fanout_of(current_app).join() as output, hub.stream_clients.track("ws"):
+        await socket.serve(subscription, output)
 
 
 class DashboardSocket:
@@ -95,10 +87,11 @@ class DashboardSocket:
         self._send_lock = trio.Lock()
         self.sent_batches = 0
 
-    async def serve(self, subscription: Any) -> None:
+    async def serve(self, subscription: Any, output: OutputClient) -> None:
         await self._send_snapshot()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._pump, subscription)
+            nursery.start_soon(self._pump_output, output)
             nursery.start_soon(self._close_on_shutdown, nursery.cancel_scope)
             await self._read_commands()
             nursery.cancel_scope.cancel()
@@ -110,9 +103,20 @@ class DashboardSocket:
         scope.cancel()
 
     async def _send(self, message: dict[str, Any]) -> None:
-        text = encode(message)
+        await self._send_text(encode(message))
+
+    async def _send_text(self, text: str) -> None:
         async with self._send_lock:
             await self._ws.send(text)
+
+    async def _pump_output(self, output: OutputClient) -> None:
+        """Live output, already batched and encoded by the fan-out; behind, a snapshot instead."""
+        while True:
+            frame = await output.next()
+            if frame is None:
+                await self._send_snapshot()
+            else:
+                await self._send_text(frame)
 
     async def _send_snapshot(self) -> None:
         try:
@@ -146,8 +150,6 @@ class DashboardSocket:
             elif isinstance(event, Resync):
                 batch = []
                 await self._send_snapshot()
-            elif isinstance(event, ExecutionEvent):
-                await self._send({"type": "execution_event", "data": event_json(event)})
             elif window_end is None:
                 await self._send_batch([event])
                 window_end = trio.current_time() + self._window

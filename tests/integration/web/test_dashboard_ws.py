@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+from agent_client import AgentClient, accept_next
 from conftest import make_task, task_yaml, wait_until, write_task
 from trio_websocket import ConnectionRejected, open_websocket_url
 
@@ -162,7 +163,12 @@ async def test_a_client_that_stops_reading_gets_a_snapshot_and_slows_no_one(runn
 
         async def read_fast() -> None:
             while len(received) < count:
-                received.append(await receive(fast))
+                message = await receive(fast)
+                if message["type"] == "execution_events":  # what came while one was sent
+                    received.extend(message["data"])
+                else:
+                    assert message["type"] == "execution_event"
+                    received.append(message["data"])
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read_fast)
@@ -172,13 +178,13 @@ async def test_a_client_that_stops_reading_gets_a_snapshot_and_slows_no_one(runn
                 await wait_until(lambda n=n: n - len(received) <= 8, timeout=30)
                 running_hub.bus.publish(ExecutionEvent(task_id="t", agent_id="a", generation=1,
                                                        event_type="stdout", text=f"{n}:{big}"))
-        assert [m["data"]["text"].split(":")[0] for m in received] == [str(n) for n in range(count)]
+        assert [e["text"].split(":")[0] for e in received] == [str(n) for n in range(count)]
 
         kinds = []
         while "snapshot" not in kinds:
             kinds.append((await receive(slow))["type"])
         assert len(kinds) < count  # it was not sent the whole backlog
-        assert set(kinds[:-1]) <= {"execution_event"}
+        assert set(kinds[:-1]) <= {"execution_event", "execution_events"}
 
 
 async def test_cross_site_pages_may_not_open_the_socket_and_cleanup_on_disconnect(running_hub):
@@ -207,3 +213,35 @@ async def test_the_socket_closes_going_away_when_the_hub_stops(running_hub):
             while True:
                 await ws.get_message()
         assert closed.value.reason.code == 1001
+
+
+async def test_a_chatty_agents_output_reaches_every_dashboard_once_in_order(start_hub, board_dir):
+    """An agent streaming 1,000 lines unbatched: both dashboards get each line once, in order,
+    in the very same frames (batched and encoded once for all of them)."""
+    write_task(board_dir, "inbox/t.yaml", task_yaml(id="t", title="chatty"))
+    running = await start_hub()
+    count = 1000
+    seen: list[list[tuple[str, list[str]]]] = [[], []]
+
+    async def watch(ws, frames: list[tuple[str, list[str]]]) -> None:
+        while sum(len(lines) for _, lines in frames) < count:
+            message = await receive(ws, timeout=30)
+            if message["type"] == "execution_event":
+                frames.append((message["type"], [message["data"]["text"]]))
+            elif message["type"] == "execution_events":
+                frames.append((message["type"], [e["text"] for e in message["data"]]))
+
+    async with open_websocket_url(ws_url(running)) as first, open_websocket_url(ws_url(running)) as second:
+        await receive_type(first, "snapshot")
+        await receive_type(second, "snapshot")
+        async with AgentClient.connect(running.base_url, "a1") as agent, trio.open_nursery() as nursery:
+            await accept_next(agent, task_id="t")
+            nursery.start_soon(watch, first, seen[0])
+            nursery.start_soon(watch, second, seen[1])
+            for n in range(count):  # unbatched, under the 500 frames/s rate: nothing is held back
+                await agent.send("task_progress", task_id="t",
+                                 execution_event={"event_type": "stdout", "text": f"{n}\n"})
+                if n % 100 == 99:
+                    await trio.sleep(0.25)
+    assert [line for _, lines in seen[0] for line in lines] == [f"{n}\n" for n in range(count)]
+    assert seen[0] == seen[1]

@@ -108,3 +108,16 @@ async def test_a_closed_subscription_stops_receiving_and_its_loop_ends() -> None
     with trio.fail_after(1):
         remaining = [event async for event in sub]
     assert [e.progress for e in remaining] == [1]
+
+
+async def test_a_subscriber_may_take_only_some_classes_or_leave_some_out() -> None:
+    bus = EventBus()
+    only = bus.subscribe("only", only=(Resync,))
+    without = bus.subscribe("without", without=(TaskProgress,))
+    everything = bus.subscribe("everything")
+    resync = Resync(missed=2)
+    bus.publish(progress(1))
+    bus.publish(resync)
+    bus.publish(progress(3))
+    assert drain(only) == [resync] and drain(without) == [resync]
+    assert [type(e).__name__ for e in drain(everything)] == ["TaskProgress", "Resync", "TaskProgress"]
