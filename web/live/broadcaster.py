@@ -37,6 +37,7 @@ import trio
 
 from agentdeck.actors.dashboard.live_runs import LiveRuns
 from agentdeck.actors.messages import Event, ExecutionEvent, Resync, TaskAssigned
+from agentdeck.web.live.inputs import region_inputs
 from agentdeck.web.live.output import LiveOutput
 from agentdeck.web.live.patches import LaneParts, lane_patch
 from agentdeck.web.live.regions import (
@@ -134,6 +135,8 @@ class Broadcaster:
         # when a page or a resync asks for it (from the same data, so it matches the patch)
         self._current: dict[tuple[str | None, str], str | Callable[[], str]] = {}
         self._parts: dict[tuple[str | None, str], LaneParts] = {}
+        # the inputs a region was last drawn from, with what was drawn (``inputs.py``)
+        self._drawn: dict[tuple[str | None, str], tuple[tuple, object]] = {}
         self._dirty: set[tuple[str | None, str]] = set()
         self._quiet_until = -math.inf  # no flush before this (trio time) unless a browser waits
         self.output = LiveOutput()
@@ -192,6 +195,7 @@ class Broadcaster:
         if isinstance(event, Resync):
             self._current.clear()
             self._parts.clear()
+            self._drawn.clear()
             self._mark(ALL_REGIONS)
             self._changed_tasks.add("*")
             self._mark_name("task-changed")
@@ -304,6 +308,17 @@ class Broadcaster:
         """What to send for a region: None when it reads as last sent (or only card ages changed,
         which the page ticks itself), a patch of its items when it is a list and a patch can say
         it, else the whole region. Its data is read and rendered once."""
+        inputs = region_inputs(name, data)
+        if inputs is not None:
+            drawn = self._drawn.get((key, name))
+            if drawn is not None and drawn[0] == inputs and self._current.get((key, name)) is drawn[1]:
+                return None
+        update = self._draw(key, name, data, flt)
+        if inputs is not None:
+            self._drawn[(key, name)] = (inputs, self._current.get((key, name)))
+        return update
+
+    def _draw(self, key: str | None, name: str, data: dict, flt: BoardFilter) -> tuple[str, str] | None:
         activity = list(self.activity)
         ctx = self.renderer.context(name, data, flt, data["now"], activity)
         if name in PATCHED_REGIONS and (key, name) in self._current:
@@ -351,6 +366,7 @@ class Broadcaster:
     def _forget(self, key: str | None, name: str) -> None:
         self._current.pop((key, name), None)
         self._parts.pop((key, name), None)
+        self._drawn.pop((key, name), None)
 
     def page_lanes(self, flt: BoardFilter) -> tuple[str, dict[str, str]]:
         """For a page: the last id and the patched regions exactly as last sent, so patches apply."""

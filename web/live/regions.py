@@ -47,6 +47,7 @@ from agentdeck.web.view.present import (
     path_segment,
     present_task,
     running_by_task,
+    stuck_at,
     task_hash,
 )
 
@@ -306,7 +307,8 @@ class Renderer:
                 waiting: Any = None, running: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A task's card, its clock-free part worked out again only when the task (the immutable
         object the board holds) or what the card shows beside it changed; the very same card
-        while it reads the same."""
+        (and so the same ``<li>``) while it reads the same but for its age texts, which the page
+        ticks by itself: a lane redrawn for one change costs a lookup per card, not a card."""
         seen = self._presented.get(task.id)
         shown = (completion, waiting, running)
         if seen is None or seen.task is not task or seen.shown != shown:
@@ -315,12 +317,13 @@ class Renderer:
                 self._presented[task.id] = seen
                 if len(self._presented) > self._card_cache:
                     self._presented.popitem(last=False)
-        elif self._card_cache:
-            self._presented.move_to_end(task.id)
+        else:
+            if self._card_cache:
+                self._presented.move_to_end(task.id)
+            last = seen.card
+            if last is not None and last["stuck"] == stuck_at(seen.base, now):
+                return last
         card = card_at(seen.base, now)
-        last = seen.card
-        if last is not None and all(last[k] == card[k] for k in ("age", "run_age", "stuck")):
-            return last
         seen.card, seen.items = card, {}
         return card
 

@@ -199,8 +199,14 @@ def card_at(base: CardBase, now: float) -> dict[str, Any]:
     return {**base.words,
             "age": age_text(now - created) if created else "",
             "run_age": age_text(now - changed) if changed and base.words["run"] is not None else "",
-            "stuck": STUCK_NOTE if (base.words["lane"] == "assigned" and changed is not None
-                                    and now - changed > STUCK_AFTER_S) else None}
+            "stuck": stuck_at(base, now)}
+
+
+def stuck_at(base: CardBase, now: float) -> str | None:
+    """Why the card looks stuck at ``now`` (an assigned task unchanged for too long), or None."""
+    changed = base.changed
+    return STUCK_NOTE if (base.words["lane"] == "assigned" and changed is not None
+                          and now - changed > STUCK_AFTER_S) else None
 
 
 def _run_words(task: Task, started: float | None, running: Mapping[str, Any] | None) -> dict[str, Any]:
