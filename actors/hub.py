@@ -57,7 +57,7 @@ class Hub:
         self.store = BoardStore(config.board_dir, config.state_dir, fsync=config.fsync)
         self.queue_mailbox, queue_inbox = trio.open_memory_channel[Any](10_000)
         self.watcher = Watcher(config.board_dir, self.queue_mailbox.clone(), self.bus,
-                               force_polling=config.force_polling)
+                               force_polling=config.force_polling, first_scan_follows=True)
         self.tokens = TokenStore.in_state_dir(config.state_dir)
         self.queue = TaskQueue(config, self.store, self.bus, queue_inbox, self.queue_mailbox.clone())
         self.sessions = SessionFactory(
@@ -103,8 +103,10 @@ class Hub:
     async def start_actors(self, nursery: trio.Nursery) -> None:
         """Start every actor under supervision in ``nursery``; returns once each is ready."""
         await nursery.start(self.supervisor.run, "execution_log", self.execution_log.run)
-        await nursery.start(self.supervisor.run, "queue", self.queue.run)
+        # watching first, then the queue's one read of the board: a change during that read is
+        # reported by the watcher and applied after it (its notifications ignore reads)
         await nursery.start(self.supervisor.run, "watcher", self.watcher.run)
+        await nursery.start(self.supervisor.run, "queue", self.queue.run)
         await nursery.start(self.supervisor.run, "telemetry", self.telemetry.run)
         await nursery.start(self.supervisor.run, "dashboard", self.dashboard.run)
         await nursery.start(self.supervisor.run, "metrics", self.metrics.run)

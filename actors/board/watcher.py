@@ -1,8 +1,9 @@
 """The watcher actor: turns changes under work/collaboration/ into parsed ``FilesChanged`` batches.
 
-It starts after the queue's start-up scan and, once its notifier is set up, asks the queue to scan
-again (cheap: the scan cache spares unchanged files), so nothing changed in between is missed; after
-a restart it does the same for changes made while it was down. Changes come from the kernel's inotify
+The hub starts it before the queue reads the board, so every change from then on is reported
+(``first_scan_follows``); a watcher started after a scan (and any restart) asks the queue to scan
+again once its notifier is set up (cheap: the scan cache spares unchanged files), so nothing changed
+in between is missed. Changes come from the kernel's inotify
 queue read on the event loop (``notify.py``); a batch of a few files is read right there (a 1 KB file
 costs less than a hop to a worker thread), bigger batches in a worker thread.
 A file seen empty or unparseable is read again a few times with backoff before it is reported invalid: a writer
@@ -54,6 +55,7 @@ class Watcher:
         force_polling: bool = False,
         poll_delay_ms: int = 100,
         notifier: Callable[[Path], ChangeSource] | None = None,
+        first_scan_follows: bool = False,
     ) -> None:
         self.root = root.resolve()
         self._notifier = notifier or native_notifier(sys.platform)
@@ -65,7 +67,9 @@ class Watcher:
         self.mode_reason = POLLING_FORCED if force_polling else ""
         self._rereading: set[str] = set()
         self._logged_invalid: dict[str, str] = {}  # path -> the error last logged for it
+        # the queue reads the board after this watcher first starts: its scan is the catch-up
         self._starts = 0
+        self._first_scan_follows = first_scan_follows
         self._rescan_reason = ""  # set when changes may have been missed: rescan once watching
 
     def status(self) -> WatcherStatus:
@@ -83,12 +87,11 @@ class Watcher:
                     nursery.start_soon(self._poll, stop, nursery, baseline)
                 else:
                     await nursery.start(self._watch, stop, nursery)
-                # The queue reads the board before watching begins (reading every file while
-                # inotify reports each open made start-up slower by half), so whatever changed
-                # before this moment is caught up by a rescan; thanks to the scan cache it
-                # re-parses only the files that changed.
-                reason = "watcher restarted" if self._starts else "catching up after the start-up scan"
-                await self._queue.send(RescanRequested(reason))
+                # Whatever changed before this moment, with no scan still to come, is caught up
+                # by a rescan; thanks to the scan cache it re-parses only the files that changed.
+                if self._starts or not self._first_scan_follows:
+                    reason = "watcher restarted" if self._starts else "catching up after the start-up scan"
+                    await self._queue.send(RescanRequested(reason))
                 self._starts += 1
                 task_status.started()
                 await trio.sleep_forever()
