@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from agentdeck.actors.board.plain_yaml import parse_plain
 from agentdeck.actors.board.scan_cache import ScanCache, file_key
 from agentdeck.actors.messages import FileRead, InvalidTaskFile, Task
 from agentdeck.actors.numbers import bounded_number, without_surrogates
@@ -210,6 +211,10 @@ def parse_task(relpath: str, data: bytes, mtime: float = 0.0) -> Task:
         raise Incomplete("file is empty")
     if len(data) > MAX_TASK_FILE_BYTES:
         raise ValueError(f"file is {len(data)} bytes, over the {MAX_TASK_FILE_BYTES} byte limit")
+    plain = parse_plain(data)
+    if plain is not None:  # the usual file: read without the full loader, to the same values
+        return task_from_fields(relpath, lane, lane_agent,
+                                {k: v if type(v) is str else jsonable(v) for k, v in plain.items()}, mtime)
     try:
         fields = load_yaml(data)
         if not isinstance(fields, dict):
