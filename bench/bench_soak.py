@@ -179,9 +179,13 @@ async def agent(url: str, agent_id: str, rate: float, until: float, sent: list[i
     middle = f' of {agent_id}", "timestamp": '.encode()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(drain)
-        start, count = trio.current_time(), 0
+        start, count, skipped = trio.current_time(), 0, 0
         while trio.current_time() < until:
-            due = int((trio.current_time() - start) * rate)
+            due = int((trio.current_time() - start) * rate) - skipped
+            if due - count > rate:  # more than a second behind (the hub or this process starved)
+                skipped += due - count - int(rate)
+                sent[2] += due - count - int(rate)
+                due = count + int(rate)
             batch = []
             while count < due:
                 count += 1
@@ -225,7 +229,7 @@ async def sample(hub: HubProcess, client: httpx.AsyncClient, start: float, sent:
     row = (now, hub.rss_kib(), fd_count(hub.proc.pid), status, restarts)
     span = max(1e-9, now - last[0])
     print(f"{now:7.0f} s  RSS {row[1] / 1024:6.1f} MiB  fds {row[2]:3}  health {status}  restarts {restarts}  "
-          f"events {sent[1]} ({(sent[1] - last[2]) / span:.0f}/s)  hub CPU {(cpu - last[1]) / span:.0%}  "
+          f"events {sent[1]} ({(sent[1] - last[2]) / span:.0f}/s, {sent[2]} behind)  hub CPU {(cpu - last[1]) / span:.0%}  "
           f"load {Path('/proc/loadavg').read_text().split()[0]}  at {time.strftime('%H:%M:%S', time.gmtime())}",
           flush=True)
     last[:] = [now, cpu, sent[1]]
@@ -245,7 +249,7 @@ async def sampler(hub: HubProcess, until: float, every: float, sent: list[int], 
 
 async def soak(hub: HubProcess, args: argparse.Namespace) -> dict:
     until = trio.current_time() + args.duration
-    sent, received, samples = [0, 0], [0], []  # sent: [finished agents' total, running count]
+    sent, received, samples = [0, 0, 0], [0], []  # sent: finished agents' total, running count, not sent
     async with trio.open_nursery() as nursery:
         for _ in range(args.sse):
             nursery.start_soon(sse_reader, hub.base_url, until + 1, received)
@@ -253,7 +257,7 @@ async def soak(hub: HubProcess, args: argparse.Namespace) -> dict:
             nursery.start_soon(agent, hub.ws_url, f"soak-{index}", args.rate / args.agents, until, sent)
         await trio.sleep(2)  # connected and working before the first sample
         nursery.start_soon(sampler, hub, until, args.every, sent, samples)
-    return {"sent": sent[0], "sse_bytes": received[0], "samples": samples}
+    return {"sent": sent[0], "behind": sent[2], "sse_bytes": received[0], "samples": samples}
 
 
 def main() -> None:
@@ -295,7 +299,8 @@ def main() -> None:
     rss_max = max(s[1] for s in samples)
     print(f"duration {args.duration:.0f} s, {args.agents} agents, {args.sse} SSE clients, "
           f"{args.tasks + args.agents} tasks on the board")
-    print(f"execution events sent {result['sent']} ({result['sent'] / args.duration:.0f}/s), "
+    print(f"execution events sent {result['sent']} ({result['sent'] / args.duration:.0f}/s; "
+          f"{result['behind']} not sent: more than a second behind), "
           f"SSE bytes received {result['sse_bytes']}")
     print(f"load generator CPU {own_cpu / args.duration:.0%} of a core (nice {args.nice})")
     print(f"hub RSS start {rss0 / 1024:.1f} MiB, end {rss1 / 1024:.1f} MiB, max {rss_max / 1024:.1f} MiB")
