@@ -229,7 +229,8 @@ async def sample(hub: HubProcess, client: httpx.AsyncClient, start: float, sent:
     row = (now, hub.rss_kib(), fd_count(hub.proc.pid), status, restarts)
     span = max(1e-9, now - last[0])
     print(f"{now:7.0f} s  RSS {row[1] / 1024:6.1f} MiB  fds {row[2]:3}  health {status}  restarts {restarts}  "
-          f"events {sent[1]} ({(sent[1] - last[2]) / span:.0f}/s, {sent[2]} behind)  hub CPU {(cpu - last[1]) / span:.0%}  "
+          f"events {sent[1]} ({(sent[1] - last[2]) / span:.0f}/s, {sent[2]} behind)  "
+          f"hub CPU {(cpu - last[1]) / span:.0%}  "
           f"load {Path('/proc/loadavg').read_text().split()[0]}  at {time.strftime('%H:%M:%S', time.gmtime())}",
           flush=True)
     last[:] = [now, cpu, sent[1]]
