@@ -4,54 +4,72 @@ The ``Broadcaster`` (``web/live/broadcaster.py``) renders; this module connects 
 request's filters and ``Last-Event-ID`` (or ``since``) are read up front, then the stream sends
 what the browser missed (or a full resync) and every later event, each flush as one write, with a
 keepalive comment every 15 s. Streams end as soon as the hub shuts down.
+
+Browsers that share a flush share its bytes: each distinct flush is encoded (and gzip-compressed,
+when the browser accepts gzip) once for all of them (``web/compression.py``), so the stream sets its
+own Content-Encoding and the gzip middleware leaves it alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import trio
 from quart import Blueprint, Quart, current_app, request
 
 from agentdeck.actors.hub import Hub
+from agentdeck.web.compression import EncodedStream, SharedEncoder, accepts_gzip_in
 from agentdeck.web.context import current_hub
 from agentdeck.web.errors import error_response
-from agentdeck.web.live.broadcaster import Broadcaster, Client
+from agentdeck.web.live.broadcaster import Broadcaster, Client, Emitted
 from agentdeck.web.live.regions import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, fragment_env
 
 KEEPALIVE_S = 15.0
 TAB_ID = re.compile(r"[0-9a-f]{16,64}")  # a page's id (``secrets.token_hex``)
+MAX_ITEMS_PER_WRITE = 256
+RETRY = "retry: 1000\n\n"
+KEEPALIVE = ": keepalive\n\n"
 
 
-async def stream(broadcaster: Broadcaster, client: Client, since: str | None) -> AsyncIterator[str]:
-    """One browser's events; whatever is queued goes out as one write (one flush, one chunk)."""
+def _texts(items: tuple[Emitted, ...], prefix: str = "") -> Callable[[], str]:
+    return lambda: prefix + "".join(item.text for item in items)
+
+
+async def stream(broadcaster: Broadcaster, client: Client, since: str | None,
+                 out: EncodedStream) -> AsyncIterator[bytes]:
+    """One browser's events; whatever is queued goes out as one write (one flush, one chunk). The
+    items of a write name its bytes, so browsers given the same flush share one encoding of it."""
     counter = getattr(broadcaster.hub, "stream_clients", None)
     with counter.track("sse") if counter is not None else contextlib.nullcontext():
         try:
-            first = broadcaster.connect(client, since)
-            yield "retry: 1000\n\n" + "".join(item.text for item in first)
+            first = tuple(broadcaster.connect(client, since))
+            yield out.write((RETRY, *first), _texts(first, RETRY))
             while True:
                 if client.lagging:
-                    yield "".join(item.text for item in broadcaster.catch_up(client))
+                    resync = tuple(broadcaster.catch_up(client))
+                    if resync:
+                        yield out.write(resync, _texts(resync))
                 item = None
                 with trio.move_on_after(KEEPALIVE_S):
                     try:
                         item = client.taken(await client.receive.receive())
                     except (trio.EndOfChannel, trio.ClosedResourceError):
+                        yield out.end()
                         return
                 if item is None:
-                    yield ": keepalive\n\n"
+                    yield out.write(KEEPALIVE, lambda: KEEPALIVE)
                     continue
-                texts = [item.text]
-                while len(texts) < 256:
+                items = [item]
+                while len(items) < MAX_ITEMS_PER_WRITE:
                     try:
-                        texts.append(client.taken(client.receive.receive_nowait()).text)
+                        items.append(client.taken(client.receive.receive_nowait()))
                     except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                         break
-                yield "".join(texts)
+                flush = tuple(items)
+                yield out.write(flush, _texts(flush))
         finally:
             broadcaster.disconnect(client)
 
@@ -60,13 +78,16 @@ sse = Blueprint("sse", __name__)
 
 
 BROADCASTER_KEY = "agentdeck.sse"
+ENCODER_KEY = "agentdeck.sse.encoder"
 
 
 def install_broadcaster(app: Quart, hub: Hub) -> Broadcaster:
-    """The app's one broadcaster. It is not started here: the hub runs it under its supervisor
-    (``web/server.py``), so a crash restarts it and shows in ``/health``."""
+    """The app's one broadcaster (and the encoder its streams share). It is not started here: the
+    hub runs it under its supervisor (``web/server.py``), so a crash restarts it and shows in
+    ``/health``."""
     broadcaster = Broadcaster(hub, Renderer(fragment_env(app), hub, card_cache=5000))
     app.extensions[BROADCASTER_KEY] = broadcaster
+    app.extensions[ENCODER_KEY] = SharedEncoder()
     return broadcaster
 
 
@@ -97,8 +118,13 @@ async def events():
                     frozenset(GRAPH_REGIONS if view == "graph" else MAIN_REGIONS),
                     tab if TAB_ID.fullmatch(tab) else "")
     since = request.headers.get("Last-Event-ID") or request.args.get("since")
-    response = current_app.response_class(stream(broadcaster, client, since), headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    gzip = accepts_gzip_in([value.encode("latin-1") for value in request.headers.getlist("Accept-Encoding")])
+    out = EncodedStream(current_app.extensions[ENCODER_KEY], gzip)
+    headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+               "Vary": "Accept-Encoding"}
+    if gzip:
+        headers["Content-Encoding"] = "gzip"
+    response = current_app.response_class(stream(broadcaster, client, since, out), headers=headers)
     response.timeout = None
     return response
 
