@@ -36,7 +36,7 @@ import attrs
 import trio
 
 from agentdeck.actors.dashboard.live_runs import LiveRuns
-from agentdeck.actors.messages import Event, ExecutionEvent, Resync, TaskAssigned
+from agentdeck.actors.messages import LANES, Event, ExecutionEvent, Resync, TaskAssigned
 from agentdeck.web.live.inputs import region_inputs
 from agentdeck.web.live.output import LiveOutput
 from agentdeck.web.live.patches import LaneParts, lane_patch
@@ -47,6 +47,7 @@ from agentdeck.web.live.regions import (
     PATCHED_REGIONS,
     BoardFilter,
     Renderer,
+    next_length,
 )
 from agentdeck.web.live.staleness import stale_regions
 from agentdeck.web.view.present import activity_entry, live_texts, task_hash
@@ -66,6 +67,8 @@ WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy unde
 BUSY_SHARE = 0.2  # of the event loop that the broadcaster may take while changes keep coming
 MAX_WINDOW_S = 1.0
 ALL_REGIONS = frozenset((*MAIN_REGIONS, "graph"))
+WARM_CHUNK = 20  # cards drawn ahead between two checkpoints
+WARM_MAX_CARDS = 1600  # the most cards of one lane drawn ahead (the card cache holds 5,000)
 MAX_PAGED_TABS = 4096  # pages whose paged lanes are remembered for their reconnecting streams
 
 
@@ -146,6 +149,8 @@ class Broadcaster:
         self._entries = 0
         self._wake = trio.Event()
         self.tabs = TabPaging()
+        self._to_warm: set[str] = set()  # region keys of lanes whose next page is drawn ahead
+        self._warm_wake = trio.Event()
 
     @property
     def last_id(self) -> str:
@@ -169,6 +174,7 @@ class Broadcaster:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read_bus, subscription)
                 nursery.start_soon(self._flush_loop)
+                nursery.start_soon(self._warm_loop)
                 task_status.started()
                 await self.hub.shutdown.wait()
                 self.close()
@@ -414,6 +420,7 @@ class Broadcaster:
         if paged is not None:  # the page paged its lanes since it opened this stream's URL
             client.flt = paged.flt
         self.clients.add(client)
+        self._warm_next(client.flt)
         replay = self._replay(client, since) if paged is None or paged.seq <= _seq_of(since) else None
         return replay if replay is not None else self.resync(client)
 
@@ -521,7 +528,36 @@ class Broadcaster:
             if not client.lagging:
                 client.offer(item)
             self._forget_unused(was)
+        self._warm_next(flt)
         return event_id
+
+    def _warm_next(self, flt: BoardFilter) -> None:
+        for lane in LANES:
+            key = flt.key_for(f"lane-{lane}")
+            if key is not None:
+                self._to_warm.add(key + "#" + lane)
+        self._warm_wake.set()
+
+    async def _warm_loop(self) -> None:
+        """Draw each shown lane's next page ahead, a few cards at a time between other work, so
+        "show more" finds its cards drawn (a person reads a page before asking for the next)."""
+        while True:
+            await self._warm_wake.wait()
+            self._warm_wake = trio.Event()
+            while self._to_warm:
+                key, _, lane = self._to_warm.pop().rpartition("#")
+                flt = self._filter_for(key)
+                start = flt.limit_of(lane)
+                stop = min(next_length(start), start + WARM_MAX_CARDS)
+                try:
+                    data = await self.renderer.gather([f"lane-{lane}"], flt.with_lane(lane, stop))
+                except Exception:
+                    log.exception("reading the next page of %s failed", lane)
+                    continue
+                for first in range(start, stop, WARM_CHUNK):
+                    if not self.renderer.warm(f"lane-{lane}", data, flt, first, min(first + WARM_CHUNK, stop)):
+                        break
+                    await trio.lowlevel.checkpoint()
 
 
 @attrs.frozen

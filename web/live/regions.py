@@ -373,6 +373,16 @@ class Renderer:
         ctx["li"] = {card["hash"]: self.lane_item(card, ctx["lane"], q) for card in ctx["cards"]}
         return ctx
 
+    def warm(self, region: str, data: dict[str, Any], flt: BoardFilter, start: int, stop: int) -> int:
+        """Draw (into the caches) the cards ``start:stop`` of a lane, as the lane would draw them:
+        so the next "show more" finds its cards ready. Returns how many there were."""
+        lane = region.removeprefix("lane-")
+        tasks = getattr(data["board"], lane)[start:stop]
+        for card in lane_cards(lane, tasks, flt, data.get("snapshot") or {}, data["now"],
+                               data.get("waiting") or {}, self.present):
+            self.lane_item(card, lane, flt.base_key)
+        return len(tasks)
+
     def partial(self, name: str, **context: Any) -> str:
         return self.env.get_template(f"partials/{name}.html").render(**context)
 
@@ -390,7 +400,7 @@ class Renderer:
         if "lane-inbox" in regions:
             shown = data["board"].inbox[:flt.limit_of("inbox")]
             data["waiting"] = await self.sources.waiting(t.id for t in shown)
-        if any(r in SNAPSHOT_REGIONS or r == "lane-assigned" for r in regions):
+        if any(r in SNAPSHOT_REGIONS or r in ("lane-assigned", "lane-done") for r in regions):  # runs, completions
             data["snapshot"] = await self.sources.snapshot()
         if "costs" in regions:
             data["stats"] = await self.sources.stats()
@@ -471,19 +481,25 @@ class Renderer:
         raise KeyError(region)
 
 
+def lane_cards(lane: str, tasks: Iterable[Task], flt: BoardFilter, snapshot: Mapping[str, Any], now: float,
+               waiting: Mapping[str, Any] | None, present: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cards of some of a lane's tasks, with what each shows beside its task."""
+    completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
+                   if isinstance(c, Mapping)}
+    waiting = waiting or {}
+    running = running_by_task(snapshot) if lane == "assigned" else {}
+    cards = [present(t, now, completions.get(t.id), waiting.get(t.id), running.get(t.id)) for t in tasks]
+    if flt.text:
+        cards = [{**card, "match": flt.text} for card in cards]
+    return cards
+
+
 def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping[str, Any],
                  now: float, waiting: Mapping[str, Any] | None = None,
                  present: Callable[..., dict[str, Any]] = present_task) -> dict[str, Any]:
     tasks: tuple[Task, ...] = getattr(view, lane)
-    completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
-                   if isinstance(c, Mapping)}
     shown = tasks[:flt.limit_of(lane)]
-    waiting = waiting or {}
-    running = running_by_task(snapshot) if lane == "assigned" else {}
-    cards = [present(t, now, completions.get(t.id), waiting.get(t.id), running.get(t.id))
-             for t in shown]
-    if flt.text:
-        cards = [{**card, "match": flt.text} for card in cards]
+    cards = lane_cards(lane, shown, flt, snapshot, now, waiting, present)
     groups: list[dict[str, Any]] = []
     if lane == "assigned":
         by_agent: dict[str, list[dict]] = {}
