@@ -54,6 +54,16 @@ class Board:
         waiting = [conflict for conflict, _ in self._conflicts.values()]
         return sorted([*self._invalid.values(), *waiting], key=lambda i: i.path)
 
+    def shows(self, change: FileRead | FileGone) -> bool:
+        """Whether the board already is as ``change`` says (the watcher's echo of a write the queue
+        recorded with ``replace``): applying it would change nothing."""
+        if change.path in self._invalid or change.path in self._conflicts:
+            return False
+        current = self._by_path.get(change.path)
+        if isinstance(change, FileGone):
+            return current is None
+        return current is not None and current == change.task and self._path_of.get(current.id) == change.path
+
     def in_lane(self, lane: str) -> tuple[Task, ...]:
         """The lane in order (queue order; done: most recently completed first), kept sorted as
         tasks change rather than sorted on every look."""

@@ -1,6 +1,8 @@
 """The part of the queue actor that deals with agents: who is connected, who holds which task, and
 what each protocol message does to the board. It owns the agent table; the queue owns the board and
 the file writes, and hands this object a ``write`` function. Every transition is one file move.
+Its ``bus`` holds events and frames to agents back until the moves before them are durable
+(``AfterCommit``): a handler may go on as if its move were done, nobody hears of it before it is.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import trio
 
 from agentdeck.actors.board import lifecycle
 from agentdeck.actors.board.board import Board
-from agentdeck.actors.bus import EventBus
 from agentdeck.actors.config import HubConfig
 from agentdeck.actors.messages import (
     AgentConnect,
@@ -38,6 +39,7 @@ from agentdeck.actors.numbers import bounded_int, bounded_number, instant_second
 from agentdeck.actors.protocol import assignment
 from agentdeck.actors.protocol import schema as protocol
 from agentdeck.actors.protocol.verification import verification_of
+from agentdeck.actors.queue.after_commit import AfterCommit
 from agentdeck.actors.queue.agents import AgentRecord, pick_task, seen
 from agentdeck.actors.queue.routing import complexity_of, decide
 from agentdeck.actors.queue.waiting import WaitReason, backoff_delay, retry_after, why_waiting
@@ -56,7 +58,7 @@ NOT_RUNNING = frozenset({"failed", "error", "idle", "done", "completed", "cancel
 
 
 class Coordinator:
-    def __init__(self, config: HubConfig, board: Board, bus: EventBus, write: Write) -> None:
+    def __init__(self, config: HubConfig, board: Board, bus: AfterCommit, write: Write) -> None:
         self._config = config
         self._board = board
         self._bus = bus
@@ -84,7 +86,7 @@ class Coordinator:
         agent = self.agents.setdefault(msg.agent_id, AgentRecord(msg.agent_id))
         if agent.outbox is not None and agent.connection_id != msg.connection_id:
             self._send(agent, protocol.error_message("replaced_by_new_connection"))
-            agent.outbox.close()
+            self._bus.later(agent.outbox.close)
         agent.name, agent.capabilities = msg.name or msg.agent_id, tuple(msg.capabilities)
         agent.ollama_url = msg.ollama_url or agent.ollama_url
         agent.executors = msg.executors
@@ -424,13 +426,19 @@ class Coordinator:
                                                 task_id=agent.task_id))
 
     def _send(self, agent: AgentRecord, frame: dict[str, Any]) -> None:
-        if agent.outbox is None:
+        """To the agent's connection of now, once the moves before it are durable."""
+        outbox = agent.outbox
+        if outbox is None:
             return
-        try:
-            agent.outbox.send_nowait(frame)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            log.warning("could not send %s to %s (socket gone or not reading)", frame["type"],
-                        agent.agent_id)
+
+        def deliver() -> None:
+            try:
+                outbox.send_nowait(frame)
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                log.warning("could not send %s to %s (socket gone or not reading)", frame["type"],
+                            agent.agent_id)
+
+        self._bus.later(deliver)
 
     def _priced(self, raw: Mapping[str, Any], tokens_used: Any) -> ExecutionResult:
         tokens_in, tokens_out = _int(raw.get("tokens_in")), _int(raw.get("tokens_out"))
