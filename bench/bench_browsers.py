@@ -60,6 +60,7 @@ class Stream:
         self.tail = b""
         self.first_at: float | None = None
         self.bytes = 0
+        self.reads = 0
         self.seen: dict[int, float] = {}
         self.unseen: list[int] = []
         self.known = 0
@@ -67,6 +68,7 @@ class Stream:
     def feed(self, data: bytes) -> bytes:
         """The event-stream text in ``data`` (empty while the head or a chunk header is incomplete)."""
         self.bytes += len(data)
+        self.reads += 1
         if not self.body_started:
             self.head += data
             if b"\r\n\r\n" not in self.head:
@@ -270,9 +272,11 @@ def measure(kind: str, args: argparse.Namespace, tmp: Path) -> dict:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu = cpu_seconds(process.pid)
         load = os.getloadavg()[0]
+        reads = sum(s.reads for s in readers.streams)
         write_changes(board, changes, args.changes, args.gap, floor, seed=args.tasks)
         time.sleep(SETTLE_S)
         result["cpu_ms_per_change"] = (cpu_seconds(process.pid) - cpu) / args.changes * 1000
+        result["reads_per_change"] = (sum(s.reads for s in readers.streams) - reads) / args.browsers / args.changes
         result["load"] = (load, os.getloadavg()[0])
         if probe is not None:
             result["page_busy"] = probe_result(probe)
@@ -331,7 +335,7 @@ def main() -> None:
                 print(f"  missed {result['missed']} of {len(result['slowest']) and args.changes * args.browsers}; "
                       f"server CPU {result['cpu_ms_per_change']:.1f} ms per change; readers' CPU "
                       f"{result['reader_cpu']:.1f} s; {result['bytes'] / max(1, args.browsers) / 1024:.0f} KiB "
-                      f"per reader", flush=True)
+                      f"per reader; {result['reads_per_change']:.1f} reads per reader per change", flush=True)
                 if kind == "agentdeck":
                     for name in ("page_idle", "page_busy"):
                         times, errors = result[name]

@@ -86,6 +86,10 @@ class Emitted:
         return cls(seq, key, name, data, text, sys.getsizeof(data) + sys.getsizeof(text))
 
 
+KEEPALIVE_S = 15.0
+KEEPALIVE = Emitted(0, None, "", "", ": keepalive\n\n")  # a comment: no id, not replayed
+
+
 class Client:
     def __init__(self, flt: BoardFilter, regions: frozenset[str], tab: str = "") -> None:
         self.flt = flt
@@ -175,6 +179,7 @@ class Broadcaster:
                 nursery.start_soon(self._read_bus, subscription)
                 nursery.start_soon(self._flush_loop)
                 nursery.start_soon(self._warm_loop)
+                nursery.start_soon(self._keepalive_loop)
                 task_status.started()
                 await self.hub.shutdown.wait()
                 self.close()
@@ -410,6 +415,15 @@ class Broadcaster:
         return Emitted.of(self.seq, key, name, data, format_event(f"{self.epoch}-{self.seq}", name, data))
 
     # ------------------------------------------------------------------ clients
+
+    async def _keepalive_loop(self) -> None:
+        """A comment to every browser every ``KEEPALIVE_S``, so an idle stream stays open through
+        proxies: one timer for all of them, not a deadline per browser on every write."""
+        while True:
+            await trio.sleep(KEEPALIVE_S)
+            for client in tuple(self.clients):
+                if not client.lagging:
+                    client.offer(KEEPALIVE)
 
     def connect(self, client: Client, since: str | None) -> list[Emitted]:
         """Register a browser; returns what it must be sent first (replay, or a full resync)."""

@@ -2,8 +2,8 @@
 
 The ``Broadcaster`` (``web/live/broadcaster.py``) renders; this module connects a browser to it: the
 request's filters and ``Last-Event-ID`` (or ``since``) are read up front, then the stream sends
-what the browser missed (or a full resync) and every later event, each flush as one write, with a
-keepalive comment every 15 s. Streams end as soon as the hub shuts down.
+what the browser missed (or a full resync) and every later event, each flush as one write (the
+broadcaster adds a keepalive comment every 15 s). Streams end as soon as the hub shuts down.
 
 Browsers that share a flush share its bytes: each distinct flush is encoded (and gzip-compressed,
 when the browser accepts gzip) once for all of them (``web/compression.py``), so the stream sets its
@@ -27,11 +27,9 @@ from agentdeck.web.errors import error_response
 from agentdeck.web.live.broadcaster import Broadcaster, Client, Emitted
 from agentdeck.web.live.regions import GRAPH_REGIONS, MAIN_REGIONS, BoardFilter, Renderer, fragment_env
 
-KEEPALIVE_S = 15.0
 TAB_ID = re.compile(r"[0-9a-f]{16,64}")  # a page's id (``secrets.token_hex``)
 MAX_ITEMS_PER_WRITE = 256
 RETRY = "retry: 1000\n\n"
-KEEPALIVE = ": keepalive\n\n"
 
 
 def _texts(items: tuple[Emitted, ...], prefix: str = "") -> Callable[[], str]:
@@ -52,17 +50,11 @@ async def stream(broadcaster: Broadcaster, client: Client, since: str | None,
                     resync = tuple(broadcaster.catch_up(client))
                     if resync:
                         yield out.write(resync, _texts(resync))
-                item = None
-                with trio.move_on_after(KEEPALIVE_S):
-                    try:
-                        item = client.taken(await client.receive.receive())
-                    except (trio.EndOfChannel, trio.ClosedResourceError):
-                        yield out.end()
-                        return
-                if item is None:
-                    yield out.write(KEEPALIVE, lambda: KEEPALIVE)
-                    continue
-                items = [item]
+                try:
+                    items = [client.taken(await client.receive.receive())]
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    yield out.end()
+                    return
                 while len(items) < MAX_ITEMS_PER_WRITE:
                     try:
                         items.append(client.taken(client.receive.receive_nowait()))
