@@ -330,7 +330,7 @@
     return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
   }
   function moveCard(step) {
-    var cards = Array.prototype.slice.call(document.querySelectorAll("#main .card"));
+    var cards = Array.prototype.slice.call(document.querySelectorAll("#main li:not([data-held]):not(.ghost) > .card"));
     if (!cards.length) return;
     var at = cards.indexOf(document.activeElement);
     var next = cards[Math.max(0, Math.min(cards.length - 1, at === -1 ? 0 : at + step))];
@@ -409,6 +409,46 @@
     if (dead) parts.push(dead + " failed");
     var title = (parts.length ? "(" + parts.join(", ") + ") " : "") + baseTitle;
     if (document.title !== title) document.title = title;
+    faviconCounts(running, dead);
+  }
+  /* the same two numbers on the tab's icon: running (green, top) and failed (red, bottom), drawn
+     over the plain icon */
+  var icon = new Image();
+  icon.src = "/static/favicon.svg";
+  icon.onload = function () { shownIcon = null; titleCounts(); };
+  var shownIcon = null;
+  function iconBadge(g, n, y, fill) {
+    if (!n) return;
+    var text = n > 99 ? "99+" : String(n);
+    g.font = "bold 26px Arial, sans-serif";
+    var width = Math.max(30, g.measureText(text).width + 14);
+    g.fillStyle = fill;
+    g.strokeStyle = "#fff";
+    g.lineWidth = 3;
+    g.beginPath();
+    g.roundRect(64 - width, y, width, 30, 15);
+    g.fill();
+    g.stroke();
+    g.fillStyle = "#fff";
+    g.textAlign = "center";
+    g.textBaseline = "middle";
+    g.fillText(text, 64 - width / 2, y + 16);
+  }
+  function faviconCounts(running, failed) {
+    var key = running + "/" + failed;
+    var link = document.querySelector("link[rel='icon']");
+    if (!link || key === shownIcon || !icon.complete || !icon.naturalWidth) return;
+    shownIcon = key;
+    link.setAttribute("data-counts", key);  /* what the icon says, for tests and tools */
+    if (!running && !failed) { link.type = "image/svg+xml"; link.href = "/static/favicon.svg"; return; }
+    var canvas = document.createElement("canvas");
+    canvas.width = canvas.height = 64;
+    var g = canvas.getContext("2d");
+    g.drawImage(icon, 0, 0, 64, 64);
+    iconBadge(g, running, 1, "#156b39");
+    iconBadge(g, failed, 33, "#b02222");
+    link.type = "image/png";
+    link.href = canvas.toDataURL("image/png");
   }
   /* optional desktop notifications: a task dies, an agent drops, a budget passes 80 % */
   var NOTIFY_KEY = "agentdeck-notify";
@@ -452,6 +492,8 @@
 
   localTimes();
   titleCounts();
+  /* background tabs run timers about once a minute: the counts also follow each live update */
+  document.body.addEventListener("htmx:sseMessage", titleCounts);
   setInterval(function () {
     localTimes();
     titleCounts();

@@ -1,0 +1,216 @@
+"""A calm board in a real Chromium: live changes never move what the reader is looking at.
+
+Arrivals where the reader looks wait behind the lane's "N new" button; a card that leaves keeps its
+place as a placeholder; an agent between two tasks keeps its group; what happens below the visible
+part of a lane applies at once. Layout shift is read from Chromium's own ``layout-shift`` entries,
+as the benchmark does. Also: the tab's title and icon counts and the desktop notifications.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread
+from conftest import task_yaml, write_task
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+from test_browser import WAIT_MS, Page, card  # noqa: E402  (after the skip above)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+]
+
+LAYOUT_SHIFT = """
+window.__cls = 0; window.__shifts = [];
+new PerformanceObserver(list => { for (const e of list.getEntries()) if (!e.hadRecentInput) {
+  window.__cls += e.value;
+  window.__shifts.push((e.sources || []).map(s => s.node && (s.node.id || s.node.className || s.node.nodeName))
+    .join(" "));
+} }).observe({type: 'layout-shift', buffered: true});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def board(board_dir: Path) -> Path:
+    return board_dir
+
+
+@pytest.fixture
+def hub(work_dir: Path, board_dir: Path):
+    running = HubThread(work_dir).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def ui(browser):
+    page = Page(browser)
+    page.page.add_init_script(LAYOUT_SHIFT)
+    yield page
+    page.context.close()
+
+
+def done_task(n: int, agent: str = "ann", minute: int = 0) -> str:
+    return task_yaml(id=f"d{n:02}", title=f"Finished {n}", status="done",
+                     completed_at=f"2026-11-30T10:{minute:02}:{n:02}Z")
+
+
+def a_busy_board(board: Path) -> None:
+    for n in range(20):
+        write_task(board, f"inbox/i{n:02}.yaml", task_yaml(id=f"i{n:02}", title=f"Waiting {n}",
+                                                          created=f"2026-11-01T00:00:{n:02}Z",
+                                                          needed_capabilities=["gpu"]))
+        write_task(board, f"done/ann/d{n:02}.yaml", done_task(n))
+
+
+def assert_nothing_moved(page) -> None:
+    page.wait_for_timeout(300)  # a frame or two after the change
+    assert page.evaluate("window.__cls") == 0, page.evaluate("window.__shifts")
+
+
+def top(page, selector: str) -> float:
+    return page.eval_on_selector(selector, "el => el.getBoundingClientRect().top")
+
+
+def test_a_card_that_arrives_in_view_waits_behind_a_button_and_nothing_moves(hub, ui, board):
+    a_busy_board(board)
+    page = ui.open(hub.base_url + "/")
+    expect(page.locator("#lane-done .lane-head .count")).to_have_text("20", timeout=WAIT_MS)
+    first = top(page, '#lane-done .card[data-task-id="d19"]')
+    page.evaluate("window.__cls = 0; window.__shifts = []")
+    write_task(board, "done/bob/d50.yaml", done_task(50, agent="bob", minute=30))
+    expect(page.locator("#lane-done .lane-head .count")).to_have_text("21", timeout=WAIT_MS)
+    news = page.locator("#lane-done .news-button")
+    expect(news).to_have_text("1 new", timeout=WAIT_MS)
+    expect(card(page, "d50", "done")).to_be_hidden()  # in the page (patches find it), not shown yet
+    assert top(page, '#lane-done .card[data-task-id="d19"]') == first
+    assert_nothing_moved(page)
+    news.click()
+    expect(card(page, "d50", "done")).to_be_visible()
+    expect(news).to_have_count(0)
+    assert page.locator("#lane-done li:not([data-held]) .card").first.get_attribute("data-task-id") == "d50"
+    assert ui.problems == []
+
+
+def test_a_card_that_leaves_keeps_its_place_until_the_reader_asks(hub, ui, board):
+    a_busy_board(board)
+    page = ui.open(hub.base_url + "/")
+    expect(page.locator("#lane-inbox .lane-head .count")).to_have_text("20", timeout=WAIT_MS)
+    below = top(page, '#lane-inbox .card[data-task-id="i02"]')
+    page.evaluate("window.__cls = 0; window.__shifts = []")
+    (board / "assigned" / "bob").mkdir(parents=True)
+    os.replace(board / "inbox/i00.yaml", board / "assigned/bob/i00.yaml")
+    expect(page.locator("#lane-inbox .lane-head .count")).to_have_text("19", timeout=WAIT_MS)
+    ghost = page.locator("#lane-inbox li.ghost")
+    expect(ghost).to_have_count(1)
+    expect(ghost).to_have_attribute("data-ghost-label", "moved to Assigned @bob")
+    expect(card(page, "i00", "inbox")).to_have_count(0)  # a placeholder is not a card of the lane
+    assert top(page, '#lane-inbox .card[data-task-id="i02"]') == below
+    # a card far below the visible part of the lane goes at once: nothing the reader sees moves
+    os.replace(board / "inbox/i19.yaml", board / "assigned/bob/i19.yaml")
+    expect(page.locator("#lane-inbox .lane-head .count")).to_have_text("18", timeout=WAIT_MS)
+    expect(ghost).to_have_count(1)
+    assert page.locator('#lane-inbox [data-task-id="i19"]').count() == 0
+    assert_nothing_moved(page)
+    page.locator("#lane-inbox .news-button").click()
+    expect(ghost).to_have_count(0)
+    assert top(page, '#lane-inbox .card[data-task-id="i02"]') < below
+    page.wait_for_timeout(2100)  # changes right after the reader's own click show at once
+    # the placeholder scrolled out of sight is dropped, and the scroll position keeps the cards still
+    os.replace(board / "inbox/i01.yaml", board / "assigned/bob/i01.yaml")
+    expect(ghost).to_have_count(1, timeout=WAIT_MS)
+    page.wait_for_timeout(600)
+    page.evaluate("window.__cls = 0; window.__shifts = []")
+    page.evaluate("document.getElementById('lane-inbox').scrollTop = 400")
+    page.wait_for_timeout(1500)
+    expect(ghost).to_have_count(0)
+    assert_nothing_moved(page)
+    assert ui.problems == []
+
+
+def test_an_agent_between_two_tasks_keeps_its_group_in_place(hub, ui, board):
+    for n, agent in enumerate(("ann", "bob", "cy")):
+        write_task(board, f"assigned/{agent}/a{n}.yaml", task_yaml(id=f"a{n}", title=f"Work {n}", status="assigned"))
+    write_task(board, "inbox/next.yaml", task_yaml(id="next", title="Next for ann", needed_capabilities=["gpu"]))
+    write_task(board, "done/ann/old.yaml", done_task(1))
+    page = ui.open(hub.base_url + "/")
+    expect(page.locator("#lane-assigned .group")).to_have_count(3, timeout=WAIT_MS)
+    bob = top(page, '#lane-assigned .card[data-task-id="a1"]')
+    page.evaluate("window.__cls = 0; window.__shifts = []")
+    os.replace(board / "assigned/ann/a0.yaml", board / "done/ann/a0.yaml")
+    expect(page.locator("#lane-assigned .lane-head .count")).to_have_text("2", timeout=WAIT_MS)
+    idle = page.locator("#lane-assigned .group.ghost")
+    expect(idle).to_have_count(1)
+    expect(idle).to_contain_text("@ann")
+    expect(idle.locator(".ghost-slot")).to_have_attribute("data-ghost-label", "between tasks")
+    assert top(page, '#lane-assigned .card[data-task-id="a1"]') == bob
+    os.replace(board / "inbox/next.yaml", board / "assigned/ann/next.yaml")
+    expect(card(page, "next", "assigned")).to_be_visible(timeout=WAIT_MS)  # back in its own place
+    expect(idle).to_have_count(0)
+    assert top(page, '#lane-assigned .card[data-task-id="a1"]') == bob
+    assert_nothing_moved(page)
+    assert page.locator("#lane-assigned .news-button").count() == 0
+    assert ui.problems == []
+
+
+def test_what_the_reader_did_shows_at_once(hub, ui, board):
+    a_busy_board(board)
+    write_task(board, "dead/x.yaml", task_yaml(id="x", title="Failed once", status="dead", priority="critical",
+                                                  last_error="exit 1"))
+    page = ui.open(hub.base_url + "/")
+    page.locator("#lane-dead .card-actions .btn-retry").click()
+    expect(card(page, "x", "inbox")).to_be_visible(timeout=WAIT_MS)
+    assert page.locator("#lane-inbox .news-button").count() == 0
+    assert ui.problems == []
+
+
+def test_a_background_tab_shows_counts_on_its_icon_and_notifies(hub, browser, board):
+    from agentdeck.actors.messages import AgentJoined, AgentLeft
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.grant_permissions(["notifications"], origin=hub.base_url)
+    context.add_init_script("""
+      window.__notes = [];
+      const Real = window.Notification;
+      window.Notification = class extends Real {
+        constructor(title, options) { super(title, options); window.__notes.push([title, options && options.body]); }
+      };
+      Object.defineProperty(document, 'hidden', {get: () => window.__hidden === true});
+    """)
+    page = context.new_page()
+    try:
+        page.goto(hub.base_url + "/")
+        expect(page.locator("#conn")).to_have_text("Connected", timeout=WAIT_MS)
+        icon = page.locator("link[rel='icon']")
+        expect(icon).to_have_attribute("data-counts", "0/0")
+        page.locator("#notify-toggle").click()
+        expect(page.locator("#notify-toggle")).to_have_text("Notifying")
+        write_task(board, "assigned/ann/r.yaml", task_yaml(id="r", title="Running", status="assigned"))
+        write_task(board, "dead/f.yaml", task_yaml(id="f", title="Failed", status="dead", last_error="exit 2"))
+        expect(page).to_have_title("(1 running, 1 failed) agentdeck", timeout=WAIT_MS)
+        expect(icon).to_have_attribute("data-counts", "1/1", timeout=WAIT_MS)
+        assert page.get_attribute("link[rel='icon']", "href").startswith("data:image/png;base64,")
+        page.evaluate("window.__hidden = true")
+        hub.call(hub.hub.bus.publish, AgentJoined(agent_id="ann", name="ann", capabilities=("shell",)))
+        hub.call(hub.hub.bus.publish, AgentLeft(agent_id="ann", reason="connection lost"))
+        page.wait_for_function("window.__notes.length > 0", timeout=WAIT_MS)
+        notes = page.evaluate("window.__notes")
+        assert [title for title, _ in notes] == ["agentdeck: agent.left"]
+        assert "ann left: connection lost" in notes[0][1]
+        os.remove(board / "dead/f.yaml")
+        expect(icon).to_have_attribute("data-counts", "1/0", timeout=WAIT_MS)
+    finally:
+        context.close()
