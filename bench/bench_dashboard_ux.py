@@ -84,8 +84,9 @@ def overflow(page) -> int:
 
 def open_running_task(page) -> None:
     """Open the panel of a running task the way a person does: click its card, wait for the panel."""
-    page.wait_for_selector("#lane-assigned .card", timeout=20_000)
-    page.locator("#lane-assigned .card").first.click(timeout=20_000)
+    shown = "#lane-assigned li:not(.ghost):not([data-held]) > .card"  # not a placeholder, not held back
+    page.wait_for_selector(shown, timeout=20_000)
+    page.locator(shown).first.click(timeout=20_000)
     page.wait_for_selector("#detail:not([hidden]) .output", timeout=30_000)
 
 
