@@ -60,6 +60,7 @@ class HubConfig:
     ollama_model: str = "llama3.2:latest"
     claude_model: str = "claude-sonnet-4-5"
     run_history_bytes: int = 2 * 1024 * 1024  # kept output per task, all attempts together
+    run_history_total_bytes: int = 512 * 1024 * 1024  # all tasks together (least recently active go)
     # host names (besides the bound address and loopback names) that browsers may use for the hub
     allowed_hosts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     # required from browsers (cookie session after ?token=...) when set; see docs/security.md

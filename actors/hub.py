@@ -66,7 +66,8 @@ class Hub:
             output_seen_every=min(OUTPUT_SEEN_SECONDS, config.stuck_timeout / 4))
         self.output_mailbox, output_inbox = trio.open_memory_channel[Any](100)
         self.execution_log = ExecutionLog(self.bus, output_inbox,
-                                          RunHistory(config.runs_dir, config.run_history_bytes))
+                                          RunHistory(config.runs_dir, config.run_history_bytes,
+                                                     config.run_history_total_bytes))
         self.dashboard_mailbox, dashboard_inbox = trio.open_memory_channel[Any](1000)
         self.metrics_mailbox, metrics_inbox = trio.open_memory_channel[Any](100)
         self.metrics = Metrics(self.bus, self.supervisor.status, metrics_inbox, self.ask_dashboard)

@@ -51,6 +51,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                        help="wait before retrying a failed task; doubles per failure, at most 300 s")
     serve.add_argument("--run-history-kib", type=int, default=2048, metavar="KIB",
                        help="output kept on disk per task, all attempts (oldest trimmed first)")
+    serve.add_argument("--run-history-total-mib", type=int, default=512, metavar="MIB",
+                       help="output kept on disk for all tasks together (the least recently active "
+                            "tasks' output goes first; default 512)")
     serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                        help="a host name browsers may use to reach the hub besides its address and "
                             "localhost (repeatable); see docs/security.md")
@@ -239,6 +242,7 @@ def serve_command(args: argparse.Namespace) -> int:
                        demo=args.demo, log_level=args.log_level,
                        reconnect_grace=args.reconnect_grace,
                        run_history_bytes=args.run_history_kib * 1024,
+                       run_history_total_bytes=args.run_history_total_mib * 1024 * 1024,
                        retry_backoff=args.retry_backoff, allowed_hosts=tuple(args.allowed_host),
                        dashboard_token=args.dashboard_token or None)
     if args.demo:

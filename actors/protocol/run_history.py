@@ -4,8 +4,9 @@ One directory per task under ``<state>/runs/`` (named by a hash of the task id, 
 built from data), one JSON-lines file per attempt (``<generation>.jsonl``, one ``[kind, text]``
 array per line, so a trimmed file always starts on a whole event). A task's history is bounded by
 ``max_bytes``: the oldest attempts go first; when the latest attempt alone is over the bound its
-oldest lines go. Every trim is recorded in ``trimmed.json`` and shown with the output, so nothing
-disappears silently.
+oldest lines go. All tasks' histories together are bounded by ``max_total_bytes``: past it, the
+output of the tasks written to least recently goes, whole tasks at a time. Every trim is recorded
+in ``trimmed.json`` and shown with the output, so nothing disappears silently.
 
 Synchronous file I/O: the execution log calls it from a worker thread, one call at a time.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,6 +43,7 @@ class RunRecord:
     attempts: tuple[AttemptOutput, ...] = ()
     dropped_attempts: tuple[int, ...] = ()
     dropped_attempt_bytes: int = 0
+    board_cap: int = 0  # when set, (some of) the dropped attempts went to keep the board within it
 
     @property
     def latest(self) -> AttemptOutput | None:
@@ -79,10 +82,13 @@ def _decode(data: bytes) -> list[tuple[str, str]]:
 
 
 class RunHistory:
-    def __init__(self, root: Path, max_bytes: int) -> None:
+    def __init__(self, root: Path, max_bytes: int, max_total_bytes: int | None = None) -> None:
         self.root = root
         self.max_bytes = max(4096, max_bytes)
+        self.max_total_bytes = None if max_total_bytes is None else max(self.max_bytes * 2, max_total_bytes)
         self._sizes: dict[str, int] = {}  # task key -> bytes on disk, learnt on first touch
+        self._written: dict[str, float] = {}  # task key -> when its output last grew
+        self._total: int | None = None  # bytes of every task's history, learnt on the first append
         self._opened: set[Path] = set()  # attempt files this process has checked for a cut last line
 
     def _dir(self, task_id: str) -> Path:
@@ -105,6 +111,8 @@ class RunHistory:
         """Add output to an attempt's file, then trim the task's history to its bound."""
         if not lines:
             return
+        if self._total is None:
+            self._total = self._scan() if self.max_total_bytes is not None else 0
         directory = self._dir(task_id)
         key = directory.name
         if key not in self._sizes:
@@ -118,9 +126,53 @@ class RunHistory:
             data = _after_cut_line(path) + data
         with open(path, "ab") as out:
             out.write(data)
+        before = self._sizes[key]
         self._sizes[key] += len(data)
         if self._sizes[key] > self.max_bytes:
             self._sizes[key] = self._trim(directory)
+        self._total += self._sizes[key] - before
+        self._written[key] = time.time()
+        if self.max_total_bytes is not None and self._total > self.max_total_bytes:
+            self._make_room(keep=key)
+
+    def _scan(self) -> int:
+        """Every task's history size and last write, read once: the board-wide bound needs them."""
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False) or entry.name in self._sizes:
+                continue
+            stats = [path.stat() for _, path in self._attempt_files(Path(entry.path))]
+            self._sizes[entry.name] = sum(stat.st_size for stat in stats)
+            self._written[entry.name] = max((stat.st_mtime for stat in stats), default=0.0)
+        return sum(self._sizes.values())
+
+    def _make_room(self, keep: str) -> None:
+        """Drop whole histories, least recently written first, until the board is back under its
+        bound with room to spare; each task keeps a note of what went and why."""
+        assert self.max_total_bytes is not None and self._total is not None
+        target = int(self.max_total_bytes * TRIM_TO)
+        for key in sorted(self._written, key=self._written.__getitem__):
+            if self._total <= target:
+                break
+            if key == keep or not self._sizes.get(key):
+                continue
+            directory = self.root / key
+            notes = self._notes(directory)
+            for generation, path in self._attempt_files(directory):
+                try:
+                    size = path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                notes["attempts"] = sorted({*notes.get("attempts", []), generation})
+                notes["attempt_bytes"] = notes.get("attempt_bytes", 0) + size
+            notes["board_cap"] = self.max_total_bytes
+            self._write_notes(directory, notes)
+            self._total -= self._sizes[key]
+            self._sizes[key] = 0
 
     def _trim(self, directory: Path) -> int:
         files = self._attempt_files(directory)
@@ -145,10 +197,14 @@ class RunHistory:
             dropped = notes.setdefault("dropped", {})
             dropped[str(generation)] = dropped.get(str(generation), 0) + cut
             total -= cut
+        self._write_notes(directory, notes)
+        return total
+
+    @staticmethod
+    def _write_notes(directory: Path, notes: dict) -> None:
         tmp = directory / (NOTES_FILE + ".tmp")
         tmp.write_text(json.dumps(notes), encoding="utf-8")
         os.replace(tmp, directory / NOTES_FILE)
-        return total
 
     @staticmethod
     def _notes(directory: Path) -> dict:
@@ -171,4 +227,6 @@ class RunHistory:
                 continue
             attempts.append(AttemptOutput(generation, tuple(lines), int(dropped.get(str(generation), 0))))
         gone = tuple(int(g) for g in notes.get("attempts", []) if isinstance(g, int))
-        return RunRecord(task_id, tuple(attempts), gone, int(notes.get("attempt_bytes", 0) or 0))
+        cap = notes.get("board_cap")
+        return RunRecord(task_id, tuple(attempts), gone, int(notes.get("attempt_bytes", 0) or 0),
+                         cap if isinstance(cap, int) else 0)

@@ -23,6 +23,10 @@ def _kib(size: int) -> str:
     return f"{size / 1024:,.1f} KiB"
 
 
+def _size(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB" if size >= 2**20 else _kib(size)
+
+
 def _shown(attempt: AttemptOutput, cap: int) -> tuple[list[dict[str, str]], int]:
     lines = attempt.lines[-cap:]
     return [output_line({"event_type": k, "text": t}) for k, t in lines], len(attempt.lines) - len(lines)
@@ -55,9 +59,11 @@ def panel_output(task: Task, record: RunRecord | None) -> dict[str, Any]:
         notes.append("kept output from the task file (no run history on disk for this task)")
     if record is not None and record.dropped_attempts:
         gone = ", ".join(str(g) for g in record.dropped_attempts)
+        why = (f"to keep the run history of the whole board within {_size(record.board_cap)} "
+               "(the least recently active tasks' output goes first)" if record.board_cap else
+               "oldest first, to keep the run history within its size limit")
         notes.append(f"output of attempt{'s' if len(record.dropped_attempts) > 1 else ''} {gone} "
-                     f"({_kib(record.dropped_attempt_bytes)}) was trimmed, oldest first, to keep the "
-                     "run history within its size limit")
+                     f"({_kib(record.dropped_attempt_bytes)}) was trimmed {why}")
     earlier = []
     for attempt in reversed(attempts):
         shown, hidden = _shown(attempt, EARLIER_LINES)
@@ -81,7 +87,8 @@ def download_text(task: Task, record: RunRecord | None, generation: int | None =
     head = [f"# {task.id}: {task.title}\n"]
     if record is not None and record.dropped_attempts and generation is None:
         head.append(f"# attempts {', '.join(map(str, record.dropped_attempts))} trimmed "
-                    f"({_kib(record.dropped_attempt_bytes)})\n")
+                    f"({_kib(record.dropped_attempt_bytes)})"
+                    f"{' to keep the whole board within its run-history limit' if record.board_cap else ''}\n")
     body: list[str] = []
     for attempt in record.attempts if record is not None else ():
         if generation is not None and attempt.generation != generation:
