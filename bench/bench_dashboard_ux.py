@@ -136,7 +136,7 @@ def part_live(browser, args, report: dict) -> None:
                 tpage.wait_for_timeout(400)
                 report[f"axe_panel_{theme}"] = run_axe(tpage, args.axe_js)
                 if args.shots:
-                    tpage.screenshot(path=str(args.shots / f"panel-running-{theme}.png"))
+                    tpage.screenshot(timeout=120_000, path=str(args.shots / f"panel-running-{theme}.png"))
                 tpage.goto(hub.base_url + "/graph")
                 tpage.wait_for_selector("#graph")
                 tpage.wait_for_timeout(300)
@@ -146,12 +146,12 @@ def part_live(browser, args, report: dict) -> None:
                 tpage.wait_for_timeout(300)
                 report[f"axe_graph_focus_{theme}"] = run_axe(tpage, args.axe_js)
                 if args.shots and theme == "light":
-                    tpage.screenshot(path=str(args.shots / "graph-focus.png"))
+                    tpage.screenshot(timeout=120_000, path=str(args.shots / "graph-focus.png"))
                 if args.shots:
                     tpage.goto(hub.base_url + "/")
                     tpage.wait_for_selector("#conn.conn-connected", timeout=60_000)
                     tpage.wait_for_timeout(500)
-                    tpage.screenshot(path=str(args.shots / f"board-30-agents-{theme}.png"))
+                    tpage.screenshot(timeout=120_000, path=str(args.shots / f"board-30-agents-{theme}.png"))
                 tctx.close()
             for width in (390, 360):
                 mctx = browser.new_context(viewport={"width": width, "height": 844}, color_scheme="light",
@@ -162,12 +162,12 @@ def part_live(browser, args, report: dict) -> None:
                 mpage.wait_for_timeout(500)
                 report[f"overflow_board_{width}"] = overflow(mpage)
                 if args.shots and width == 390:
-                    mpage.screenshot(path=str(args.shots / "board-390.png"))
+                    mpage.screenshot(timeout=120_000, path=str(args.shots / "board-390.png"))
                 open_running_task(mpage)
                 mpage.wait_for_timeout(300)
                 report[f"overflow_panel_{width}"] = overflow(mpage)
                 if args.shots and width == 390:
-                    mpage.screenshot(path=str(args.shots / "panel-390.png"))
+                    mpage.screenshot(timeout=120_000, path=str(args.shots / "panel-390.png"))
                 mpage.goto(hub.base_url + "/graph")
                 mpage.wait_for_selector("#graph")
                 report[f"overflow_graph_{width}"] = overflow(mpage)
@@ -309,15 +309,17 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     report: dict = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        if args.only in (None, "live"):
-            part_live(browser, args, report)
-        if args.only in (None, "big"):
-            part_big(browser, args, report)
-        browser.close()
-    report["load_after"] = os.getloadavg()[0]
-    print(json.dumps(report, indent=1))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            if args.only in (None, "live"):
+                part_live(browser, args, report)
+            if args.only in (None, "big"):
+                part_big(browser, args, report)
+            browser.close()
+    finally:  # what was measured before a failure is still printed
+        report["load_after"] = os.getloadavg()[0]
+        print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
