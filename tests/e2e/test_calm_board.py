@@ -1,9 +1,11 @@
-"""A calm board in a real Chromium: live changes never move what the reader is looking at.
+"""A calm board in a real Chromium: while many agents work, live changes never move what the reader
+is looking at; a quiet board moves as it changes.
 
-Arrivals where the reader looks wait behind the lane's "N new" button; a card that leaves keeps its
-place as a placeholder; an agent between two tasks keeps its group; what happens below the visible
-part of a lane applies at once. Layout shift is read from Chromium's own ``layout-shift`` entries,
-as the benchmark does. Also: the tab's title and icon counts and the desktop notifications.
+On a busy board (six or more tasks running, or four changes to a list in 20 s) arrivals where the
+reader looks wait behind the lane's "N new" button; a card that leaves keeps its place as a
+placeholder; an agent between two tasks keeps its group; what happens below the visible part of a
+lane applies at once. Layout shift is read from Chromium's own ``layout-shift`` entries, as the
+benchmark does. Also: the tab's title and icon counts and the desktop notifications.
 """
 
 from __future__ import annotations
@@ -68,7 +70,15 @@ def done_task(n: int, agent: str = "ann", minute: int = 0) -> str:
                      completed_at=f"2026-11-30T10:{minute:02}:{n:02}Z")
 
 
+def agents_at_work(board: Path, count: int = 6) -> None:
+    """Six running tasks: the board counts as busy from the start."""
+    for n in range(count):
+        write_task(board, f"assigned/agent-{n}/w{n}.yaml", task_yaml(id=f"w{n}", title=f"Running {n}",
+                                                                    status="assigned"))
+
+
 def a_busy_board(board: Path) -> None:
+    agents_at_work(board)
     for n in range(20):
         write_task(board, f"inbox/i{n:02}.yaml", task_yaml(id=f"i{n:02}", title=f"Waiting {n}",
                                                           created=f"2026-11-01T00:00:{n:02}Z",
@@ -146,12 +156,13 @@ def test_an_agent_between_two_tasks_keeps_its_group_in_place(hub, ui, board):
         write_task(board, f"assigned/{agent}/a{n}.yaml", task_yaml(id=f"a{n}", title=f"Work {n}", status="assigned"))
     write_task(board, "inbox/next.yaml", task_yaml(id="next", title="Next for ann", needed_capabilities=["gpu"]))
     write_task(board, "done/ann/old.yaml", done_task(1))
+    agents_at_work(board)
     page = ui.open(hub.base_url + "/")
-    expect(page.locator("#lane-assigned .group")).to_have_count(3, timeout=WAIT_MS)
+    expect(page.locator("#lane-assigned .group")).to_have_count(9, timeout=WAIT_MS)
     bob = top(page, '#lane-assigned .card[data-task-id="a1"]')
     page.evaluate("window.__cls = 0; window.__shifts = []")
     os.replace(board / "assigned/ann/a0.yaml", board / "done/ann/a0.yaml")
-    expect(page.locator("#lane-assigned .lane-head .count")).to_have_text("2", timeout=WAIT_MS)
+    expect(page.locator("#lane-assigned .lane-head .count")).to_have_text("8", timeout=WAIT_MS)
     idle = page.locator("#lane-assigned .group.ghost")
     expect(idle).to_have_count(1)
     expect(idle).to_contain_text("@ann")
@@ -163,6 +174,19 @@ def test_an_agent_between_two_tasks_keeps_its_group_in_place(hub, ui, board):
     assert top(page, '#lane-assigned .card[data-task-id="a1"]') == bob
     assert_nothing_moved(page)
     assert page.locator("#lane-assigned .news-button").count() == 0
+    assert ui.problems == []
+
+
+def test_a_quiet_board_moves_as_it_changes(hub, ui, board):
+    for n in range(20):
+        write_task(board, f"done/ann/d{n:02}.yaml", done_task(n))
+    page = ui.open(hub.base_url + "/")
+    expect(page.locator("#lane-done .lane-head .count")).to_have_text("20", timeout=WAIT_MS)
+    write_task(board, "done/bob/d50.yaml", done_task(50, agent="bob", minute=30))
+    expect(card(page, "d50", "done")).to_be_visible(timeout=WAIT_MS)
+    os.remove(board / "done/ann/d19.yaml")
+    expect(page.locator('#lane-done [data-task-id="d19"]')).to_have_count(0, timeout=WAIT_MS)
+    assert page.locator(".news-button").count() == 0 and page.locator(".ghost").count() == 0
     assert ui.problems == []
 
 
@@ -214,3 +238,4 @@ def test_a_background_tab_shows_counts_on_its_icon_and_notifies(hub, browser, bo
         expect(icon).to_have_attribute("data-counts", "1/0", timeout=WAIT_MS)
     finally:
         context.close()
+

@@ -1,13 +1,15 @@
-"""State changes from the dashboard: cancel one task, retry or cancel many (a dead-letter group, or
-a list of ids). Every one is refused unless it comes from our own page (``cross_site_refusal``);
-each answers with a toast for the page and a status code for scripts.
+"""State changes from the dashboard: add a task, cancel one, retry or cancel many (a dead-letter
+group, or a list of ids). Every one is refused unless it comes from our own page
+(``cross_site_refusal``); each answers with a toast for the page and a status code for scripts.
 """
 
 from __future__ import annotations
 
+import trio
 from quart import Blueprint, render_template, request
 
 from agentdeck.actors.messages import CancelTask, ListTasks, RetryTask
+from agentdeck.web.commands.task_file import task_fields, write_new_task
 from agentdeck.web.context import current_hub
 from agentdeck.web.routes.pages import cross_site_refusal
 from agentdeck.web.view.dead_letter import dead_groups
@@ -15,6 +17,8 @@ from agentdeck.web.view.dead_letter import dead_groups
 actions = Blueprint("actions", __name__)
 
 MAX_BULK = 1000
+MAX_TITLE = 300
+MAX_DESCRIPTION = 20_000
 DONE = {"retry": "requeued", "cancel": "cancelled"}
 
 
@@ -69,3 +73,26 @@ async def bulk():
     skipped = len(ids) - done
     message = f"{done} {verb}" + (f", {skipped} skipped (not in a state that allows it)" if skipped else "")
     return await _toast(done > 0, "bulk", message, 200 if done else 409)
+
+
+@actions.post("/tasks")
+async def add_task():
+    """A new task from the page's form, written into the inbox like ``agentdeck task add`` does
+    (title, description, priority, capabilities; no shell command from a browser)."""
+    refusal = cross_site_refusal()
+    if refusal is not None:
+        return await _toast(False, "new task", f"Refused: {refusal}", 403)
+    form = await request.form
+    title = form.get("title", "").strip()
+    description = form.get("description", "").strip()
+    if not title or len(title) > MAX_TITLE or len(description) > MAX_DESCRIPTION:
+        return await _toast(False, "new task", f"a title of 1 to {MAX_TITLE} characters is needed "
+                            f"(description at most {MAX_DESCRIPTION:,})", 400)
+    capabilities = [c.strip() for c in form.get("capabilities", "").split(",") if c.strip()]
+    try:
+        fields = task_fields(title, description=description or None, priority=form.get("priority", "medium"),
+                             capabilities=capabilities)
+        path = await trio.to_thread.run_sync(write_new_task, current_hub().config.board_dir, fields)
+    except (ValueError, OSError) as error:
+        return await _toast(False, "new task", f"Not added: {error}", 400)
+    return await _toast(True, path.stem, "added to the inbox", 201)

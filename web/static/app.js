@@ -59,9 +59,43 @@
   });
   showTheme();
 
+  /* ---------------------------------------------------------------- bulk actions on a lane's cards */
+  function bulkIds(button) {
+    var lane = button.getAttribute("data-bulk-lane");
+    return Array.prototype.map.call(document.querySelectorAll("#lane-" + lane + " li:not(.ghost) > .card[data-task-id]"),
+      function (card) { return card.getAttribute("data-task-id"); });
+  }
+  document.body.addEventListener("htmx:confirm", function (evt) {
+    var button = evt.detail.elt;
+    if (!button.hasAttribute || !button.hasAttribute("data-bulk")) return;
+    evt.preventDefault();
+    var ids = bulkIds(button);
+    var verb = button.getAttribute("data-bulk") === "retry" ? "Retry" : "Cancel";
+    if (!ids.length) { window.alert("No cards in that lane right now."); return; }
+    if (window.confirm(verb + " the " + ids.length + " task" + (ids.length > 1 ? "s" : "") + " shown in that lane?")) {
+      evt.detail.issueRequest(true);
+    }
+  });
+  document.body.addEventListener("htmx:configRequest", function (evt) {
+    var button = evt.detail.elt;
+    if (!button.hasAttribute || !button.hasAttribute("data-bulk")) return;
+    var params = evt.detail.parameters;
+    ["agent", "priority", "q"].forEach(function (name) { delete params[name]; });
+    params.action = button.getAttribute("data-bulk");
+    params.ids = bulkIds(button);
+  });
+
+  /* ---------------------------------------------------------------- a new task from the page */
+  document.body.addEventListener("htmx:afterRequest", function (evt) {
+    var form = evt.detail.elt;
+    if (!form.classList || !form.classList.contains("new-task-form") || !evt.detail.successful) return;
+    form.reset();
+    form.closest("details").open = false;
+  });
+
   /* ---------------------------------------------------------------- filters: clean URLs */
   document.body.addEventListener("htmx:configRequest", function (evt) {
-    if (!evt.detail.elt.closest || !evt.detail.elt.closest("#filters")) return;
+    if (!evt.detail.elt.closest || !evt.detail.elt.closest("#filters") || evt.detail.elt.hasAttribute("data-bulk")) return;
     var params = evt.detail.parameters;
     ["agent", "priority", "q"].forEach(function (name) {
       if (params[name] === "" || params[name] === undefined) delete params[name];

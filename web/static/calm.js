@@ -1,12 +1,14 @@
-/* agentdeck: a calm board. Live changes never move the cards a person is looking at.
+/* agentdeck: a calm board. When lanes change faster than a person can follow, live changes stop
+   moving the cards the person is looking at; a board that changes now and then moves as it changes.
 
-   The server patches lanes item by item (htmx out-of-band swaps). Here, after each batch of changes
-   and before the browser paints it:
+   A list is busy when six or more tasks are running (changes then come every few seconds) or when it
+   changed four times in the last 20 s. The server patches lanes item by item (htmx out-of-band
+   swaps). Here, after each batch of changes to a busy list and before the browser paints it:
    - a card (or an agent's group) that arrives where the reader can see it, or above that, waits
      hidden behind the lane's "N new" button, unless the lane is scrolled and it arrives above the
      visible part: then it is shown and the scroll position moves with it, so nothing visible moves;
-   - a card that leaves keeps its place as a faded placeholder ("moved to Assigned", "idle") with the
-     same height; an agent's group that comes back takes its placeholder's place;
+   - a card that leaves keeps its place as a placeholder ("moved to Assigned @agent-3") of the same
+     height; an agent's group stays while the agent is between tasks, and takes its place again;
    - anything below the visible part of a lane applies at once (nothing the reader sees moves),
      placeholders that scroll out of sight are dropped, and the button applies the rest on request.
    The activity feed (newest first) is calmed the same way.
@@ -72,6 +74,21 @@
   });
   function readerActed() { return performance.now() - actedAt < ACTED_MS; }
 
+  var BUSY_RUNNING = 6, BUSY_CHANGES = 4, BUSY_WINDOW_MS = 20000;
+  var changedAt = {};  /* list id -> times of its recent arrivals and departures */
+  function running() {
+    var count = document.querySelector("#lane-assigned .lane-head .count");
+    return count ? parseInt(count.getAttribute("data-count") || count.textContent, 10) || 0 : 0;
+  }
+  /* one more change to this list: does it now change too fast to move under the reader? */
+  function busy(lane) {
+    var now = performance.now();
+    var times = (changedAt[lane.id] || []).filter(function (t) { return now - t < BUSY_WINDOW_MS; });
+    times.push(now);
+    changedAt[lane.id] = times;
+    return running() >= BUSY_RUNNING || times.length >= BUSY_CHANGES;
+  }
+
   function makeGhost(node, lane) {
     var of = node.id;
     node.querySelectorAll("[id]").forEach(function (el) { el.removeAttribute("id"); });
@@ -109,16 +126,16 @@
       ghost.parentNode.replaceChild(node, ghost);
       return;
     }
-    if (readerActed()) return;
+    var calm = busy(lane) && !readerActed();
     var where = place(lane, node.getBoundingClientRect());
     if (where === "above") scrollerOf(lane).scrollTop += extent(node);
-    else if (where === "seen") node.setAttribute("data-held", "");
+    else if (where === "seen" && calm) node.setAttribute("data-held", "");
   }
   function extent(node) { return node.getBoundingClientRect().height + gapOf(node); }
 
   /* a card that left: put back as a placeholder where the reader would see the others move */
   function left(node, record, lane) {
-    if (node.hasAttribute("data-held") || !lane.isConnected || readerActed()) return;
+    if (node.hasAttribute("data-held") || !lane.isConnected || !busy(lane) || readerActed()) return;
     var parent = record.target;
     if (!parent.isConnected || laneOf(parent) !== lane) return;
     if (record.nextSibling && record.nextSibling.parentNode === parent) parent.insertBefore(node, record.nextSibling);
