@@ -71,9 +71,9 @@ def done_task(n: int, agent: str = "ann", minute: int = 0) -> str:
 
 
 def agents_at_work(board: Path, count: int = 6) -> None:
-    """Six running tasks: the board counts as busy from the start."""
+    """Six running tasks (their agents sort after ann, bob, cy): the board is busy from the start."""
     for n in range(count):
-        write_task(board, f"assigned/agent-{n}/w{n}.yaml", task_yaml(id=f"w{n}", title=f"Running {n}",
+        write_task(board, f"assigned/worker-{n}/w{n}.yaml", task_yaml(id=f"w{n}", title=f"Running {n}",
                                                                     status="assigned"))
 
 

@@ -121,7 +121,7 @@
     params.set(name, value);
     return path + "?" + params.toString();
   }
-  function laneCards(lane) { return document.querySelectorAll("#lane-" + lane + " .card"); }
+  function laneCards(lane) { return document.querySelectorAll("#lane-" + lane + " li:not(.ghost) > .card"); }  /* not placeholders */
   function announce(text) {
     var el = $("lane-status");
     if (el) el.textContent = text;
