@@ -92,7 +92,8 @@ KEEPALIVE = Emitted(0, None, "", "", ": keepalive\n\n")  # a comment: no id, not
 
 class Client:
     def __init__(self, flt: BoardFilter, regions: frozenset[str], tab: str = "") -> None:
-        self.flt = flt
+        self._keys: dict[str, str | None] = {}
+        self._flt = flt
         self.regions = regions
         self.tab = tab  # the page's own id: "show more" in that page pages this stream's lane
         self.send, self.receive = trio.open_memory_channel[Emitted](CLIENT_BUFFER)
@@ -115,8 +116,23 @@ class Client:
         self.queued_bytes = max(0, self.queued_bytes - item.size)
         return item
 
+    @property
+    def flt(self) -> BoardFilter:
+        return self._flt
+
+    @flt.setter
+    def flt(self, flt: BoardFilter) -> None:
+        self._flt = flt
+        self._keys = {}
+
     def key_for(self, region: str) -> str | None:
-        return self.flt.key_for(region)
+        """The filter key of this browser's render of ``region``, worked out once per filter: every
+        change asks it of every browser (500 of them), and a key is a sorted, encoded query."""
+        try:
+            return self._keys[region]
+        except KeyError:
+            key = self._keys[region] = self._flt.key_for(region)
+            return key
 
     def wants(self, item: Emitted) -> bool:
         name = item.name.removeprefix("patch-")

@@ -1,4 +1,5 @@
-"""An idle stream still gets a comment every 15 s (one timer for every browser); a lagging one does not."""
+"""The client side of the broadcaster: an idle stream still gets a comment every 15 s (one timer for
+every browser) and a lagging one none; a browser's region keys follow its filter."""
 
 from __future__ import annotations
 
@@ -27,3 +28,13 @@ async def test_every_browser_gets_a_keepalive_comment_and_a_lagging_one_none(aut
         await trio.sleep(KEEPALIVE_S)
         assert idle.receive.receive_nowait() is KEEPALIVE
         nursery.cancel_scope.cancel()
+
+
+def test_a_browsers_region_keys_follow_its_filter():
+    client = Client(BoardFilter(), frozenset(MAIN_REGIONS))
+    assert client.key_for("lane-inbox") == BoardFilter().key_for("lane-inbox")
+    assert client.key_for("agents") is None
+    paged = client.flt.with_lane("inbox", 400)
+    client.flt = paged  # "show more" in its page
+    assert client.key_for("lane-inbox") == paged.key_for("lane-inbox") != BoardFilter().key_for("lane-inbox")
+    assert client.key_for("lane-done") == paged.key_for("lane-done")
