@@ -51,23 +51,33 @@ def test_the_demo_moves_cards_and_streams_output_in_its_first_minute(tmp_path: P
             page.goto(found.group(1) + "/")
             page.wait_for_selector("#conn.conn-connected", timeout=20_000)
             first_seen = lane_of(page.eval_on_selector("#main", LANES))
-            # a newcomer opens a card that is being worked on and watches its output
-            running = page.locator("#lane-assigned li:not(.ghost):not([data-held]) > .card .run-state.is-live")
-            running.first.wait_for(timeout=(FIRST_MINUTE_S - (time.monotonic() - started)) * 1000)
-            running.first.click()
+            # a newcomer opens a card that is being worked on and watches its output; when that task
+            # ends, they open another one that is running
+            running = page.locator("#lane-assigned li:not(.ghost):not([data-held]) > .card:has(.run-state.is-live)")
             output = page.locator("#detail:not([hidden]) .output")
-            output.wait_for(timeout=10_000)
-            lines = [output.evaluate("el => el.children.length")]
+            counts: list[int] = []  # lines in the open panel, while it stays open on one task
+            streamed: list[int] = []
             moved: set[str] = set()
-            while time.monotonic() - started < FIRST_MINUTE_S and (len(set(lines)) < 3 or not moved):
-                page.wait_for_timeout(500)
-                lines.append(output.evaluate("el => el.children.length"))
+            still = 0
+            while time.monotonic() - started < FIRST_MINUTE_S and (not streamed or not moved):
+                if not output.count() or still >= 8:
+                    page.keyboard.press("Escape")
+                    counts, still = [], 0
+                    if running.count():
+                        running.first.click()
+                        output.wait_for(timeout=10_000)
+                if output.count():
+                    counts.append(output.evaluate("el => el.children.length"))
+                    still = still + 1 if len(counts) > 1 and counts[-1] == counts[-2] else 0
+                    if len(set(counts)) >= 3 and counts[-1] > counts[0]:
+                        streamed = counts
                 now = lane_of(page.eval_on_selector("#main", LANES))
-                moved = {task for task, lane in now.items() if task in first_seen and first_seen[task] != lane}
+                moved |= {task for task, lane in now.items() if task in first_seen and first_seen[task] != lane}
+                page.wait_for_timeout(500)
             elapsed = time.monotonic() - started
             browser.close()
         assert moved, f"no card changed lanes in the first {elapsed:.0f} s"
-        assert len(set(lines)) >= 3 and lines[-1] > lines[0], f"output did not stream: {lines}"
+        assert streamed, f"no output streamed into an open panel in the first {elapsed:.0f} s"
         assert elapsed < FIRST_MINUTE_S
     finally:
         process.terminate()
