@@ -4,7 +4,8 @@ Three processes, so that only the hub's own work is charged to the hub:
 
 - this one runs the real hub (Hypercorn on 127.0.0.1, every actor, temp work dir), or with
   ``--floor`` the floor: a bare trio-websocket relay that parses each agent frame's JSON and
-  forwards the event to every dashboard socket (no validation, no ownership check, no log);
+  forwards the events to every dashboard socket, batched and encoded once as the hub does (no
+  validation, no ownership check, no log, no other subscribers);
 - an agents process: N agents, each with its own raw WebSocket (frames written one by one, one
   ``task_progress`` with an ~80-character stdout ``execution_event`` per frame, unbatched like the
   Node sidecar's), each holding its own task, paced to R events/s and stamped with the wall clock
@@ -24,6 +25,7 @@ x 500/s, 10 dashboards, 10 s), or e.g. ``--agents 10 --rate 100 --dashboards 1 -
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -171,10 +173,25 @@ async def dashboards_main(url: str, count: int) -> None:
 
 
 async def floor_relay(*, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-    """A bare relay: agents' JSON parsed and each event forwarded to every dashboard socket."""
+    """A bare relay: each agent frame's JSON parsed, its event queued; one task sends what is
+    queued as one frame, encoded once, to every dashboard socket (the hub's output protocol)."""
     from trio_websocket import ConnectionClosed, serve_websocket
 
     dashboards: list[Any] = []
+    queued: list[dict[str, Any]] = []
+    waiting = trio.Event()
+
+    async def forward() -> None:
+        nonlocal waiting
+        while True:
+            await waiting.wait()
+            waiting = trio.Event()
+            batch = queued[:]
+            queued.clear()
+            frame = json.dumps({"type": "execution_events", "data": batch})
+            for dashboard in tuple(dashboards):
+                with contextlib.suppress(ConnectionClosed):
+                    await dashboard.send_message(frame)
 
     async def handler(request: Any) -> None:
         ws = await request.accept()
@@ -193,11 +210,9 @@ async def floor_relay(*, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IG
                 elif kind == "task_accepted":
                     await ws.send_message(json.dumps({"type": "task_ack", "task_id": message["task_id"]}))
                 elif kind == "task_progress":
-                    out = json.dumps({"type": "execution_event",
-                                      "data": {"task_id": message["task_id"], **message["execution_event"],
-                                               "type": "execution_event"}})
-                    for dashboard in tuple(dashboards):
-                        await dashboard.send_message(out)
+                    queued.append({"type": "execution_event", "task_id": message["task_id"],
+                                   **message["execution_event"]})
+                    waiting.set()
         except ConnectionClosed:
             pass
         finally:
@@ -205,6 +220,7 @@ async def floor_relay(*, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IG
                 dashboards.remove(ws)
 
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(forward)
         server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
         task_status.started(server.port)
 

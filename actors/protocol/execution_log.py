@@ -49,7 +49,7 @@ class ExecutionLog:
         self._output_waiting = trio.Event()  # set when output is kept that is not on disk yet
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with self._bus.subscribe("execution-log", buffer=8192) as events:
+        with self._bus.subscribe("execution-log", buffer=8192, only=(ExecutionEvent, TaskAssigned)) as events:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._answer)
                 if self._history is not None:

@@ -36,7 +36,7 @@ from agentdeck.actors.messages import (
 )
 from agentdeck.actors.replies import StatsReply
 from agentdeck.actors.telemetry.backend import Invocation, TelemetryBackend
-from agentdeck.actors.telemetry.rows import attempts_on_board, invocation_for
+from agentdeck.actors.telemetry.rows import RECORDED, attempts_on_board, invocation_for
 from agentdeck.actors.telemetry.stats import CRITICAL_PERCENT, WARNING_PERCENT, Aggregator
 from agentdeck.actors.telemetry.store import TelemetryStore
 
@@ -109,7 +109,7 @@ class Telemetry:
         self._stats_version = -1  # a restart reloads the file: its figures must replace ours
         if self._subscription is None:
             # unbounded, and kept across restarts: a finished attempt is never dropped
-            self._subscription = self._bus.subscribe("telemetry", 0)
+            self._subscription = self._bus.subscribe("telemetry", 0, only=RECORDED)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._record_events, self._subscription)

@@ -40,6 +40,8 @@ from agentdeck.actors.numbers import bounded_number, instant_seconds
 from agentdeck.actors.telemetry.backend import Invocation
 from agentdeck.actors.telemetry.pricing import price_invocation
 
+RECORDED = (TaskCompleted, TaskRetried, TaskDeadLettered)  # the events a row comes from
+
 
 def invocation_for(event: Event, tz: tzinfo | None = None) -> Invocation | None:
     """The row a finished attempt becomes; None for events that are not one."""
