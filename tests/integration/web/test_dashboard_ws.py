@@ -216,8 +216,8 @@ async def test_the_socket_closes_going_away_when_the_hub_stops(running_hub):
 
 
 async def test_a_chatty_agents_output_reaches_every_dashboard_once_in_order(start_hub, board_dir):
-    """An agent streaming 1,000 lines unbatched: both dashboards get each line once, in order,
-    in the very same frames (batched and encoded once for all of them)."""
+    """An agent streaming 1,000 lines unbatched: both dashboards get each line once, in order
+    (one frame per line while a socket keeps up, what came meanwhile in one frame when not)."""
     write_task(board_dir, "inbox/t.yaml", task_yaml(id="t", title="chatty"))
     running = await start_hub()
     count = 1000
@@ -243,5 +243,6 @@ async def test_a_chatty_agents_output_reaches_every_dashboard_once_in_order(star
                                  execution_event={"event_type": "stdout", "text": f"{n}\n"})
                 if n % 100 == 99:
                     await trio.sleep(0.25)
-    assert [line for _, lines in seen[0] for line in lines] == [f"{n}\n" for n in range(count)]
-    assert seen[0] == seen[1]
+    for frames in seen:
+        assert [line for _, lines in frames for line in lines] == [f"{n}\n" for n in range(count)]
+        assert all((kind == "execution_event") == (len(lines) == 1) for kind, lines in frames)
