@@ -42,6 +42,7 @@ log = logging.getLogger("agentdeck.store")
 TMP_SUFFIX = ".agentdeck-tmp"
 JOURNAL_SUFFIX = ".jsonl"  # one committed batch: a JSON record per line, replayed in order
 OLD_JOURNAL_SUFFIX = ".json"  # one move, as journalled before moves were committed in groups
+MAX_KNOWN_FOLDERS = 10_000  # resolved folders remembered (lanes and agents' folders)
 
 
 class PathEscape(ValueError):
@@ -83,13 +84,34 @@ class BoardStore:
         self._lock = threading.Lock()  # commits and checkpoints run in different worker threads
         self._unsynced: list[tuple[Path, list[Path]]] = []  # committed journals, the files they wrote
         self._last_sequence = 0
+        self._folders: dict[str, Path] = {}  # board-relative folder -> where it resolves to
         self.commits = 0  # batches committed, and the moves they held (moves per fsync)
         self.committed_moves = 0
 
     def resolve(self, relpath: str) -> Path:
-        """The absolute path of a board-relative path, refusing anything outside the board."""
+        """The absolute path of a board-relative path, refusing anything outside the board.
+
+        The folder is resolved (symlinks followed) once and remembered: the queue moves files
+        between a handful of lane folders, and resolving every component of every path was a
+        tenth of its time. A file name itself is never followed (a move renames over it)."""
         if "\x00" in relpath:
             raise PathEscape(f"NUL byte in path {relpath!r}")
+        folder, _, name = relpath.rpartition("/")
+        if name in ("", ".", ".."):
+            return self._resolved(relpath)
+        known = self._folders.get(folder)
+        if known is None:
+            known = self._resolved(folder) if folder else self.root
+            if known.is_dir():  # not yet made: resolved again next time, once it is there
+                if len(self._folders) >= MAX_KNOWN_FOLDERS:
+                    self._folders.clear()
+                self._folders[folder] = known
+        path = known / name
+        if os.path.islink(path):
+            return self._resolved(relpath)
+        return path
+
+    def _resolved(self, relpath: str) -> Path:
         path = (self.root / relpath).resolve()
         if path != self.root and self.root not in path.parents:
             raise PathEscape(f"{relpath!r} is outside the board")
@@ -132,7 +154,8 @@ class BoardStore:
     def stage(self, batch: MoveBatch, src: str, dst: str, text: str) -> None:
         """Add a move to ``batch``; raises (and leaves the batch as it was) if it cannot be made."""
         src_path, dst_path = self.resolve(src), self.resolve(dst)
-        dst_path.parent.mkdir(parents=True, exist_ok=True)
+        if dst.rpartition("/")[0] not in self._folders:
+            dst_path.parent.mkdir(parents=True, exist_ok=True)
         journal = self._journal_of(batch)
         mark = journal.tell()
         tmp = _temp_beside(dst_path)

@@ -158,9 +158,10 @@ class TaskQueue:
 
     async def _handle(self, message: Any) -> None:
         if isinstance(message, FilesChanged):
-            if any(self._batch.touches(change.path) for change in message.changes):
-                await self._commit()  # the disk must show the staged moves before it is read
-            changes = await self._without_stale_echoes(message.changes)
+            # a file a staged move writes or removes is, once committed, as the board has it now
+            # (the queue is its only writer): what the watcher read there is already out of date
+            changes = await self._without_stale_echoes(
+                tuple(change for change in message.changes if not self._batch.touches(change.path)))
             self._publish(self._board.apply_batch(changes))
         elif isinstance(message, RescanRequested):
             log.info("rescanning the board: %s", message.reason)
