@@ -180,9 +180,8 @@ class Watcher:
         new_dirs: list[str] = []
         lane_dir_gone = False
         for change, raw in batch:
-            try:
-                relpath = Path(raw).resolve().relative_to(self.root).as_posix()
-            except ValueError:
+            relpath = board_relpath(raw, self.root)
+            if relpath is None:
                 continue
             if lane_of(relpath) is not None:
                 paths[relpath] = None
@@ -288,6 +287,25 @@ class Watcher:
         elif self._logged_invalid.get(outcome.path) != error:
             self._logged_invalid[outcome.path] = error
             log.warning("invalid task file %s: %s", outcome.path, error)
+
+
+def board_relpath(raw: str, root: Path) -> str | None:
+    """``raw`` as a path on the board (``inbox/t1.yaml``) given the resolved ``root``; None when it
+    is not under it.
+
+    A path the notifier or the poller built from the board's own directories (the root, then
+    names, no ``.`` or ``..`` steps) is taken as it is written: resolving it would stat every step
+    of the path on every change. Any other spelling is resolved. Links are refused where files
+    are read (``read_task_file``), as in a scan."""
+    prefix = str(root) + os.sep
+    if raw.startswith(prefix):
+        parts = raw[len(prefix):].split(os.sep)
+        if all(part not in ("", ".", "..") for part in parts):
+            return "/".join(parts)
+    try:
+        return Path(raw).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return None
 
 
 def _is_lane_dir(relpath: str) -> bool:

@@ -176,7 +176,8 @@ class _Presented:
     shown: tuple  # what the card showed beside the task: completion, wait reason, run
     base: CardBase
     card: dict[str, Any] | None = None  # the card last made (ages change it)
-    items: dict[tuple[str, str], Markup] = attrs.field(factory=dict)  # its <li> by (lane, filter)
+    # its <li> by (lane, filter), as markup for the whole lane and as text for the lane's patch
+    items: dict[tuple[str, str], tuple[Markup, str]] = attrs.field(factory=dict)
 
 
 def search_words(text: str) -> tuple[str, ...]:
@@ -327,18 +328,21 @@ class Renderer:
         seen.card, seen.items = card, {}
         return card
 
-    def lane_item(self, card: dict[str, Any], lane: str, q: str) -> Markup:
-        """One card's ``<li>`` (the card.html macro), remembered while the card reads the same."""
+    def lane_item(self, card: dict[str, Any], lane: str, q: str) -> tuple[Markup, str]:
+        """One card's ``<li>`` (the card.html macro), as markup and as text, remembered while the
+        card reads the same."""
         seen = self._presented.get(card["id"])
         if seen is None or seen.card is not card:
-            return Markup(self._item(("card", lane, q, repr(card)), "card", "lane_item", card, lane, q))
-        html = seen.items.get((lane, q))
-        if html is None:
-            html = Markup(self._macros("card").lane_item(card, lane, q))
+            text = self._item(("card", lane, q, repr(card)), "card", "lane_item", card, lane, q)
+            return Markup(text), text
+        drawn = seen.items.get((lane, q))
+        if drawn is None:
+            text = str(self._macros("card").lane_item(card, lane, q))
+            drawn = (Markup(text), text)
             if len(seen.items) >= MAX_ITEMS_PER_CARD:
                 seen.items.clear()
-            seen.items[(lane, q)] = html
-        return html
+            seen.items[(lane, q)] = drawn
+        return drawn
 
     def _feed_item(self, entry: dict[str, Any]) -> str:
         """One line of the activity feed; an entry never changes once made, so it is drawn once."""
@@ -370,7 +374,12 @@ class Renderer:
         ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, data.get("snapshot") or {},
                            data["now"], data.get("waiting") or {}, self.present)
         q = flt.base_key  # a card links to its panel with the filters, not with the lanes' lengths
-        ctx["li"] = {card["hash"]: self.lane_item(card, ctx["lane"], q) for card in ctx["cards"]}
+        li: dict[str, Markup] = {}
+        texts: dict[str, str] = {}
+        lane = ctx["lane"]
+        for card in ctx["cards"]:
+            li[card["hash"]], texts[card["hash"]] = self.lane_item(card, lane, q)
+        ctx["li"], ctx["li_text"] = li, texts
         return ctx
 
     def warm(self, region: str, data: dict[str, Any], flt: BoardFilter, start: int, stop: int) -> int:
@@ -437,12 +446,14 @@ class Renderer:
         macros = self._macros("card")
         lane = ctx["lane"]
         if ctx["groups"]:
-            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), ids.items(lane, g["key"]))
+            texts = ctx["li_text"]
+            items = tuple((c["hash"], texts[c["hash"]], ids.items(lane, g["key"]))
                           for g in ctx["groups"] for c in g["cards"])
             groups = tuple((g["key"], f"{macros.group_open(ctx, g)}</ul></div>",
                             str(macros.group_head(ctx, g, "outerHTML"))) for g in ctx["groups"])
         else:
-            items = tuple((c["hash"], str(ctx["li"][c["hash"]]), ids.items(lane)) for c in ctx["cards"])
+            texts, where = ctx["li_text"], ids.items(lane)
+            items = tuple((c["hash"], texts[c["hash"]], where) for c in ctx["cards"])
             groups = ()
         shape = (not ctx["cards"], flt.base_key, bool(groups))
         heads = (str(macros.lane_head(ctx, "outerHTML")), str(macros.more_link(ctx, "outerHTML")))

@@ -47,4 +47,4 @@ def test_an_assigned_card_turns_stuck_when_its_time_comes_even_if_nothing_else_c
     assert fresh["stuck"] is None
     assert cards.present(task, ASSIGNED_AT + STUCK_AFTER_S - 0.5) is fresh
     stuck = cards.present(task, ASSIGNED_AT + STUCK_AFTER_S + 1)
-    assert stuck["stuck"] and 'is-stuck' in cards.lane_item(stuck, "assigned", "")
+    assert stuck["stuck"] and 'is-stuck' in cards.lane_item(stuck, "assigned", "")[1]
