@@ -9,6 +9,7 @@ Missing data sources (an actor not built or not answering) render as honest empt
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import re
 import time
@@ -62,6 +63,7 @@ FILTERED_REGIONS = frozenset((*LANE_REGIONS, "graph"))
 PATCHED_REGIONS = (*LANE_REGIONS, "agents", "activity")  # lists sent as patches of their items
 MAX_FEED_ITEMS = 200  # drawn feed lines kept (the feed shows 50)
 MAX_ITEMS_PER_CARD = 8  # renders of one card kept (per lane and filter)
+MAX_HEADS = 256  # lane headings and footers kept
 LANE_PAGE = 100  # cards drawn per lane; the count is always the full one
 MAX_LANE_LIMIT = 10_000
 MAX_SEARCH_WORDS = 12
@@ -303,6 +305,7 @@ class Renderer:
         self._card_cache = card_cache
         self._presented: collections.OrderedDict[str, _Presented] = collections.OrderedDict()
         self._feed: dict[int, str] = {}  # activity entry id -> its line
+        self._heads: dict[tuple, tuple[str, str]] = {}  # a lane's heading and footer by what they say
 
     def present(self, task: Task, now: float, completion: Mapping[str, Any] | None = None,
                 waiting: Any = None, running: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -371,16 +374,35 @@ class Renderer:
         return html
 
     def lane(self, region: str, data: dict[str, Any], flt: BoardFilter) -> dict[str, Any]:
-        ctx = lane_context(region.removeprefix("lane-"), data["board"], flt, data.get("snapshot") or {},
-                           data["now"], data.get("waiting") or {}, self.present)
+        lane = region.removeprefix("lane-")
         q = flt.base_key  # a card links to its panel with the filters, not with the lanes' lengths
         li: dict[str, Markup] = {}
         texts: dict[str, str] = {}
-        lane = ctx["lane"]
+        present = self.present if flt.text else functools.partial(self._present_drawn, lane, q, li, texts)
+        ctx = lane_context(lane, data["board"], flt, data.get("snapshot") or {}, data["now"],
+                           data.get("waiting") or {}, present)
         for card in ctx["cards"]:
-            li[card["hash"]], texts[card["hash"]] = self.lane_item(card, lane, q)
+            if card["hash"] not in li:
+                li[card["hash"]], texts[card["hash"]] = self.lane_item(card, lane, q)
         ctx["li"], ctx["li_text"] = li, texts
         return ctx
+
+    def _present_drawn(self, lane: str, q: str, li: dict[str, Markup], texts: dict[str, str], task: Task,
+                       now: float, completion: Mapping[str, Any] | None = None, waiting: Any = None,
+                       running: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``present`` for a lane drawn without a search: a card that reads as it did comes with its
+        ``<li>`` from the same lookup (most of a lane, most of the time), else as ``present``."""
+        seen = self._presented.get(task.id)
+        if (seen is not None and seen.task is task and seen.card is not None
+                and seen.shown == (completion, waiting, running)
+                and seen.card["stuck"] == stuck_at(seen.base, now)):
+            drawn = seen.items.get((lane, q))
+            if drawn is not None:
+                self._presented.move_to_end(task.id)
+                card = seen.card
+                li[card["hash"]], texts[card["hash"]] = drawn
+                return card
+        return self.present(task, now, completion, waiting, running)
 
     def warm(self, region: str, data: dict[str, Any], flt: BoardFilter, start: int, stop: int) -> int:
         """Draw (into the caches) the cards ``start:stop`` of a lane, as the lane would draw them:
@@ -456,8 +478,19 @@ class Renderer:
             items = tuple((c["hash"], texts[c["hash"]], where) for c in ctx["cards"])
             groups = ()
         shape = (not ctx["cards"], flt.base_key, bool(groups))
-        heads = (str(macros.lane_head(ctx, "outerHTML")), str(macros.more_link(ctx, "outerHTML")))
+        heads = self._lane_heads(ctx, macros)
         return LaneParts(lane, shape, items, heads, groups)
+
+    def _lane_heads(self, ctx: dict[str, Any], macros: Any) -> tuple[str, str]:
+        """A lane's heading and "show more" footer, drawn once for each set of what they say."""
+        key = (ctx["lane"], ctx["count"], ctx["hidden"], ctx["shown"], ctx["next"], ctx["more_query"])
+        heads = self._heads.get(key)
+        if heads is None:
+            if len(self._heads) >= MAX_HEADS:
+                self._heads.clear()
+            heads = self._heads[key] = (str(macros.lane_head(ctx, "outerHTML")),
+                                        str(macros.more_link(ctx, "outerHTML")))
+        return heads
 
     def context(self, region: str, data: dict[str, Any], flt: BoardFilter, now: float,
                 activity: list[dict]) -> dict[str, Any]:
