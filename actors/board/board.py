@@ -115,13 +115,15 @@ class Board:
 
     def _sync_lanes(self, events: list[Event]) -> None:
         """Every task an event names is put where the board now has it (or taken off)."""
+        placements: dict[str, Task | None] = {}
         for event in events:
             task = getattr(event, "task", None)
             if task is not None:
-                self._lanes.put(task.id, self.get(task.id))
+                placements[task.id] = self.get(task.id)
             previous = getattr(event, "previous", None)
             if previous is not None and previous.id != getattr(task, "id", None):
-                self._lanes.put(previous.id, self.get(previous.id))
+                placements[previous.id] = self.get(previous.id)
+        self._lanes.put_many(placements)
 
     def _mark_invalid(self, invalid: InvalidTaskFile) -> list[Event]:
         events: list[Event] = []

@@ -50,6 +50,20 @@ class LaneIndex:
             self._tuples.pop(task.lane, None)
             self._placed[task_id] = task
 
+    def put_many(self, placements: dict[str, Task | None]) -> None:
+        """``put`` for each, with the tasks new to the board sorted into their lanes in one go
+        (the start-up scan places every task at once)."""
+        arrivals: dict[str, list[Task]] = {}
+        for task_id, task in placements.items():
+            if task is not None and task_id not in self._placed and task.lane in self._lanes:
+                arrivals.setdefault(task.lane, []).append(task)
+                self._placed[task_id] = task
+            else:
+                self.put(task_id, task)
+        for lane, tasks in arrivals.items():
+            self._lanes[lane].update(tasks)
+            self._tuples.pop(lane, None)
+
     def lane(self, lane: str) -> tuple[Task, ...]:
         tasks = self._tuples.get(lane)
         if tasks is None:

@@ -14,6 +14,7 @@ differently, only faster.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import yaml
@@ -33,6 +34,7 @@ _LITERAL_HEADER = re.compile(r"\|(-?) *")
 _PLAIN_START = frozenset("-?:,[]{}#&*!|>'\"%@` ")  # cannot begin a plain scalar (or mean more)
 _CONSTRUCTED = frozenset(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp"))
 _RESOLVERS = Resolver.yaml_implicit_resolvers
+SHARED_TEXT = 16  # plain values this short (statuses, tags, agents) are kept once for the whole board
 _CONSTRUCTOR = SafeConstructor()
 
 
@@ -75,7 +77,7 @@ class _Reader:
             match = _KEY_LINE.fullmatch(line)
             if match is None:
                 raise _Unsupported
-            key = match.group(1)
+            key = sys.intern(match.group(1))  # one copy of "title" for the whole board
             if _resolved_tag(key) is not None:  # e.g. "yes" or "null" as a key: not a string
                 raise _Unsupported
             self.at += 1
@@ -269,7 +271,7 @@ def _resolved_tag(text: str) -> str | None:
 def _scalar(text: str) -> Any:
     tag = _resolved_tag(text)
     if tag is None:
-        return text
+        return sys.intern(text) if len(text) <= SHARED_TEXT else text
     if tag not in _CONSTRUCTED:  # merge keys, '=' values
         raise _Unsupported
     try:

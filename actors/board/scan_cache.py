@@ -52,6 +52,10 @@ class ScanCache:
         entries = data.get("entries")
         return entries if isinstance(entries, dict) else {}
 
+    def __bool__(self) -> bool:
+        """Whether there is anything to look up (a first scan need not stat files before reading)."""
+        return bool(self._old)
+
     def fields(self, relpath: str, key: FileKey) -> dict[str, Any] | None:
         """The cached fields of a file whose key still matches, else None."""
         entry = self._old.get(relpath)

@@ -12,6 +12,7 @@ import errno
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISREG
@@ -34,6 +35,7 @@ SYMLINK_REFUSED = "a symbolic link: not followed, task files must be real files 
 NOT_REGULAR = "not a regular file (a FIFO, socket or device): task files must be plain files"
 HARD_LINK_REFUSED = ("a file with other hard links: not read, it may be a file from outside the board "
                      "(copy it instead of linking)")
+NOT_A_TASK_PATH = "not a task file location"
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # use fullmatch: "$" also matches before a newline
 
 _PRIORITY_WORDS = {
@@ -78,9 +80,9 @@ def lane_of(relpath: str) -> tuple[str, str | None] | None:
     if not parts[-1].endswith(TASK_SUFFIXES) or parts[-1].startswith(".") or not _is_utf8(relpath):
         return None
     if parts[0] in ("inbox", "dead") and len(parts) == 2:
-        return parts[0], None
+        return sys.intern(parts[0]), None
     if parts[0] in ("assigned", "done") and len(parts) == 3 and is_safe_name(parts[1]):
-        return parts[0], parts[1]
+        return sys.intern(parts[0]), sys.intern(parts[1])
     return None
 
 
@@ -100,6 +102,8 @@ def normalize_priority(value: Any) -> str:
 
 
 def _text(value: Any, default: str = "") -> str:
+    if type(value) is str:
+        return value
     if value is None:
         return default
     if isinstance(value, (dt.datetime, dt.date)):
@@ -205,7 +209,11 @@ def parse_task(relpath: str, data: bytes, mtime: float = 0.0) -> Task:
     """Bytes of a task file -> Task. Raises Incomplete (empty) or ValueError (not a task)."""
     placement = lane_of(relpath)
     if placement is None:
-        raise ValueError("not a task file location")
+        raise ValueError(NOT_A_TASK_PATH)
+    return _parse(relpath, placement, data, mtime)
+
+
+def _parse(relpath: str, placement: tuple[str, str | None], data: bytes, mtime: float) -> Task:
     lane, lane_agent = placement
     if not data.strip():
         raise Incomplete("file is empty")
@@ -213,8 +221,10 @@ def parse_task(relpath: str, data: bytes, mtime: float = 0.0) -> Task:
         raise ValueError(f"file is {len(data)} bytes, over the {MAX_TASK_FILE_BYTES} byte limit")
     plain = parse_plain(data)
     if plain is not None:  # the usual file: read without the full loader, to the same values
-        return task_from_fields(relpath, lane, lane_agent,
-                                {k: v if type(v) is str else jsonable(v) for k, v in plain.items()}, mtime)
+        for key, value in plain.items():  # strings from UTF-8 text are JSON-safe as they are
+            if type(value) is not str and not (type(value) is list and all(type(v) is str for v in value)):
+                plain[key] = jsonable(value)
+        return task_from_fields(relpath, lane, lane_agent, plain, mtime)
     try:
         fields = load_yaml(data)
         if not isinstance(fields, dict):
@@ -265,38 +275,52 @@ def read_task_file(root: Path, relpath: str) -> FileRead:
 
     Symbolic links are not followed (a link could show any file of the machine on the board).
     """
-    parts = relpath.split("/")[:-1]
+    linked = _linked_lane_dir(root, relpath.rpartition("/")[0])
+    if linked is not None:
+        return FileRead(relpath, None, InvalidTaskFile(relpath, linked))
+    return _read_file(os.path.join(root, relpath), relpath, lane_of(relpath))[0]
+
+
+def _linked_lane_dir(root: Path, rel_dir: str) -> str | None:
+    """Why files under ``rel_dir`` are refused when it or a folder above it is a symbolic link."""
+    parts = rel_dir.split("/")
     for depth in range(1, len(parts) + 1):  # inbox/, done/, done/<agent>/: none may be a link
         lane_dir = "/".join(parts[:depth])
         if os.path.islink(os.path.join(root, lane_dir)):
-            return FileRead(relpath, None, InvalidTaskFile(relpath, f"{lane_dir} is {SYMLINK_REFUSED}"))
+            return f"{lane_dir} is {SYMLINK_REFUSED}"
+    return None
+
+
+def _read_file(path: str, relpath: str,
+               placement: tuple[str, str | None] | None) -> tuple[FileRead, os.stat_result | None]:
+    """Open without following links or blocking, check what was opened, read and parse it; the
+    file's status as opened (None when refused before reading)."""
     try:
         # never blocks: a FIFO named *.yaml would otherwise hang the reader until someone writes
-        fd = os.open(os.path.join(root, relpath), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as error:
         if error.errno != errno.ELOOP:
             raise
-        return FileRead(relpath, None, InvalidTaskFile(relpath, f"the file is {SYMLINK_REFUSED}"))
+        return FileRead(relpath, None, InvalidTaskFile(relpath, f"the file is {SYMLINK_REFUSED}")), None
     with open(fd, "rb") as handle:
-        stat = os.fstat(handle.fileno())
+        stat = os.fstat(fd)
         if not S_ISREG(stat.st_mode):
-            return FileRead(relpath, None, InvalidTaskFile(relpath, NOT_REGULAR))
+            return FileRead(relpath, None, InvalidTaskFile(relpath, NOT_REGULAR)), None
         if stat.st_nlink > 1:
-            return FileRead(relpath, None, InvalidTaskFile(relpath, HARD_LINK_REFUSED))
+            return FileRead(relpath, None, InvalidTaskFile(relpath, HARD_LINK_REFUSED)), None
         if stat.st_size > MAX_TASK_FILE_BYTES:
             too_big = f"file is {stat.st_size} bytes, over the {MAX_TASK_FILE_BYTES} byte limit"
-            return FileRead(relpath, None, InvalidTaskFile(relpath, too_big))
+            return FileRead(relpath, None, InvalidTaskFile(relpath, too_big)), None
         data = handle.read(MAX_TASK_FILE_BYTES + 1)
     try:
-        return FileRead(relpath, parse_task(relpath, data, stat.st_mtime), None)
-    except Incomplete:
-        raise
+        if placement is None:
+            raise ValueError(NOT_A_TASK_PATH)
+        return FileRead(relpath, _parse(relpath, placement, data, stat.st_mtime), None), stat
     except ValueError as error:
-        return FileRead(relpath, None, InvalidTaskFile(relpath, str(error)))
+        return FileRead(relpath, None, InvalidTaskFile(relpath, str(error))), stat
 
 
-def task_entries(root: Path) -> Iterator[tuple[str, tuple[str, str | None], os.DirEntry]]:
-    """Every file in a lane directory that may be a task: (relpath, (lane, agent), entry)."""
+def _lane_dirs(root: Path) -> list[str]:
     lane_dirs = ["inbox", "dead"]
     for lane in ("assigned", "done"):
         try:
@@ -304,43 +328,63 @@ def task_entries(root: Path) -> Iterator[tuple[str, tuple[str, str | None], os.D
         except (FileNotFoundError, NotADirectoryError):
             continue
         lane_dirs.extend(f"{lane}/{agent}" for agent in agents)
-    for rel_dir in lane_dirs:
-        try:
-            entries = sorted(os.scandir(root / rel_dir), key=lambda e: e.name)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            relpath = f"{rel_dir}/{entry.name}"
-            placement = lane_of(relpath)
-            if placement is not None and (entry.is_file() or entry.is_symlink()):
-                yield relpath, placement, entry
+    return lane_dirs
+
+
+def _lane_entries(root: Path, rel_dir: str) -> Iterator[tuple[str, tuple[str, str | None], os.DirEntry]]:
+    try:
+        entries = sorted(os.scandir(root / rel_dir), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        relpath = f"{rel_dir}/{entry.name}"
+        placement = lane_of(relpath)
+        if placement is not None and (entry.is_file() or entry.is_symlink()):
+            yield relpath, placement, entry
+
+
+def task_entries(root: Path) -> Iterator[tuple[str, tuple[str, str | None], os.DirEntry]]:
+    """Every file in a lane directory that may be a task: (relpath, (lane, agent), entry)."""
+    for rel_dir in _lane_dirs(root):
+        yield from _lane_entries(root, rel_dir)
 
 
 def scan_board(root: Path, cache_path: Path | None = None) -> list[FileRead]:
     """Every task file under the collaboration root (blocking); empty files count as invalid.
 
     With ``cache_path``, files unchanged since the last scan are not parsed again (see scan_cache).
+    A lane folder that is a symbolic link is checked once, and with no cache to consult a file is
+    only opened (its status taken from the open file), never looked up first.
     """
     cache = ScanCache(cache_path)
     found: list[FileRead] = []
-    for relpath, placement, entry in task_entries(root):
-        try:
-            stat = entry.stat(follow_symlinks=False)
-            key = file_key(stat)
-            fields = cache.fields(relpath, key)
-            if fields is not None:
-                found.append(FileRead(relpath, task_from_fields(relpath, *placement, fields, stat.st_mtime), None))
+    for rel_dir in _lane_dirs(root):
+        linked = _linked_lane_dir(root, rel_dir)
+        folder = f"{root}/{rel_dir}/"
+        for relpath, placement, entry in _lane_entries(root, rel_dir):
+            try:
+                if linked is not None:
+                    found.append(FileRead(relpath, None, InvalidTaskFile(relpath, linked)))
+                    continue
+                key = None
+                if cache:
+                    stat = entry.stat(follow_symlinks=False)
+                    key = file_key(stat)
+                    fields = cache.fields(relpath, key)
+                    if fields is not None:
+                        found.append(FileRead(relpath, task_from_fields(relpath, *placement, fields, stat.st_mtime),
+                                              None))
+                        continue
+                read, opened = _read_file(folder + entry.name, relpath, placement)
+                if read.task is not None and opened is not None:
+                    cache.remember(relpath, key if key is not None else file_key(opened), read.task.fields)
+                found.append(read)
+            except Incomplete as error:
+                found.append(FileRead(relpath, None, InvalidTaskFile(relpath, str(error))))
+            except FileNotFoundError:
                 continue
-            read = read_task_file(root, relpath)
-            if read.task is not None:
-                cache.remember(relpath, key, read.task.fields)
-            found.append(read)
-        except Incomplete as error:
-            found.append(FileRead(relpath, None, InvalidTaskFile(relpath, str(error))))
-        except FileNotFoundError:
-            continue
-        except OSError as error:
-            found.append(FileRead(relpath, None, InvalidTaskFile(relpath, f"unreadable: {error}")))
+            except OSError as error:
+                found.append(FileRead(relpath, None, InvalidTaskFile(relpath, f"unreadable: {error}")))
     cache.save()
     return found
 

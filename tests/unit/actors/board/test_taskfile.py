@@ -340,6 +340,31 @@ def test_the_cache_is_used_only_while_the_file_is_unchanged(tmp_path: Path, no_r
     assert scan_board(board, cache)[0].task.title == "edited on disk"
 
 
+def test_an_edit_that_keeps_size_and_modification_time_is_still_read_again(tmp_path: Path, no_racy_window) -> None:
+    """An editor (or ``touch -r``) may put the old modification time back on a file edited in place
+    while the hub was down: the change time still moves, and the cache entry no longer matches."""
+    board, cache = tmp_path / "board", tmp_path / "cache.json"
+    path = write_task(board, "inbox/a.yaml", task_yaml(title="AAAA"))
+    scan_board(board, cache)
+    before = path.stat()
+    time.sleep(0.01)
+    with open(path, "r+b") as handle:  # same inode, same size
+        handle.write(path.read_bytes().replace(b"AAAA", b"BBBB"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert scan_board(board, cache)[0].task.title == "BBBB"
+
+
+def test_a_first_scan_with_no_cache_reads_what_a_cached_scan_reads(tmp_path: Path, no_racy_window) -> None:
+    board, cache = tmp_path / "board", tmp_path / "cache.json"
+    for n in range(5):
+        write_task(board, f"assigned/amy/t{n}.yaml", task_yaml(title=f"T{n}", tags=["a", n]))
+    cold = scan_board(board, cache)
+    assert scan_board(board, cache) == cold == scan_board(board, None)
+    assert set(cached_entries(cache)) == {f"assigned/amy/t{n}.yaml" for n in range(5)}
+
+
 def test_a_moved_or_deleted_file_leaves_the_cache(tmp_path: Path, no_racy_window) -> None:
     board, cache = tmp_path / "board", tmp_path / "cache.json"
     write_task(board, "inbox/a.yaml", task_yaml(title="A"))
