@@ -240,6 +240,42 @@ def page_through(page, lane: str) -> dict:
             "lane_status": page.locator("#lane-status").text_content()}
 
 
+def first_pages(page, base_url: str, lane: str, samples: int = 5) -> list[dict]:
+    """The first "show more" of a freshly loaded page, several times (each on a new load)."""
+    out = []
+    for _ in range(samples):
+        page.goto(base_url + "/")
+        page.wait_for_selector("#conn.conn-connected", timeout=60_000)
+        page.wait_for_timeout(READ_PAGE_MS)
+        timing = page.evaluate(NEXT_PAGE, lane)
+        out.append({"ms": round(timing["ms"], 1), "painted": round(timing["painted"], 1)})
+    page.goto(base_url + "/")
+    page.wait_for_selector("#conn.conn-connected", timeout=60_000)
+    return out
+
+
+def paged_views(browser, base_url: str, shots: Path | None) -> dict:
+    """The Done lane after one "show more", on a desktop and on a 390 px phone: overflow, and
+    screenshots with the first new card focused."""
+    report = {}
+    for width, height, suffix in ((1440, 900, ""), (390, 844, "-390")):
+        ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=width < 500,
+                                  has_touch=width < 500)
+        page = ctx.new_page()
+        page.goto(base_url + "/")
+        page.wait_for_selector("#conn.conn-connected", timeout=60_000)
+        page.locator("#more-done a").scroll_into_view_if_needed()
+        page.locator("#more-done a").click()
+        page.wait_for_function("document.activeElement === document.querySelectorAll('#lane-done .card')[100]",
+                               timeout=20_000)
+        page.wait_for_timeout(300)
+        report[f"overflow_paged{suffix or '_desktop'}"] = overflow(page)
+        if shots:
+            page.screenshot(path=str(shots / f"board-10000-paged{suffix}.png"))
+        ctx.close()
+    return report
+
+
 def stream_round_trip(page, lane: str) -> float:
     """Milliseconds from asking for a lane's page to its (here empty) patch applied, one frame later."""
     return round(page.evaluate(ROUND_TRIP, lane), 1)
@@ -280,16 +316,12 @@ def part_big(browser, args, report: dict) -> None:
                 # to add (the empty Assigned lane), at both sizes; then the Done lane paged to its end
                 report[f"lane_round_trip_{name}_ms"] = [stream_round_trip(page, "assigned") for _ in range(5)]
                 if name == "big":
+                    report["first_page_big_ms"] = first_pages(page, hub.base_url, "done")
                     report.update(page_through(page, "done"))
                     report["axe_paged_board"] = run_axe(page, args.axe_js)
-                if args.shots and name == "big":
-                    page.locator("#lane-done .card").nth(100).scroll_into_view_if_needed()
-                    page.screenshot(path=str(args.shots / "board-10000-paged.png"))
-                    page.set_viewport_size({"width": 390, "height": 844})
-                    page.wait_for_timeout(300)
-                    report["overflow_paged_390"] = overflow(page)
-                    page.screenshot(path=str(args.shots / "board-10000-paged-390.png"))
                 ctx.close()
+                if name == "big":
+                    report.update(paged_views(browser, hub.base_url, args.shots))
             finally:
                 hub.stop()
 
