@@ -260,7 +260,7 @@ def paged_views(browser, base_url: str, shots: Path | None) -> dict:
     report = {}
     for width, height, suffix in ((1440, 900, ""), (390, 844, "-390")):
         ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=width < 500,
-                                  has_touch=width < 500)
+                                  has_touch=width < 500, bypass_csp=True)
         page = ctx.new_page()
         page.goto(base_url + "/")
         page.wait_for_selector("#conn.conn-connected", timeout=60_000)
