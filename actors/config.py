@@ -9,6 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from agentdeck.actors.protocol.schema import DEFAULT_FRAME_RATE, FrameRate
+
 HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -68,6 +70,7 @@ class HubConfig:
     max_agent_connections: int = 256  # open /ws sockets; more are refused with 503
     max_stream_clients: int = 1000  # open /events streams plus /ws/dashboard sockets
     identify_timeout: float = 10.0  # seconds a /ws socket may stay open without identifying
+    agent_frame_rate: FrameRate = DEFAULT_FRAME_RATE  # per /ws connection; over it: rate_limited
 
     @property
     def board_dir(self) -> Path:

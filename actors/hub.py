@@ -63,7 +63,8 @@ class Hub:
         self.sessions = SessionFactory(
             self.queue_mailbox, self.tokens, self.bus, self.queue.holding,
             allow_anonymous=is_loopback(config.host),
-            output_seen_every=min(OUTPUT_SEEN_SECONDS, config.stuck_timeout / 4))
+            output_seen_every=min(OUTPUT_SEEN_SECONDS, config.stuck_timeout / 4),
+            frame_rate=config.agent_frame_rate)
         self.output_mailbox, output_inbox = trio.open_memory_channel[Any](100)
         self.execution_log = ExecutionLog(self.bus, output_inbox,
                                           RunHistory(config.runs_dir, config.run_history_bytes,

@@ -17,7 +17,7 @@ Reported per run: events/s offered and delivered (per dashboard), events lost, a
 (stamp -> dashboard) p50/p95/p99 over every delivery, and the serving process's CPU per event and
 share of a core over the sending window. ``--compare`` runs the floor and the hub one after the
 other at the same offered load and prints the ratio. The hub's per-connection limit
-(``agentdeck.actors.protocol.session.RATE_LIMIT_PER_SECOND``) caps R, so 20,000 events/s takes 40
+(``agentdeck.actors.protocol.schema.MAX_FRAMES_PER_SECOND`` by default) caps R, so 20,000 events/s takes 40
 agents at 500/s. Run: ``python bench/bench_agent_events.py --compare`` (the default case: 40 agents
 x 500/s, 10 dashboards, 10 s), or e.g. ``--agents 10 --rate 100 --dashboards 1 --seconds 5``.
 """
@@ -44,10 +44,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from agentdeck.actors.config import HubConfig
 from agentdeck.actors.hub import Hub
-from agentdeck.actors.protocol import session as agent_session
+from agentdeck.actors.protocol.schema import DEFAULT_FRAME_RATE
 from agentdeck.web.server import run_hub
 
-RATE_LIMIT = agent_session.RATE_LIMIT_PER_SECOND
+RATE_LIMIT = DEFAULT_FRAME_RATE.per_second
 TICKS_PER_SECOND = 100  # each agent writes a few frames every 10 ms, one write per frame
 LINE = "compiling module {seq}: " + "x" * 48  # a typical ~80 character stdout line
 QUIET_SECONDS = 3.0  # a dashboard that heard nothing for this long after the end has all it gets

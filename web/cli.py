@@ -19,6 +19,7 @@ from agentdeck.actors.board.hub_lock import BoardLocked, HubLock
 from agentdeck.actors.config import HUB_ID, HubConfig
 from agentdeck.actors.hub import Hub, is_loopback
 from agentdeck.actors.protocol.auth import TokenStore, valid_agent_id
+from agentdeck.actors.protocol.schema import FRAME_BURST, MAX_FRAMES_PER_SECOND, FrameRate
 from agentdeck.web.commands.agent_options import add_executor_arguments
 from agentdeck.web.commands.task import add_task_parser, task_command
 
@@ -60,6 +61,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--dashboard-token", default=os.environ.get("AGENTDECK_DASHBOARD_TOKEN"),
                        help="require this token from browsers (default: $AGENTDECK_DASHBOARD_TOKEN; "
                             "generated when binding off loopback)")
+    serve.add_argument("--agent-frame-rate", type=float, default=MAX_FRAMES_PER_SECOND,
+                       metavar="FRAMES",
+                       help="frames a second one agent connection may send on average; control "
+                            f"frames over it close the connection (default {MAX_FRAMES_PER_SECOND})")
+    serve.add_argument("--agent-frame-burst", type=float, default=FRAME_BURST, metavar="FRAMES",
+                       help=f"frames an agent connection may send at once before the rate applies "
+                            f"(default {FRAME_BURST})")
     serve.add_argument("--log-level", default="INFO")
 
 
@@ -234,6 +242,11 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.hub_id is not None and not HUB_ID.fullmatch(args.hub_id):
         log.error("invalid hub id %r: letters, digits, '.', '_' and '-', at most 64", args.hub_id)
         return 2
+    try:
+        frame_rate = FrameRate(args.agent_frame_rate, args.agent_frame_burst)
+    except ValueError as error:
+        log.error("%s (--agent-frame-rate, --agent-frame-burst)", error)
+        return 2
     config = HubConfig(work_dir=work, host=args.host, port=args.port, telemetry_db=telemetry_db,
                        telemetry_url=telemetry_url, broker_url=args.broker, hub_id=args.hub_id,
                        publish_output=args.publish_output,
@@ -244,7 +257,7 @@ def serve_command(args: argparse.Namespace) -> int:
                        run_history_bytes=args.run_history_kib * 1024,
                        run_history_total_bytes=args.run_history_total_mib * 1024 * 1024,
                        retry_backoff=args.retry_backoff, allowed_hosts=tuple(args.allowed_host),
-                       dashboard_token=args.dashboard_token or None)
+                       dashboard_token=args.dashboard_token or None, agent_frame_rate=frame_rate)
     if args.demo:
         from agentdeck.web.demo_model import DEMO_MODEL
 

@@ -22,13 +22,46 @@ from agentdeck.actors.numbers import MAX_MAGNITUDE, bounded_number, without_surr
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
-MAX_FRAMES_PER_SECOND = 500  # sustained, per connection; more ends it with rate_limited + 1008
-FRAME_BURST = 1000  # frames a connection may send at once before the rate applies
+# the default ``FrameRate`` (a hub setting): sustained per connection, more ends it with
+# rate_limited + 1008; and the frames a connection may send at once before the rate applies
+MAX_FRAMES_PER_SECOND = 500
+FRAME_BURST = 1000
 MAX_ID = 256
 MAX_SHORT = 1024
 MAX_TEXT = MAX_FRAME_BYTES
 MAX_LIST = 256
 EVENT_TYPES = ("token", "stdout", "stderr", "status", "error", "tool_call")
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and value > 0
+
+
+@attrs.frozen
+class FrameRate:
+    """How fast one agent connection may send frames: ``burst`` at once, then ``per_second``
+    sustained. An operator setting of the hub (``agentdeck serve --agent-frame-rate/-burst``),
+    published with the schemas so a sidecar can pace itself."""
+
+    per_second: float = attrs.field(default=MAX_FRAMES_PER_SECOND)
+    burst: float = attrs.field(default=FRAME_BURST)
+
+    @per_second.validator
+    def _check_per_second(self, _attribute: attrs.Attribute, value: float) -> None:
+        if not _positive(value):
+            raise ValueError(f"the agent frame rate must be a positive number of frames a second, "
+                             f"got {value!r}")
+
+    @burst.validator
+    def _check_burst(self, _attribute: attrs.Attribute, value: float) -> None:
+        if not (_positive(value) and value >= 1):
+            raise ValueError(f"the agent frame burst must be a number of frames, at least 1 (below "
+                             f"that every frame is refused), got {value!r}")
+
+
+DEFAULT_FRAME_RATE = FrameRate()
+
 
 _KIND_CHECKS = {
     "string": lambda v: isinstance(v, str),
@@ -349,8 +382,9 @@ def _object_schema(fields: Iterable[Field], kind: str | None = None) -> dict[str
     return schema
 
 
-def schemas_json() -> dict[str, Any]:
-    """The protocol as data: JSON Schema per agent -> hub message, plus the hub -> agent shapes."""
+def schemas_json(frame_rate: FrameRate = DEFAULT_FRAME_RATE) -> dict[str, Any]:
+    """The protocol as data: JSON Schema per agent -> hub message, plus the hub -> agent shapes,
+    with the limits of the hub that serves it (``frame_rate`` is its setting)."""
     agent_to_hub = {}
     for kind, fields in SCHEMAS.items():
         agent_to_hub[kind] = {**_object_schema(fields, kind), "reply": REPLIES.get(kind)}
@@ -358,7 +392,7 @@ def schemas_json() -> dict[str, Any]:
         "protocol_version": PROTOCOL_VERSION,
         "transport": "JSON text frames on /ws; first message must be identify",
         "limits": {"max_frame_bytes": MAX_FRAME_BYTES, "max_violations_per_minute": 10,
-                   "max_frames_per_second": MAX_FRAMES_PER_SECOND, "frame_burst": FRAME_BURST,
+                   "max_frames_per_second": frame_rate.per_second, "frame_burst": frame_rate.burst,
                    "close_code_on_abuse": 1008},
         "known_types": list(KNOWN_TYPES),
         "agent_to_hub": agent_to_hub,

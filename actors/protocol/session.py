@@ -45,8 +45,6 @@ MAX_VIOLATIONS = 10
 VIOLATION_WINDOW = 60.0
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
-RATE_LIMIT_PER_SECOND = float(protocol.MAX_FRAMES_PER_SECOND)
-RATE_LIMIT_BURST = float(protocol.FRAME_BURST)
 RATE_NOTICE_SECONDS = 10.0  # an agent over the output rate is told at most this often
 # a task's outcome is never refused for the rate: losing it would cost the whole attempt
 ALWAYS_PROCESSED = frozenset({"task_accepted", "task_complete", "task_failed", "task_rejected",
@@ -81,7 +79,7 @@ class RateLimit:
     can drive it. Output over the rate is held back or dropped (``OutputThrottle``), so a chatty
     agent cannot starve the others, and it is never disconnected for it."""
 
-    def __init__(self, rate: float = RATE_LIMIT_PER_SECOND, burst: float = RATE_LIMIT_BURST) -> None:
+    def __init__(self, rate: float, burst: float) -> None:
         self.rate, self.burst = rate, burst
         self._tokens = burst
         self._at: float | None = None
@@ -97,12 +95,15 @@ class RateLimit:
 
 
 class SessionFactory:
-    """Shared by every connection of one hub: numbering, tokens, and the queue's mailbox."""
+    """Shared by every connection of one hub: numbering, tokens, the queue's mailbox, and the
+    hub's frame rate (each session gets its own buckets of that size)."""
 
     def __init__(self, queue: trio.MemorySendChannel, tokens: TokenStore, bus: EventBus,
                  holding: Holding, *, allow_anonymous: bool,
-                 output_seen_every: float = OUTPUT_SEEN_SECONDS):
+                 output_seen_every: float = OUTPUT_SEEN_SECONDS,
+                 frame_rate: protocol.FrameRate = protocol.DEFAULT_FRAME_RATE):
         self.queue = queue
+        self.frame_rate = frame_rate
         self.output_seen_every = output_seen_every
         self.tokens = tokens
         self.bus = bus
@@ -151,8 +152,9 @@ class AgentSession:
         self.connection_id = connection_id
         self.agent_id: str | None = None
         self._violations: collections.deque[float] = collections.deque()
-        self._rate = RateLimit()  # control frames: pings, reports; a flood of them ends the socket
-        self._output_rate = RateLimit()  # task_progress: over the rate it is held back, not refused
+        rate, burst = factory.frame_rate.per_second, factory.frame_rate.burst
+        self._rate = RateLimit(rate, burst)  # control frames: pings, reports; a flood ends the socket
+        self._output_rate = RateLimit(rate, burst)  # task_progress: over it held back, not refused
         self._throttle = OutputThrottle()
         self._told_rate_limited: float | None = None  # trio time the agent was last told
         self._order = trio.Lock()  # frames and late releases of held output reach the queue in order

@@ -21,6 +21,18 @@ def test_serve_refuses_a_public_address_without_agent_tokens(tmp_path: Path) -> 
     assert "agentdeck token add" in result.stderr
 
 
+def test_serve_refuses_an_agent_frame_rate_that_is_not_a_positive_number(tmp_path: Path) -> None:
+    for flag, value, told in [("--agent-frame-rate", "0", "agent frame rate must be a positive number"),
+                              ("--agent-frame-rate", "nan", "agent frame rate must be a positive number"),
+                              ("--agent-frame-burst", "0.5", "agent frame burst must be a number of "
+                                                             "frames, at least 1")]:
+        result = agentdeck("serve", "--work", str(tmp_path), "--port", "0", flag, value, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert told in result.stderr and "--agent-frame-rate, --agent-frame-burst" in result.stderr
+    result = agentdeck("serve", "--agent-frame-rate", "fast", cwd=tmp_path)
+    assert result.returncode == 2 and "invalid float value: 'fast'" in result.stderr
+
+
 def test_tokens_are_printed_once_and_listed_without_the_secret(tmp_path: Path) -> None:
     added = agentdeck("token", "--work", str(tmp_path), "add", "builder-1", cwd=tmp_path)
     assert added.returncode == 0

@@ -23,7 +23,7 @@ from sidecar_client import Sidecar
 
 from agentdeck.actors.messages import CancelTask, GetOutput
 from agentdeck.actors.protocol.auth import TokenStore
-from agentdeck.actors.protocol.schema import FRAME_BURST, MAX_FRAMES_PER_SECOND
+from agentdeck.actors.protocol.schema import FRAME_BURST
 from agentdeck.actors.protocol.session import RATE_NOTICE_SECONDS
 from agentdeck.actors.telemetry.pricing import price_invocation
 
@@ -145,7 +145,8 @@ async def test_an_8000_line_chatty_task_completes_with_its_result(start_hub, boa
     assert done["result"]["output"].endswith("line 7999\n")
     frames = len(sidecar.sent_frames("task_progress", task_id="chatty"))
     text = "".join(e.text for e in output)
-    if frames > FRAME_BURST + MAX_FRAMES_PER_SECOND * took * 1.1:  # it went over the rate
+    rate = running.hub.config.agent_frame_rate
+    if frames > rate.burst + rate.per_second * took * 1.1:  # it went over the rate
         assert sidecar.frames("error", error="rate_limited")
     assert "line 7999" in text or "[output truncated:" in text
     assert text.startswith("line 0\n")
@@ -200,7 +201,8 @@ async def test_over_rate_output_is_held_or_marked_and_the_outcome_always_accepte
     events = await running.hub.ask_output(GetOutput("t"))
     text = "".join(e.text for e in events)
     # the hub took `took` s to read them all; at most burst + rate * took frames were within the rate
-    if flood > FRAME_BURST + MAX_FRAMES_PER_SECOND * took:
+    rate = running.hub.config.agent_frame_rate
+    if flood > rate.burst + rate.per_second * took:
         # told (again at most every 10 s), and not disconnected
         assert set(told) == {"rate_limited"} and len(told) <= 1 + took // RATE_NOTICE_SECONDS
         assert len(events) < flood  # joined, not one event per frame
