@@ -39,7 +39,7 @@ def main() -> None:
             with lock:
                 clients.append(conn)
 
-    server = socket.create_server(("127.0.0.1", port))
+    server = socket.create_server(("127.0.0.1", port), backlog=1024)  # 500 browsers may connect at once
     threading.Thread(target=accept, args=(server,), daemon=True).start()
     seq = 0
     while True:
