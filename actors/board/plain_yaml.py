@@ -90,13 +90,8 @@ class _Reader:
         if not text:
             return self.block_sequence()
         first = text[0]
-        if first == "'":
-            return self.single_quoted(text)
-        if first == '"':
-            match = _DOUBLE_QUOTED.fullmatch(text)
-            if match is None:
-                raise _Unsupported
-            return match.group(1)
+        if first in "'\"":
+            return self.quoted(text, 0)
         if first == "[":
             return self.flow_sequence(text)
         if first == "|":
@@ -149,17 +144,21 @@ class _Reader:
             text = item.group(2).rstrip(" ")
             if not text:
                 raise _Unsupported
-            if text[0] == "'":
-                items.append(self.single_quoted(text, len(indent) + 1))
-            elif text[0] == '"':
-                match = _DOUBLE_QUOTED.fullmatch(text)
-                if match is None:
-                    raise _Unsupported
-                items.append(match.group(1))
+            if text[0] in "'\"":
+                items.append(self.quoted(text, len(indent) + 1))
             else:
                 items.append(_plain(text))
                 self.no_continuation(len(indent))
         return items
+
+    def quoted(self, text: str, indent: int) -> str:
+        """A scalar in quotes: single-quoted ones may run over lines, double-quoted ones may not."""
+        if text[0] == "'":
+            return self.single_quoted(text, indent)
+        match = _DOUBLE_QUOTED.fullmatch(text)
+        if match is None:
+            raise _Unsupported
+        return match.group(1)
 
     def flow_sequence(self, text: str) -> list[Any]:
         if not text.endswith("]"):
