@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,20 @@ from agentdeck.web.server import run_hub
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def wait_for_script(page: Any, expression: str, timeout_ms: float) -> None:
+    """Poll ``expression`` until it is truthy.
+
+    Playwright's ``wait_for_function`` re-evaluates its predicate with ``eval`` inside the page
+    once the first check fails, which the hub's Content-Security-Policy (rightly) refuses; a
+    ``page.evaluate`` from outside is not subject to it.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_ms:.0f} ms: {expression}")
+        page.wait_for_timeout(50)
 
 
 class HubThread:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread
+from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread, wait_for_script
 from conftest import task_yaml, write_task
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -232,7 +232,7 @@ def test_a_background_tab_shows_counts_on_its_icon_and_notifies(hub, browser, bo
         page.evaluate("window.__hidden = true")
         hub.call(hub.hub.bus.publish, AgentJoined(agent_id="ann", name="ann", capabilities=("shell",)))
         hub.call(hub.hub.bus.publish, AgentLeft(agent_id="ann", reason="connection lost"))
-        page.wait_for_function("window.__notes.length > 0", timeout=WAIT_MS)
+        wait_for_script(page, "window.__notes.length > 0", WAIT_MS)
         notes = page.evaluate("window.__notes")
         assert [title for title, _ in notes] == ["agentdeck: agent.left"]
         assert "ann left: connection lost" in notes[0][1]
