@@ -1,7 +1,10 @@
 """The hub: every actor, wired to its channels, started under one supervisor.
 
-The ``Hub`` object is also the handle the web layer holds: the web layer only ever sends messages
-to actors (``ask``) or subscribes to the bus; it never reaches into their state.
+The ``Hub`` object is also the handle the web layer holds: the web layer sends messages to actors
+(``ask``) or subscribes to the bus; it never reaches into their state. The one exception is a
+few read-only answers the live dashboard needs on every change (the board, why inbox tasks wait,
+the dashboard snapshot): ``read_queue`` and ``read_snapshot`` give what the mailbox would answer,
+without the round trip, or None while the actor restarts (then ask).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from agentdeck.actors.dashboard.actor import DashboardState
 from agentdeck.actors.dashboard.metrics import Metrics
 from agentdeck.actors.fleet.publisher import Publisher
 from agentdeck.actors.mailbox import ask
-from agentdeck.actors.messages import GetDashboardSnapshot, GetStats
+from agentdeck.actors.messages import GetDashboardSnapshot, GetStats, ListTasks, WhyWaiting
 from agentdeck.actors.protocol.auth import TokenStore
 from agentdeck.actors.protocol.execution_log import ExecutionLog
 from agentdeck.actors.protocol.run_history import RunHistory
@@ -101,6 +104,12 @@ class Hub:
 
     async def ask_telemetry(self, body: Any, timeout: float = 5.0) -> Any:
         return await ask(self.telemetry_mailbox, body, timeout)
+
+    def read_queue(self, body: ListTasks | WhyWaiting) -> Any:
+        return self.queue.read(body)
+
+    def read_snapshot(self) -> dict[str, Any] | None:
+        return self.dashboard.read_snapshot()
 
     async def start_actors(self, nursery: trio.Nursery) -> None:
         """Start every actor under supervision in ``nursery``; returns once each is ready."""

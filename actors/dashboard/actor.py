@@ -115,6 +115,7 @@ class DashboardState:
         self._sections: dict[str, Any] = {}
         self._dirty: set[str] = set(SECTIONS)
         self._health_until = -float("inf")
+        self._answering = False  # run() answers its mailbox
         self._handlers: dict[type, Callable[[Any], None]] = {
             AgentJoined: self._on_agent_joined, AgentLeft: self._on_agent_left,
             AgentStateChanged: self._on_agent_state, TaskAssigned: self._on_assigned,
@@ -138,9 +139,19 @@ class DashboardState:
                 nursery.start_soon(self._follow_bus, subscription)
                 nursery.start_soon(self._sample_queue)
                 nursery.start_soon(self._follow_costs)
+                self._answering = True
                 task_status.started()
-                async for message in self._mailbox:
-                    self._handle(message)
+                try:
+                    async for message in self._mailbox:
+                        self._handle(message)
+                finally:
+                    self._answering = False
+
+    def read_snapshot(self) -> dict[str, Any] | None:
+        """Read-only: the snapshot a ``GetDashboardSnapshot`` would be answered with now, without
+        the round trip (the live dashboard reads it on every change); None while the actor
+        (re)starts and seeds itself."""
+        return self.snapshot() if self._answering else None
 
     def _handle(self, message: Any) -> None:
         if not isinstance(message, Request):

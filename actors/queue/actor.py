@@ -81,9 +81,11 @@ class TaskQueue:
         self._changes_in, self._changes_out = trio.open_memory_channel[Any](CHANGE_BACKLOG)
         self._touched: dict[str, float] = {}  # paths the queue wrote to or moved from, and when
         self.repairs: list[str] = []
+        self._answering = False  # run() answers reads: the board is recovered and scanned
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         # after a crash of this actor: what was staged and not committed never happened
+        self._answering = False
         self._store.discard(self._batch)
         self._effects.drop()
         self.repairs = await trio.to_thread.run_sync(self._store.recover)
@@ -94,6 +96,7 @@ class TaskQueue:
                 nursery.start_soon(self._tick)
                 nursery.start_soon(self._checkpoints)
                 nursery.start_soon(self._apply_in_order, self._changes_out)
+                self._answering = True
                 task_status.started()
                 async for message in self._mailbox:
                     if isinstance(message, Request) and isinstance(message.body, READS):
@@ -103,8 +106,20 @@ class TaskQueue:
                     else:
                         await self._changes_in.send(message)
         finally:
+            self._answering = False
             with trio.CancelScope(shield=True):  # a clean stop leaves no journal to replay
                 await trio.to_thread.run_sync(self._store.checkpoint)
+
+    def read(self, body: ListTasks | WhyWaiting) -> Any:
+        """Read-only: what the mailbox would answer ``body`` with now, without the round trip (the
+        live dashboard reads the board on every change); None while the actor (re)starts, when
+        only its mailbox knows when it answers again. Like the mailbox, it answers from the board
+        as it is between two changes."""
+        if not self._answering:
+            return None
+        if isinstance(body, ListTasks):
+            return filter_view(self.view(), body)
+        return self._coordinator.why_waiting(body.task_ids[:MAX_WHY_WAITING])
 
     async def _apply_in_order(self, messages: trio.MemoryReceiveChannel) -> None:
         async for first in messages:

@@ -187,7 +187,9 @@ def search_words(text: str) -> tuple[str, ...]:
 
 
 class Sources:
-    """Asks the actors for data; an actor that is not there (yet) or silent gives ``None``."""
+    """Asks the actors for data; an actor that is not there (yet) or silent gives ``None``. What
+    the hub can read without a round trip (``Hub.read_queue``, ``Hub.read_snapshot``) is read so:
+    the live dashboard reads the board and the snapshot on every change."""
 
     def __init__(self, hub: Any, timeout: float = 2.0) -> None:
         self.hub = hub
@@ -203,8 +205,15 @@ class Sources:
             log.debug("%s(%s) gave no data: %s", method, type(body).__name__, error)
             return None
 
+    def _read(self, reader: str, *body: Any) -> Any:
+        read = getattr(self.hub, reader, None)
+        return read(*body) if read is not None else None
+
     async def board(self, flt: BoardFilter) -> BoardView:
-        view = await self.hub.ask_queue(ListTasks(agent=flt.agent, priority=flt.priority))
+        query = ListTasks(agent=flt.agent, priority=flt.priority)
+        view = self._read("read_queue", query)
+        if view is None:
+            view = await self.hub.ask_queue(query)
         if not flt.text:
             return view
         def kept(lane: tuple[Task, ...]) -> tuple[Task, ...]:
@@ -214,7 +223,8 @@ class Sources:
                          view.invalid)
 
     async def snapshot(self) -> dict | None:
-        return await self._ask("ask_dashboard", GetDashboardSnapshot())
+        snapshot = self._read("read_snapshot")
+        return snapshot if snapshot is not None else await self._ask("ask_dashboard", GetDashboardSnapshot())
 
     async def stats(self) -> StatsReply | None:
         stats: StatsReply | None = await self._ask("ask_telemetry", GetStats())
@@ -228,7 +238,9 @@ class Sources:
         ids = tuple(task_ids)
         if not ids:
             return {}
-        reasons = await self._ask("ask_queue", WhyWaiting(ids))
+        reasons = self._read("read_queue", WhyWaiting(ids))
+        if reasons is None:
+            reasons = await self._ask("ask_queue", WhyWaiting(ids))
         return reasons if isinstance(reasons, dict) else {}
 
     async def run_history(self, task_id: str) -> Any:
