@@ -19,7 +19,7 @@ from agentdeck.web.routes.actions import actions
 from agentdeck.web.routes.agent_socket import AGENT_SOCKET_PATH, agent_ws
 from agentdeck.web.routes.api import api
 from agentdeck.web.routes.dashboard import dashboard_api
-from agentdeck.web.routes.events import install_broadcaster, sse
+from agentdeck.web.routes.events import ENCODER_KEY, EventStreams, install_broadcaster
 from agentdeck.web.routes.exports import exports
 from agentdeck.web.routes.lanes import lanes
 from agentdeck.web.routes.metrics import metrics_api
@@ -51,17 +51,17 @@ def create_app(hub: Hub) -> QuartTrio:
     app.json = UnsortedJSON(app)
     attach_hub(app, hub)
     add_page_globals(app.jinja_env)
-    hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
-    guard = RequestGuard(app.asgi_app, hosts, hub.config.dashboard_token)
-    app.asgi_app = guard  # type: ignore[method-assign, assignment]  # where Quart takes middleware
-    for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, lanes, sse,
+    for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, lanes,
                       exports, actions):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
-    install_broadcaster(app, hub)
+    broadcaster = install_broadcaster(app, hub)
     install_output_fanout(app, hub.bus)
-    ledger = FrameLedger(app.asgi_app, paths={AGENT_SOCKET_PATH})
-    app.asgi_app = ledger  # type: ignore[method-assign]  # where Quart takes middleware
-    app.asgi_app = GzipMiddleware(app.asgi_app)  # type: ignore[method-assign, assignment]
+    # outermost first: the guard (Host, session, security headers) sees every request; /events is
+    # served by its own ASGI app; the rest is Quart's, gzip-compressed
+    inner = GzipMiddleware(FrameLedger(app.asgi_app, paths={AGENT_SOCKET_PATH}))
+    streams = EventStreams(inner, broadcaster, hub, app.extensions[ENCODER_KEY])
+    hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
+    app.asgi_app = RequestGuard(streams, hosts, hub.config.dashboard_token)  # type: ignore[method-assign, assignment]
 
     return app

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Awaitable, Callable, Hashable, MutableMapping
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping, Sequence
 from typing import Any
 
 import attrs
@@ -179,16 +179,21 @@ class EncodedStream:
         self._started = False
 
     def write(self, key: Hashable, text: Callable[[], str]) -> bytes:
-        encoded = self.shared.get(key, text, self.gzip)
+        """A flush of this browser's own (looked up by ``key`` in case others share it)."""
+        return self.write_encoded((self.shared.get(key, text, self.gzip),))
+
+    def write_encoded(self, flushes: Sequence[Encoded]) -> bytes:
+        """Flushes already encoded (and shared with other browsers), as one write."""
         if not self.gzip:
-            return encoded.plain
-        self._crc = zlib.crc32(encoded.plain, self._crc)
-        self._length += len(encoded.plain)
-        block = encoded.block
+            return flushes[0].plain if len(flushes) == 1 else b"".join(e.plain for e in flushes)
+        for encoded in flushes:
+            self._crc = zlib.crc32(encoded.plain, self._crc)
+            self._length += len(encoded.plain)
+        blocks = flushes[0].block if len(flushes) == 1 else b"".join(e.block for e in flushes)
         if self._started:
-            return block
+            return blocks
         self._started = True
-        return GZIP_HEADER + block
+        return GZIP_HEADER + blocks
 
     def end(self) -> bytes:
         """The gzip member's end (empty for a plain stream)."""

@@ -22,7 +22,7 @@ from quart_trio import QuartTrio
 
 from agentdeck.actors.fleet.service import Fleet
 from agentdeck.web.guard import HostPolicy, RequestGuard
-from agentdeck.web.live.broadcaster import format_event
+from agentdeck.web.live.clients import format_event
 
 WEB_ROOT = files("agentdeck.web")
 REGIONS = ("summary", "hubs", "agents", "costs", "feed")

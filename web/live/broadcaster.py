@@ -13,10 +13,12 @@ each browser gets one write per flush (a write costs about the same whatever its
 renders are not sent; the lanes, the agents list and the activity feed go out as patches of their
 items when they can, from the same one rendering of their data.
 
-Every event has an id ``<epoch>-<seq>``; the last ``replay`` events are kept so a browser that
-reconnects with ``Last-Event-ID`` (or the page's ``since``) gets exactly what it missed. A browser
-from another server run, too far behind, or too slow to keep up gets a full resync of its regions
-from the cache of last-sent fragments instead.
+Each flush goes to the browsers through ``clients.Fanout``: one shared log per audience (browsers
+with the same regions and filters), read by every stream at its own pace. Every event has an id
+``<epoch>-<seq>``; the last ``replay`` events are kept so a browser that reconnects with
+``Last-Event-ID`` (or the page's ``since``) gets exactly what it missed. A browser from another
+server run, too far behind, or too slow to keep up gets a full resync of its regions from the cache
+of last-sent fragments instead.
 """
 
 from __future__ import annotations
@@ -26,17 +28,28 @@ import json
 import logging
 import math
 import secrets
-import sys
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import trio
 
 from agentdeck.actors.dashboard.live_runs import LiveRuns
 from agentdeck.actors.messages import LANES, Event, ExecutionEvent, Resync, TaskAssigned
+from agentdeck.web.compression import Encoded
+from agentdeck.web.live.clients import (
+    KEEPALIVE,
+    KEEPALIVE_S,
+    Client,
+    Emitted,
+    Fanout,
+    Replay,
+    TabPaging,
+    format_event,
+    is_seq,
+    seq_of,
+)
 from agentdeck.web.live.inputs import region_inputs
 from agentdeck.web.live.output import LiveOutput
 from agentdeck.web.live.patches import LaneParts, lane_patch
@@ -54,14 +67,6 @@ from agentdeck.web.view.present import activity_entry, live_texts, task_hash
 
 log = logging.getLogger("agentdeck.sse")
 
-CLIENT_BUFFER = 512
-# Memory bounds: rendered output can be megabytes per event (1 MB of "&" escapes to 5 MB), so the
-# replay buffer and each browser's queue are bounded in bytes as well as in items. Past the replay
-# bound the oldest events go (a browser that needs them gets a resync); past its queue bound a
-# browser is treated as lagging (its queue is dropped and it gets a resync).
-REPLAY_BYTES = 16 * 1024 * 1024
-CLIENT_BYTES = 8 * 1024 * 1024
-MAX_SEQ_DIGITS = 18
 BUS_BUFFER = 20_000  # events the broadcaster may be behind before the bus tells it to resync
 WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy under load
 BUSY_SHARE = 0.2  # of the event loop that the broadcaster may take while changes keep coming
@@ -69,76 +74,6 @@ MAX_WINDOW_S = 1.0
 ALL_REGIONS = frozenset((*MAIN_REGIONS, "graph"))
 WARM_CHUNK = 20  # cards drawn ahead between two checkpoints
 WARM_MAX_CARDS = 1600  # the most cards of one lane drawn ahead (the card cache holds 5,000)
-MAX_PAGED_TABS = 4096  # pages whose paged lanes are remembered for their reconnecting streams
-
-
-@attrs.frozen
-class Emitted:
-    seq: int
-    key: str | None  # the filter key of a filtered region, None for what every browser gets
-    name: str
-    data: str
-    text: str  # the whole SSE event, formatted once for every browser
-    size: int = 0  # bytes held for data and text together
-
-    @classmethod
-    def of(cls, seq: int, key: str | None, name: str, data: str, text: str) -> Emitted:
-        return cls(seq, key, name, data, text, sys.getsizeof(data) + sys.getsizeof(text))
-
-
-KEEPALIVE_S = 15.0
-KEEPALIVE = Emitted(0, None, "", "", ": keepalive\n\n")  # a comment: no id, not replayed
-
-
-class Client:
-    def __init__(self, flt: BoardFilter, regions: frozenset[str], tab: str = "") -> None:
-        self._keys: dict[str, str | None] = {}
-        self._flt = flt
-        self.regions = regions
-        self.tab = tab  # the page's own id: "show more" in that page pages this stream's lane
-        self.send, self.receive = trio.open_memory_channel[Emitted](CLIENT_BUFFER)
-        self.lagging = False
-        self.queued_bytes = 0
-
-    def offer(self, item: Emitted) -> None:
-        """Queue an item, or mark this browser lagging when its queue is full (items or bytes)."""
-        if self.queued_bytes + item.size > CLIENT_BYTES:
-            self.lagging = True
-            return
-        try:
-            self.send.send_nowait(item)
-        except trio.WouldBlock:
-            self.lagging = True
-            return
-        self.queued_bytes += item.size
-
-    def taken(self, item: Emitted) -> Emitted:
-        self.queued_bytes = max(0, self.queued_bytes - item.size)
-        return item
-
-    @property
-    def flt(self) -> BoardFilter:
-        return self._flt
-
-    @flt.setter
-    def flt(self, flt: BoardFilter) -> None:
-        self._flt = flt
-        self._keys = {}
-
-    def key_for(self, region: str) -> str | None:
-        """The filter key of this browser's render of ``region``, worked out once per filter: every
-        change asks it of every browser (500 of them), and a key is a sorted, encoded query."""
-        try:
-            return self._keys[region]
-        except KeyError:
-            key = self._keys[region] = self._flt.key_for(region)
-            return key
-
-    def wants(self, item: Emitted) -> bool:
-        name = item.name.removeprefix("patch-")
-        if item.key is not None and item.key != self.key_for(name):
-            return False
-        return name in self.regions or name.startswith("out-") or name in ("task-changed", "live")
 
 
 class Broadcaster:
@@ -147,11 +82,10 @@ class Broadcaster:
         self.renderer = renderer
         self.epoch = secrets.token_hex(3)
         self.seq = 0
-        self.buffer: deque[Emitted] = deque(maxlen=replay)
-        self.buffer_bytes = 0
-        self.clients: set[Client] = set()
+        self.replay = Replay(replay)
+        self.fanout = Fanout()
+        self._keepalive = Encoded(KEEPALIVE.text.encode())
         self.activity: deque[dict] = deque(maxlen=50)
-        self.closed = False
         self.runs = 0  # incarnations under the supervisor: more than one means it crashed
         self.emitted_total = 0
         # what each region last sent, whole; a list sent as a patch renders its whole markup only
@@ -178,7 +112,11 @@ class Broadcaster:
 
     @property
     def client_count(self) -> int:
-        return len(self.clients)
+        return self.fanout.count
+
+    @property
+    def closed(self) -> bool:
+        return self.fanout.closed
 
     # ------------------------------------------------------------------ running
 
@@ -202,10 +140,8 @@ class Broadcaster:
                 nursery.cancel_scope.cancel()
 
     def close(self) -> None:
-        self.closed = True
-        for client in tuple(self.clients):
-            client.send.close()
-        self.clients.clear()
+        """Every stream ends (each writes its end and returns)."""
+        self.fanout.close()
 
     async def _read_bus(self, subscription: Any) -> None:
         async for event in subscription:
@@ -228,7 +164,7 @@ class Broadcaster:
             self._mark_name("task-changed")
             return
         if isinstance(event, ExecutionEvent):
-            self._mark_output(self.output.add(event, bool(self.clients)))
+            self._mark_output(self.output.add(event, self.fanout.count > 0))
             self.live.output(event)
             self._live_tasks.add(event.task_id)
             self._mark_name("live")
@@ -247,7 +183,7 @@ class Broadcaster:
             self._mark_name("task-changed")
             if isinstance(event, TaskAssigned):
                 generation = event.generation or task.generation
-                self._mark_output(self.output.new_attempt(task.id, generation, bool(self.clients)))
+                self._mark_output(self.output.new_attempt(task.id, generation, self.fanout.count > 0))
 
     def _mark_output(self, h: str | None) -> None:
         if h is not None:
@@ -256,8 +192,8 @@ class Broadcaster:
     def _mark(self, regions: Any) -> None:
         for region in regions:
             if region in FILTERED_REGIONS:
-                for client in self.clients:
-                    self._dirty.add((client.key_for(region), region))
+                for key in self.fanout.keys_of(region):
+                    self._dirty.add((key, region))
                 for sent_key, name in list(self._current):
                     if name == region:
                         self._dirty.add((sent_key, name))
@@ -281,7 +217,7 @@ class Broadcaster:
             await trio.lowlevel.checkpoint()  # the bus reader takes in the rest of what this change published
             ready, self._dirty = self._dirty, set()
             cpu = await self._flush(ready)
-            self._quiet_until = trio.current_time() + quiet_after(cpu, len(self.clients))
+            self._quiet_until = trio.current_time() + quiet_after(cpu, self.fanout.count)
 
     async def _flush(self, items: set[tuple[str | None, str]]) -> float:
         """Read the data first (awaiting actors), then render and emit everything without a
@@ -327,8 +263,7 @@ class Broadcaster:
                     continue
                 if update is not None:
                     out.append((key, *update))
-        for key, name, fragment in out:
-            self._emit(key, name, fragment)
+        self._emit_all(out)
         return time.thread_time() - started
 
     def _render(self, key: str | None, name: str, data: dict, flt: BoardFilter) -> tuple[str, str] | None:
@@ -402,7 +337,7 @@ class Broadcaster:
                               if (html := self._html(key, name)) is not None}
 
     def _wanted(self, key: str | None, name: str) -> bool:
-        return any(name in c.regions and (key is None or c.key_for(name) == key) for c in self.clients)
+        return self.fanout.shows(key, name)
 
     @staticmethod
     def _filter_for(key: str | None) -> BoardFilter:
@@ -410,22 +345,19 @@ class Broadcaster:
         return BoardFilter.from_key(key) if key else BoardFilter()
 
     def _emit(self, key: str | None, name: str, data: str) -> None:
-        self.seq += 1
-        self.emitted_total += 1
-        item = self._item(key, name, data)
-        self._keep(item)
-        for client in tuple(self.clients):
-            if client.wants(item) and not client.lagging:
-                client.offer(item)
+        self._emit_all([(key, name, data)])
 
-    def _keep(self, item: Emitted) -> None:
-        """Into the replay buffer, dropping the oldest items beyond its item and byte bounds."""
-        if len(self.buffer) == self.buffer.maxlen:
-            self.buffer_bytes -= self.buffer[0].size
-        self.buffer.append(item)
-        self.buffer_bytes += item.size
-        while self.buffer_bytes > REPLAY_BYTES and len(self.buffer) > 1:
-            self.buffer_bytes -= self.buffer.popleft().size
+    def _emit_all(self, updates: list[tuple[str | None, str, str]]) -> None:
+        """Number the events of a flush, keep them for replay, and append them to every audience's
+        log as one write."""
+        items = []
+        for key, name, data in updates:
+            self.seq += 1
+            self.emitted_total += 1
+            item = self._item(key, name, data)
+            self.replay.keep(item)
+            items.append(item)
+        self.fanout.publish(items)
 
     def _item(self, key: str | None, name: str, data: str) -> Emitted:
         return Emitted.of(self.seq, key, name, data, format_event(f"{self.epoch}-{self.seq}", name, data))
@@ -437,21 +369,19 @@ class Broadcaster:
         proxies: one timer for all of them, not a deadline per browser on every write."""
         while True:
             await trio.sleep(KEEPALIVE_S)
-            for client in tuple(self.clients):
-                if not client.lagging:
-                    client.offer(KEEPALIVE)
+            self.fanout.keepalive(self._keepalive)
 
-    def connect(self, client: Client, since: str | None) -> list[Emitted]:
-        """Register a browser; returns what it must be sent first (replay, or a full resync)."""
+    def connect(self, client: Client, since: str | None) -> list[Emitted] | None:
+        """Register a browser; returns what it must be sent first (replay, or a full resync), and
+        from then on it reads its audience's log. None when the hub is shutting down."""
         if self.closed:
-            client.send.close()
-            return []
+            return None
         paged = self.tabs.get(client.tab)
         if paged is not None:  # the page paged its lanes since it opened this stream's URL
             client.flt = paged.flt
-        self.clients.add(client)
+        self.fanout.add(client)
         self._warm_next(client.flt)
-        replay = self._replay(client, since) if paged is None or paged.seq <= _seq_of(since) else None
+        replay = self._replay(client, since) if paged is None or paged.seq <= seq_of(since) else None
         return replay if replay is not None else self.resync(client)
 
     def _replay(self, client: Client, since: str | None) -> list[Emitted] | None:
@@ -460,22 +390,15 @@ class Broadcaster:
         epoch, _, raw_seq = since.partition("-")
         if epoch != self.epoch or not is_seq(raw_seq) or int(raw_seq) > self.seq:
             return None
-        seq = int(raw_seq)
-        if seq < self.seq and (not self.buffer or self.buffer[0].seq > seq + 1):
-            return None
-        missed = [item for item in self.buffer if item.seq > seq and client.wants(item)]
-        self._ensure_cached(client)
+        audience = client.audience
+        missed = self.replay.after(int(raw_seq), self.seq, audience.wants if audience is not None else bool)
+        if missed is not None:
+            self._ensure_cached(client)
         return missed
 
     def catch_up(self, client: Client) -> list[Emitted]:
-        """A browser that fell behind: its backlog is dropped and replaced by a resync."""
-        while True:
-            try:
-                client.receive.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-        client.lagging = False
-        client.queued_bytes = 0
+        """A browser that fell behind: what it missed is dropped and replaced by a resync."""
+        client.restart()
         return self.resync(client)
 
     def resync(self, client: Client) -> list[Emitted]:
@@ -498,14 +421,14 @@ class Broadcaster:
         self._wake.set()
 
     def disconnect(self, client: Client) -> None:
-        self.clients.discard(client)
+        self.fanout.remove(client)
         self._forget_unused(client.flt)
 
     def _forget_unused(self, flt: BoardFilter) -> None:
         """Drop the renders of ``flt``'s keys that no browser uses any more (the unfiltered ones stay)."""
         for name in FILTERED_REGIONS:
             key = flt.key_for(name)
-            if key and not any(c.key_for(name) == key for c in self.clients):
+            if key and key not in self.fanout.keys_of(name):
                 self._forget(key, name)
 
     # ------------------------------------------------------------------ paging a lane
@@ -517,7 +440,7 @@ class Broadcaster:
         event). From then on its stream carries that lane's patches at the new length. Returns
         the id of the event that carries the new cards, or None when no stream has this page."""
         region = f"lane-{lane}"
-        clients = [c for c in self.clients if c.tab == tab and region in c.regions]
+        clients = self.fanout.of_tab(tab, region)
         if not tab or not clients:
             return None
         flt = clients[0].flt.with_lane(lane, limit)
@@ -525,7 +448,7 @@ class Broadcaster:
         data = None
         if (key, region) not in self._current:
             data = await self.renderer.gather([region], self._filter_for(key))
-        clients = [c for c in self.clients if c.tab == tab and region in c.regions]  # after the wait
+        clients = self.fanout.of_tab(tab, region)  # after the wait
         if not clients:
             return None
         if (key, region) not in self._current:
@@ -551,12 +474,10 @@ class Broadcaster:
                 name, fragment = f"patch-{region}", patch
             else:
                 name, fragment = region, self._html(key, region) or ""
-            item = Emitted.of(self.seq, key, name, fragment, format_event(event_id, name, fragment))
             was = client.flt
-            client.flt = client.flt.with_lane(lane, limit)
+            own = Encoded(format_event(event_id, name, fragment).encode())
+            self.fanout.move(client, was.with_lane(lane, limit), own)
             self.tabs.remember(tab, client.flt, self.seq)
-            if not client.lagging:
-                client.offer(item)
             self._forget_unused(was)
         self._warm_next(flt)
         return event_id
@@ -590,50 +511,9 @@ class Broadcaster:
                     await trio.lowlevel.checkpoint()
 
 
-@attrs.frozen
-class Paged:
-    flt: BoardFilter  # the page's filter and lane lengths now
-    seq: int  # the event that last changed them
-
-
-class TabPaging:
-    """What each page paged, by its id, so a stream that reconnects (the browser reuses the URL it
-    first opened) gets the lanes the page shows; bounded, the oldest pages forgotten first."""
-
-    def __init__(self, size: int = MAX_PAGED_TABS) -> None:
-        self._paged: OrderedDict[str, Paged] = OrderedDict()
-        self._size = size
-
-    def get(self, tab: str) -> Paged | None:
-        return self._paged.get(tab) if tab else None
-
-    def remember(self, tab: str, flt: BoardFilter, seq: int) -> None:
-        self._paged[tab] = Paged(flt, seq)
-        self._paged.move_to_end(tab)
-        while len(self._paged) > self._size:
-            self._paged.popitem(last=False)
-
-
-def _seq_of(since: str | None) -> int:
-    """The sequence number of a ``Last-Event-ID`` (-1 when it names none)."""
-    raw = (since or "").rpartition("-")[2]
-    return int(raw) if is_seq(raw) else -1
-
-
 def quiet_after(render_cpu_s: float, clients: int) -> float:
     """Seconds a flush that cost ``render_cpu_s`` keeps the next one waiting, so that while
     changes keep coming the broadcaster takes at most ``BUSY_SHARE`` of the event loop: about
     nothing after a cheap flush to one browser, 0.13 s after one written to 200."""
     cost = render_cpu_s + clients * WRITE_COST_S
     return min(MAX_WINDOW_S, cost * (1 - BUSY_SHARE) / BUSY_SHARE)
-
-
-def is_seq(text: str) -> bool:
-    """ASCII digits only, and few enough for ``int`` (``"²".isdigit()`` is True; 4,300 digits raise)."""
-    return 0 < len(text) <= MAX_SEQ_DIGITS and text.isascii() and text.isdigit()
-
-
-def format_event(event_id: str, name: str, data: str) -> str:
-    lines = [f"id: {event_id}", f"event: {name}"]
-    lines.extend(f"data: {line}" for line in data.replace("\r", "").split("\n"))
-    return "\n".join(lines) + "\n\n"

@@ -15,7 +15,8 @@ from raw_ws import RawSocket
 from trio_websocket import open_websocket_url
 
 from agentdeck.actors.protocol.auth import TokenStore
-from agentdeck.web.live.broadcaster import CLIENT_BYTES, REPLAY_BYTES, Broadcaster, Client
+from agentdeck.web.live.broadcaster import Broadcaster
+from agentdeck.web.live.clients import LOG_BYTES, REPLAY_BYTES, Client
 from agentdeck.web.live.regions import MAIN_REGIONS, BoardFilter
 
 
@@ -23,23 +24,19 @@ def _held(items) -> int:
     return sum(sys.getsizeof(item.text) + sys.getsizeof(item.data) for item in items)
 
 
-def test_the_replay_buffer_and_a_silent_browsers_queue_are_bounded_in_bytes():
+def test_the_replay_buffer_and_a_silent_browsers_log_are_bounded_in_bytes():
     """80 outputs of ~1 MB of '&' (5 MB escaped each): the old buffer kept them all (~800 MB)."""
     broadcaster = Broadcaster(hub=None, renderer=None)
     silent = Client(BoardFilter(), frozenset(MAIN_REGIONS))
-    broadcaster.clients.add(silent)
+    broadcaster.fanout.add(silent)
     chunk = "&amp;" * 200_000
     for index in range(80):
         broadcaster._emit(None, f"out-{index:012x}", chunk)
-    assert _held(broadcaster.buffer) <= REPLAY_BYTES + 2 * sys.getsizeof(chunk) + 4096
-    queued = []
-    while True:
-        try:
-            queued.append(silent.receive.receive_nowait())
-        except trio.WouldBlock:
-            break
-    assert _held(queued) <= CLIENT_BYTES and silent.lagging
-    assert len(broadcaster.buffer) >= 2  # still a replay of the latest events
+    assert _held(broadcaster.replay.items) <= REPLAY_BYTES + 2 * sys.getsizeof(chunk) + 4096
+    assert silent.audience is not None
+    assert sum(len(c.plain) for c in silent.audience.since(0)) <= LOG_BYTES + 2 * len(chunk)
+    assert silent.lagging
+    assert len(broadcaster.replay.items) >= 2  # still a replay of the latest events
 
 
 async def test_malformed_last_event_ids_never_leak_a_stream(running_hub):

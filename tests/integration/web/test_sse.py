@@ -196,23 +196,28 @@ async def test_a_change_in_a_long_lane_goes_out_as_a_small_patch(running_hub):
 
 async def test_a_browser_that_cannot_keep_up_gets_a_resync_not_a_backlog(running_hub):
     from agentdeck.web.app import create_app
-    from agentdeck.web.live.broadcaster import CLIENT_BUFFER, Broadcaster, Client
+    from agentdeck.web.live.broadcaster import Broadcaster
+    from agentdeck.web.live.clients import LOG_CHUNKS, Client
     from agentdeck.web.live.regions import BoardFilter, Renderer, fragment_env
 
     broadcaster = Broadcaster(running_hub.hub, Renderer(fragment_env(create_app(running_hub.hub)), running_hub.hub))
-    slow = Client(BoardFilter(), frozenset(MAIN_REGIONS))
+    slow, keeping_up = Client(BoardFilter(), frozenset(MAIN_REGIONS)), Client(BoardFilter(), frozenset(MAIN_REGIONS))
     assert broadcaster.connect(slow, None) == []  # nothing rendered yet: regions are queued for rendering
+    assert broadcaster.connect(keeping_up, None) == []
     broadcaster._current[(None, "agents")] = "<p>agents as last sent</p>"
-    for index in range(CLIENT_BUFFER + 50):
+    taken = []
+    for index in range(LOG_CHUNKS + 50):
         broadcaster._emit(None, "activity", f"<p>{index}</p>")
-    assert slow.lagging
+        taken.extend(chunk.plain for chunk in keeping_up.take())
+    assert slow.lagging and not keeping_up.lagging
+    assert all(f"data: <p>{index}</p>\n".encode() in chunk for index, chunk in enumerate(taken))
+    assert len(taken) == LOG_CHUNKS + 50  # the one that keeps up got every flush, once, in order
     caught_up = broadcaster.catch_up(slow)
     assert not slow.lagging
     assert [item.name for item in caught_up] == ["agents"] and caught_up[0].data == "<p>agents as last sent</p>"
-    with pytest.raises(trio.WouldBlock):
-        slow.receive.receive_nowait()  # the backlog was dropped
+    assert slow.take() == []  # the backlog was dropped
     broadcaster._emit(None, "activity", "<p>fresh</p>")
-    assert slow.receive.receive_nowait().data == "<p>fresh</p>"
+    assert [b"data: <p>fresh</p>" in chunk.plain for chunk in slow.take()] == [True]
 
 
 async def test_assigned_cards_and_agents_go_out_as_patches(running_hub):

@@ -12,7 +12,7 @@ from conftest import task_yaml, write_task
 
 from agentdeck.web.app import create_app
 from agentdeck.web.compression import EncodedStream, SharedEncoder
-from agentdeck.web.live.broadcaster import CLIENT_BUFFER
+from agentdeck.web.live.clients import LOG_CHUNKS
 from agentdeck.web.routes.events import ENCODER_KEY, broadcaster_of
 from agentdeck.web.server import serve
 
@@ -98,7 +98,7 @@ async def _serve(running_hub, nursery):
 
 async def test_forty_browsers_share_each_flush_and_each_decodes_it(running_hub):
     async with trio.open_nursery() as nursery:
-        base_url, _, encoder, shutdown = await _serve(running_hub, nursery)
+        base_url, broadcaster, _, shutdown = await _serve(running_hub, nursery)
         browsers = [await RawStream.open(base_url, gzip=n % 4 != 0) for n in range(40)]
         for browser in browsers:
             await browser.read_until("event: lane-inbox")
@@ -106,7 +106,7 @@ async def test_forty_browsers_share_each_flush_and_each_decodes_it(running_hub):
         assert not any(b"content-encoding" in b.head.lower() for b in browsers if not b.gzip)
         assert all(b"vary: accept-encoding" in b.head.lower() for b in browsers)
         await _drain(browsers, 0.3)
-        before = encoder.compressed, [len(b.body) for b in browsers], [len(b.text) for b in browsers]
+        before = broadcaster.fanout.encoded, [len(b.body) for b in browsers], [len(b.text) for b in browsers]
         write_task(running_hub.board, "inbox/fan.yaml", task_yaml(id="fan", title="seen by <all> forty"))
         for browser in browsers:
             await browser.read_until("seen by &lt;all&gt; forty")
@@ -115,7 +115,8 @@ async def test_forty_browsers_share_each_flush_and_each_decodes_it(running_hub):
         assert len(texts) == 1, "every browser, gzip or not, decodes the same events"
         zipped = {b.body[start:] for b, start in zip(browsers, before[1], strict=True) if b.gzip}
         assert len(zipped) == 1, "gzip browsers get the very same bytes: one compression per flush"
-        assert 1 <= encoder.compressed - before[0] <= 6
+        assert len(broadcaster.fanout.audiences) == 1  # one log read by all forty
+        assert 1 <= broadcaster.fanout.encoded - before[0] <= 6  # each flush encoded once, not forty times
         assert "<all>" not in next(iter(texts))
         shutdown.set()
         running_hub.hub.stop()
@@ -126,15 +127,15 @@ async def test_a_lagging_gzip_browser_gets_a_resync_in_a_stream_that_still_decod
         base_url, broadcaster, _, shutdown = await _serve(running_hub, nursery)
         browser = await RawStream.open(base_url, gzip=True)
         await browser.read_until("event: agents")
-        client = next(iter(broadcaster.clients))
-        for index in range(CLIENT_BUFFER + 50):  # synchronously: the stream cannot drain meanwhile
+        client = next(iter(broadcaster.fanout))
+        for index in range(LOG_CHUNKS + 50):  # synchronously: the stream cannot drain meanwhile
             broadcaster._emit(None, "activity", f"<p>flood {index}</p>")
         assert client.lagging
         with trio.fail_after(10):
             while browser.text.count("event: agents") < 2:
                 await browser.read_some()
         assert not client.lagging
-        assert browser.text.count("flood") < CLIENT_BUFFER + 50  # the backlog was dropped, not sent
+        assert browser.text.count("flood") < LOG_CHUNKS + 50  # the backlog was dropped, not sent
         broadcaster._emit(None, "activity", "<p>fresh after the resync</p>")
         await browser.read_until("fresh after the resync")
         shutdown.set()
