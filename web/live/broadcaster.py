@@ -233,11 +233,12 @@ class Broadcaster:
             else:
                 self._forget(key, name)
         gathered = []
+        shared: dict[tuple, Any] = {}  # what one filter's gather read, the next one reuses
         for key, names in by_key.items():
             flt = self._filter_for(key)
             names.sort(key=lambda name: (name not in LANE_REGIONS, name))
             try:
-                gathered.append((key, names, flt, await self.renderer.gather(names, flt)))
+                gathered.append((key, names, flt, await self.renderer.gather(names, flt, shared)))
             except Exception:
                 log.exception("reading data for %s failed; trying again", names)
                 self._dirty.update((key, name) for name in names)

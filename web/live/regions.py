@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -182,6 +182,10 @@ class _Presented:
     items: dict[tuple[str, str], tuple[Markup, str]] = attrs.field(factory=dict)
 
 
+async def _wall_clock() -> float:
+    return time.time()
+
+
 def search_words(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(word for word in text.casefold().split() if word))[:MAX_SEARCH_WORDS]
 
@@ -318,6 +322,8 @@ class Renderer:
         self._presented: collections.OrderedDict[str, _Presented] = collections.OrderedDict()
         self._feed: dict[int, str] = {}  # activity entry id -> its line
         self._heads: dict[tuple, tuple[str, str]] = {}  # a lane's heading and footer by what they say
+        self._completions: tuple[Any, Mapping[str, Any]] = (None, {})  # (recent completions, by task id)
+        self._runs: tuple[Any, Any, Mapping[str, Any]] = (None, None, {})  # (agents, running, by task id)
 
     def present(self, task: Task, now: float, completion: Mapping[str, Any] | None = None,
                 waiting: Any = None, running: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -390,31 +396,56 @@ class Renderer:
         q = flt.base_key  # a card links to its panel with the filters, not with the lanes' lengths
         li: dict[str, Markup] = {}
         texts: dict[str, str] = {}
-        present = self.present if flt.text else functools.partial(self._present_drawn, lane, q, li, texts)
-        ctx = lane_context(lane, data["board"], flt, data.get("snapshot") or {}, data["now"],
-                           data.get("waiting") or {}, present)
+        snapshot, now, waiting = data.get("snapshot") or {}, data["now"], data.get("waiting") or {}
+        cards_of = None
+        if not flt.text:
+            completions, running = self._beside(lane, snapshot)
+            cards_of = functools.partial(self._drawn_cards, lane, q, now, completions, waiting, running, li, texts)
+        ctx = lane_context(lane, data["board"], flt, snapshot, now, waiting, self.present, cards_of)
         for card in ctx["cards"]:
             if card["hash"] not in li:
                 li[card["hash"]], texts[card["hash"]] = self.lane_item(card, lane, q)
         ctx["li"], ctx["li_text"] = li, texts
         return ctx
 
-    def _present_drawn(self, lane: str, q: str, li: dict[str, Markup], texts: dict[str, str], task: Task,
-                       now: float, completion: Mapping[str, Any] | None = None, waiting: Any = None,
-                       running: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``present`` for a lane drawn without a search: a card that reads as it did comes with its
-        ``<li>`` from the same lookup (most of a lane, most of the time), else as ``present``."""
-        seen = self._presented.get(task.id)
-        if (seen is not None and seen.task is task and seen.card is not None
-                and seen.shown == (completion, waiting, running)
-                and seen.card["stuck"] == stuck_at(seen.base, now)):
-            drawn = seen.items.get((lane, q))
-            if drawn is not None:
-                self._presented.move_to_end(task.id)
+    def _beside(self, lane: str, snapshot: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        """Completions and runs by task id, worked out again only when the snapshot's sections
+        they come from are new (the dashboard shares a section until something in it changes)."""
+        recent = snapshot.get("recent_completions")
+        if self._completions[0] is not recent:
+            self._completions = (recent, completions_by_task(recent))
+        if lane != "assigned":
+            return self._completions[1], {}
+        agents, live = snapshot.get("agents"), snapshot.get("running")
+        if self._runs[0] is not agents or self._runs[1] is not live:
+            self._runs = (agents, live, running_by_task(snapshot))
+        return self._completions[1], self._runs[2]
+
+    def _drawn_cards(self, lane: str, q: str, now: float, completions: Mapping[str, Any],
+                     waiting: Mapping[str, Any], running: Mapping[str, Any], li: dict[str, Markup],
+                     texts: dict[str, str], tasks: tuple[Task, ...]) -> list[dict[str, Any]]:
+        """The cards of a lane drawn without a search: a card that reads as it did comes with its
+        ``<li>`` from one lookup (most of a lane, most of the time), else as ``present``. One
+        tight loop: a lane of 100 cards is looked at on every change to it."""
+        presented = self._presented
+        where = (lane, q)
+        assigned = lane == "assigned"  # only an assigned card turns stuck with time
+        cards = []
+        for task in tasks:
+            task_id = task.id
+            shown = (completions.get(task_id), waiting.get(task_id), running.get(task_id))
+            seen = presented.get(task_id)
+            if seen is not None and seen.task is task and seen.shown == shown:
                 card = seen.card
-                li[card["hash"]], texts[card["hash"]] = drawn
-                return card
-        return self.present(task, now, completion, waiting, running)
+                if card is not None and (not assigned or card["stuck"] == stuck_at(seen.base, now)):
+                    drawn = seen.items.get(where)
+                    if drawn is not None:
+                        presented.move_to_end(task_id)
+                        li[card["hash"]], texts[card["hash"]] = drawn
+                        cards.append(card)
+                        continue
+            cards.append(self.present(task, now, *shown))
+        return cards
 
     def warm(self, region: str, data: dict[str, Any], flt: BoardFilter, start: int, stop: int) -> int:
         """Draw (into the caches) the cards ``start:stop`` of a lane, as the lane would draw them:
@@ -436,17 +467,30 @@ class Renderer:
         data = await self.gather(regions, flt)
         return {region: self.render_one(region, data, flt, activity or []) for region in regions}
 
-    async def gather(self, regions: list[str], flt: BoardFilter) -> dict[str, Any]:
-        data: dict[str, Any] = {"now": time.time()}
+    async def gather(self, regions: list[str], flt: BoardFilter,
+                     shared: dict[tuple, Any] | None = None) -> dict[str, Any]:
+        """The data ``regions`` need for a filter. Gathers that pass the same ``shared`` (one
+        flush, for all its filters) read each source once: the snapshot, a board filter's view,
+        the reasons the same inbox page waits."""
+        shared = {} if shared is None else shared
+
+        async def once(key: tuple, read: Callable[[], Awaitable[Any]]) -> Any:
+            if key not in shared:
+                shared[key] = await read()
+            return shared[key]
+
+        data: dict[str, Any] = {"now": await once(("now",), _wall_clock)}
+        board_key = ("board", flt.agent, flt.priority, flt.text)
         if any(r in BOARD_REGIONS or r == "graph" for r in regions):
-            data["board"] = await self.sources.board(flt)
+            data["board"] = await once(board_key, functools.partial(self.sources.board, flt))
         if "lane-inbox" in regions:
             shown = data["board"].inbox[:flt.limit_of("inbox")]
-            data["waiting"] = await self.sources.waiting(t.id for t in shown)
+            data["waiting"] = await once(("waiting", *board_key, len(shown)),
+                                         functools.partial(self.sources.waiting, [t.id for t in shown]))
         if any(r in SNAPSHOT_REGIONS or r in ("lane-assigned", "lane-done") for r in regions):  # runs, completions
-            data["snapshot"] = await self.sources.snapshot()
+            data["snapshot"] = await once(("snapshot",), self.sources.snapshot)
         if "costs" in regions:
-            data["stats"] = await self.sources.stats()
+            data["stats"] = await once(("stats",), self.sources.stats)
         return data
 
     def render_one(self, region: str, data: dict[str, Any], flt: BoardFilter,
@@ -468,7 +512,8 @@ class Renderer:
               ctx: dict[str, Any] | None = None) -> LaneParts:
         """A list region as its pieces (the same macros as its partial), for patching it in place."""
         if region == "activity":
-            items = tuple((str(e["eid"]), self._feed_item(e), ids.items("activity")) for e in activity)
+            where = ids.items("activity")
+            items = tuple((str(e["eid"]), self._feed_item(e), where) for e in activity)
             return LaneParts("activity", (not items,), items, ())
         if ctx is None:
             ctx = self.context(region, data, flt, data["now"], activity)
@@ -540,8 +585,7 @@ class Renderer:
 def lane_cards(lane: str, tasks: Iterable[Task], flt: BoardFilter, snapshot: Mapping[str, Any], now: float,
                waiting: Mapping[str, Any] | None, present: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
     """The cards of some of a lane's tasks, with what each shows beside its task."""
-    completions = {c.get("task_id"): c for c in snapshot.get("recent_completions") or []
-                   if isinstance(c, Mapping)}
+    completions = completions_by_task(snapshot.get("recent_completions"))
     waiting = waiting or {}
     running = running_by_task(snapshot) if lane == "assigned" else {}
     cards = [present(t, now, completions.get(t.id), waiting.get(t.id), running.get(t.id)) for t in tasks]
@@ -550,12 +594,19 @@ def lane_cards(lane: str, tasks: Iterable[Task], flt: BoardFilter, snapshot: Map
     return cards
 
 
+def completions_by_task(recent: Any) -> dict[Any, Any]:
+    return {c.get("task_id"): c for c in recent or [] if isinstance(c, Mapping)}
+
+
 def lane_context(lane: str, view: BoardView, flt: BoardFilter, snapshot: Mapping[str, Any],
                  now: float, waiting: Mapping[str, Any] | None = None,
-                 present: Callable[..., dict[str, Any]] = present_task) -> dict[str, Any]:
+                 present: Callable[..., dict[str, Any]] = present_task,
+                 cards_of: Callable[[tuple[Task, ...]], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """A lane's template context; ``cards_of`` makes the shown tasks' cards (else ``lane_cards``)."""
     tasks: tuple[Task, ...] = getattr(view, lane)
     shown = tasks[:flt.limit_of(lane)]
-    cards = lane_cards(lane, shown, flt, snapshot, now, waiting, present)
+    cards = cards_of(shown) if cards_of is not None else lane_cards(lane, shown, flt, snapshot, now, waiting,
+                                                                     present)
     groups: list[dict[str, Any]] = []
     if lane == "assigned":
         by_agent: dict[str, list[dict]] = {}

@@ -9,7 +9,7 @@ import re
 import pytest
 import trio
 from agent_client import AgentClient, accept_next
-from conftest import task_yaml, write_task
+from conftest import task_yaml, wait_until, write_task
 from sse_client import SSE, lane, open_stream
 
 from agentdeck.actors.messages import Resync
@@ -289,3 +289,32 @@ async def test_output_updates_live_texts_without_replacing_the_running_card(star
             later = await stream.quiet(1.5)
         assert not [e for e in (*stream.seen, *later) if e.name == "patch-lane-assigned"
                     and "line " in e.data], "a running card was replaced for its output"
+
+
+async def test_one_flush_reads_each_source_once_for_all_its_filters(running_hub):
+    from agentdeck.web.app import create_app
+    from agentdeck.web.live.regions import BoardFilter, Renderer, fragment_env
+
+    write_task(running_hub.board, "inbox/a.yaml", task_yaml(id="a", title="A", priority="high"))
+    write_task(running_hub.board, "inbox/b.yaml", task_yaml(id="b", title="B", priority="low"))
+    renderer = Renderer(fragment_env(create_app(running_hub.hub)), running_hub.hub)
+
+    async def both_read():
+        return len((await renderer.gather(["lane-inbox"], BoardFilter()))["board"].inbox) == 2
+
+    await wait_until(both_read)
+    shared: dict = {}
+    plain = await renderer.gather(["lane-inbox", "health"], BoardFilter(), shared)
+    longer = await renderer.gather(["lane-inbox", "agents"], BoardFilter(limits=(200, 100, 100, 100)), shared)
+    high = await renderer.gather(["lane-inbox"], BoardFilter(priority="high"), shared)
+    assert plain["snapshot"] is longer["snapshot"] and plain["now"] == longer["now"] == high["now"]
+    assert plain["board"] is longer["board"] and plain["waiting"] is longer["waiting"]  # the same page
+    assert [t.id for t in high["board"].inbox] == ["a"] and [t.id for t in plain["board"].inbox] == ["a", "b"]
+    alone = await renderer.gather(["lane-inbox", "health"], BoardFilter())  # another flush reads again
+    assert alone["snapshot"] is not plain["snapshot"] and alone["snapshot"]["queue"] == plain["snapshot"]["queue"]
+
+
+async def test_what_start_up_made_is_left_out_of_later_collections(running_hub):
+    import gc
+
+    assert gc.get_freeze_count() > 0  # a change's collection walks what changed, not the board
