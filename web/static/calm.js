@@ -85,7 +85,7 @@
     var now = performance.now();
     var times = (changedAt[lane.id] || []).filter(function (t) { return now - t < BUSY_WINDOW_MS; });
     times.push(now);
-    changedAt[lane.id] = times;
+    changedAt[lane.id] = times.slice(-BUSY_CHANGES);  /* the last few are all it needs */
     return running() >= BUSY_RUNNING || times.length >= BUSY_CHANGES;
   }
 
@@ -119,9 +119,11 @@
     });
   }
 
-  /* a card that arrived: shown at once where nobody sees a move, else held */
-  function arrived(node, lane) {
-    var ghost = lane.querySelector('.ghost[data-ghost-of="' + CSS.escape(node.id) + '"]');
+  /* a card that arrived: shown at once where nobody sees a move, else held; a page of cards the
+     reader asked for (app.js marks its lane aria-busy meanwhile) is shown as it comes */
+  function arrived(node, lane, ghosts) {
+    if (lane.getAttribute("aria-busy") === "true") return;
+    var ghost = ghosts(lane)[node.id];
     if (ghost) {  /* it comes back where it was (an agent's next task): take the placeholder's place */
       ghost.parentNode.replaceChild(node, ghost);
       return;
@@ -216,7 +218,16 @@
         if (node.nodeType === 1 && node.id && !node.classList.contains("ghost")) removed.push([node, record, lane]);
       });
     });
-    var replaced = new Set();
+    var replaced = new Set(), ghostsOf = new Map();
+    /* each lane's placeholders by the item they stand for, looked up once per batch */
+    function ghosts(lane) {
+      if (!ghostsOf.has(lane)) {
+        var byId = {};
+        lane.querySelectorAll(".ghost[data-ghost-of]").forEach(function (ghost) { byId[ghost.dataset.ghostOf] = ghost; });
+        ghostsOf.set(lane, byId);
+      }
+      return ghostsOf.get(lane);
+    }
     removed.forEach(function (entry) {
       var node = entry[0], fresh = added.get(node.id);
       if (fresh && fresh.isConnected) {  /* the same item redrawn: it keeps being held if it was */
@@ -231,7 +242,7 @@
       if (replaced.has(node) || !node.isConnected || !isItem(node)) return;
       var group = node.parentNode.closest(".group");
       if (group && added.get(group.id) === group) return;  /* its group arrived with it */
-      arrived(node, laneOf(node));
+      arrived(node, laneOf(node), ghosts);
     });
     lanes.forEach(function (lane) { if (lane.isConnected) showNews(lane); });
     if (removed.length) labelGhosts();
