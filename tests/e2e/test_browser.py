@@ -457,6 +457,34 @@ def test_show_more_pages_one_lane_in_place_and_live_changes_follow(hub, ui, boar
     assert ui.problems == []
 
 
+def test_a_big_page_of_a_lane_comes_in_slices_in_order_with_live_changes_between(hub, ui, board):
+    """A page of more than 100 cards comes as several events, applied one per frame after the
+    first: every card lands once and in order, a live change sent meanwhile lands after the page's
+    earlier slices, and the page is announced once all of it is in."""
+    for n in range(350):
+        write_task(board, f"inbox/m{n:03}.yaml", task_yaml(id=f"m{n:03}", title=f"More {n}",
+                                                         created=f"2026-01-01T{n // 60:02}:{n % 60:02}:00Z"))
+    page = ui.open(hub.base_url + "/")
+    expect(page.locator("#head-inbox .count")).to_have_text("350", timeout=WAIT_MS)
+    page.locator("#more-inbox a").click()
+    expect(page.locator("#lane-inbox .card")).to_have_count(200, timeout=WAIT_MS)
+    expect(page.locator("#lane-status")).to_contain_text("Showing 200 of 350")
+    expect(page.locator("#lane-inbox")).not_to_have_attribute("aria-busy", "true")
+    page.evaluate("""() => { window.__slices = 0; document.body.addEventListener('htmx:sseMessage', e => {
+        if (e.detail.type === 'patch-lane-inbox') window.__slices += 1; }); }""")
+    page.locator("#more-inbox a").click()
+    write_task(board, "inbox/late.yaml", task_yaml(id="late", title="Late arrival", priority="critical"))
+    expect(page.locator("#lane-inbox .card")).to_have_count(351, timeout=WAIT_MS)
+    expect(card(page, "m200", "inbox")).to_be_focused()  # the first new card
+    # announced once the page is in (the live change may land before or after that)
+    expect(page.locator("#lane-status")).to_have_text(re.compile(r"Showing (350 of 350|351 of 351) Inbox"))
+    assert page.evaluate("window.__slices") >= 3  # 150 new cards in two slices, and the live change
+    ids = page.evaluate("[...document.querySelectorAll('#lane-inbox .card')].map(c => c.dataset.taskId)")
+    assert ids == ["late", *(f"m{n:03}" for n in range(350))]
+    expect(page.locator("#more-inbox a")).to_have_count(0)
+    assert ui.not_reloaded() and ui.problems == []
+
+
 def test_ids_that_climb_out_of_tasks_open_only_task_panels(hub, ui, board):
     """Issue 12 item 7: an id (or dependency) ``../api/agents`` linked to the JSON API, and the panel
     showed that JSON unescaped, with an agent name an anonymous agent chose: script ran."""

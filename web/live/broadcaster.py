@@ -52,7 +52,7 @@ from agentdeck.web.live.clients import (
 )
 from agentdeck.web.live.inputs import region_inputs
 from agentdeck.web.live.output import LiveOutput
-from agentdeck.web.live.patches import LaneParts, lane_patch
+from agentdeck.web.live.patches import LaneParts, lane_patch, lane_patch_ops, patch_slices
 from agentdeck.web.live.regions import (
     FILTERED_REGIONS,
     LANE_REGIONS,
@@ -95,6 +95,7 @@ class Broadcaster:
         # the inputs a region was last drawn from, with what was drawn (``inputs.py``)
         self._drawn: dict[tuple[str | None, str], tuple[tuple, object]] = {}
         self._dirty: set[tuple[str | None, str]] = set()
+        self._marks = 0  # changes noted so far (a page read while none came needs no second look)
         self._quiet_until = -math.inf  # no flush before this (trio time) unless a browser waits
         self.output = LiveOutput()
         self.live = LiveRuns(getattr(getattr(hub, "config", None), "claude_model", "claude-sonnet-4-5"))
@@ -190,6 +191,7 @@ class Broadcaster:
             self._mark_name(f"out-{h}")
 
     def _mark(self, regions: Any) -> None:
+        self._marks += 1
         for region in regions:
             if region in FILTERED_REGIONS:
                 for key in self.fanout.keys_of(region):
@@ -438,8 +440,10 @@ class Broadcaster:
         """One browser's lane grows to ``limit`` cards: the cards it did not have yet go to that
         browser alone, in its own stream, as a patch of the lane as it has it (so the page keeps
         its scroll, its focus and its other lanes; and the patch lands in order with every other
-        event). From then on its stream carries that lane's patches at the new length. Returns
-        the id of the event that carries the new cards, or None when no stream has this page."""
+        event). From then on its stream carries that lane's patches at the new length. A page of
+        more than ``RUN_SLICE`` cards goes as several events in a row, so the browser paints the
+        first slice without parsing the rest. Returns the id of the (last) event that carries the
+        new cards, or None when no stream has this page."""
         region = f"lane-{lane}"
         clients = self.fanout.of_tab(tab, region)
         if not tab or not clients:
@@ -447,6 +451,7 @@ class Broadcaster:
         flt = clients[0].flt.with_lane(lane, limit)
         key = flt.key_for(region)
         data = None
+        marks = self._marks
         if (key, region) not in self._current:
             data = await self.renderer.gather([region], self._filter_for(key))
         clients = self.fanout.of_tab(tab, region)  # after the wait
@@ -456,27 +461,34 @@ class Broadcaster:
             if data is None:  # rendered when asked, forgotten since: the page loads the URL instead
                 return None
             # this length is new: its render becomes the version patches start from; a change
-            # read meanwhile marked only the lengths browsers had, so look once more
+            # read meanwhile marked only the lengths browsers had, so look once more (only then:
+            # drawing the whole lane again at once would hold back the event that brings the page)
             activity = list(self.activity)
             region_flt = self._filter_for(key)
             ctx = self.renderer.context(region, data, region_flt, data["now"], activity)
             self._parts[(key, region)] = self.renderer.parts(region, data, region_flt, activity, ctx)
             self._current[(key, region)] = functools.partial(self._whole, region, ctx, data, region_flt)
-            self._dirty.add((key, region))
-            self._wake.set()
+            if self._marks != marks:
+                self._dirty.add((key, region))
+                self._wake.set()
         new = self._parts.get((key, region))
-        self.seq += 1
-        self.emitted_total += 1
-        event_id = f"{self.epoch}-{self.seq}"
+        events: list[tuple[Client, list[tuple[str, str]]]] = []
         for client in clients:
             old = self._parts.get((client.key_for(region), region))
-            patch = lane_patch(old, new) if old is not None and new is not None else None
-            if patch is not None:
-                name, fragment = f"patch-{region}", patch
+            ops = lane_patch_ops(old, new) if old is not None and new is not None else None
+            if ops is not None:  # a big page goes as a few events, the first painted at once
+                events.append((client, [(f"patch-{region}", part) for part in patch_slices(ops)]))
             else:
-                name, fragment = region, self._html(key, region) or ""
+                events.append((client, [(region, self._html(key, region) or "")]))
+        count = max(len(parts) for _, parts in events)
+        self.seq += count
+        self.emitted_total += count
+        event_id = f"{self.epoch}-{self.seq}"
+        for client, parts in events:  # each stream's last event has the id the page waits for
+            first = self.seq - len(parts) + 1
+            own = Encoded("".join(format_event(f"{self.epoch}-{first + n}", name, fragment)
+                                  for n, (name, fragment) in enumerate(parts)).encode())
             was = client.flt
-            own = Encoded(format_event(event_id, name, fragment).encode())
             self.fanout.move(client, was.with_lane(lane, limit), own)
             self.tabs.remember(tab, client.flt, self.seq)
             self._forget_unused(was)

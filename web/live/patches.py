@@ -19,6 +19,7 @@ import attrs
 from agentdeck.web.live import element_ids as ids
 
 MAX_PATCH_OPS = 40
+RUN_SLICE = 100  # cards in one inserted run: a longer run (a page of a lane) goes as several
 # texts the page keeps current by itself: ages (ticked by the page) and live run texts (last output
 # line, tokens, spend: the "live" event); a card that differs only there is not patched
 _AGE = re.compile(r'(<time class="card-age"[^>]*>)[^<]*(</time>)'
@@ -35,6 +36,27 @@ class LaneParts:
 
 
 def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
+    """``lane_patch_ops`` as one fragment."""
+    ops = lane_patch_ops(old, new)
+    return None if ops is None else "".join(op for op, _ in ops)
+
+
+def patch_slices(ops: list[tuple[str, int]], cards: int = RUN_SLICE) -> list[str]:
+    """The ops of a patch in order, as fragments that each insert at most ``cards`` cards (the
+    first one also carries every op before them): a page of thousands of cards reaches the screen
+    a slice at a time, each its own event, so the first slice is painted without waiting for all."""
+    slices: list[list[str]] = [[]]
+    inserted = 0
+    for op, count in ops:
+        if count and inserted and inserted + count > cards:
+            slices.append([])
+            inserted = 0
+        slices[-1].append(op)
+        inserted += count
+    return ["".join(ops) for ops in slices]
+
+
+def lane_patch_ops(old: LaneParts, new: LaneParts) -> list[tuple[str, int]] | None:
     """Out-of-band swaps turning ``old`` into ``new`` (delete, insert, replace items), or None when
     a whole-region swap is simpler: another shape or too many changes. Items that changed place
     are deleted and inserted again; the longest run already in order (in the same list) stays put.
@@ -44,7 +66,7 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
     old_groups = {key: head for key, _, head in old.groups}
     new_groups = {key for key, _, _ in new.groups}
     gone = {ids.items(new.lane, key) for key in old_groups if key not in new_groups}
-    ops = [f'<div id="{ids.group(new.lane, key)}" hx-swap-oob="delete"></div>'
+    ops = [(f'<div id="{ids.group(new.lane, key)}" hx-swap-oob="delete"></div>', 0)
            for key in old_groups if key not in new_groups]
     before = {key: (html, where) for key, html, where in old.items}
     position = {key: index for index, (key, _, _) in enumerate(old.items)}
@@ -52,7 +74,7 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
     staying = set(kept)
     if kept != [key for key, _, where in old.items if key in staying]:
         staying = _longest_increasing(kept, position)  # some changed place: keep the most in order
-    ops.extend(f'<li id="{ids.item(new.lane, key)}" hx-swap-oob="delete"></li>'
+    ops.extend((f'<li id="{ids.item(new.lane, key)}" hx-swap-oob="delete"></li>', 0)
                for key, _, where in old.items if key not in staying and where not in gone)
     heads = []
     previous_group = None
@@ -60,42 +82,45 @@ def lane_patch(old: LaneParts, new: LaneParts) -> str | None:
         if key not in old_groups:
             anchor = f"afterend:#{ids.group(new.lane, previous_group)}" if previous_group \
                 else f"afterbegin:#{ids.groups(new.lane)}"
-            ops.append(f'<div hx-swap-oob="{anchor}">{shell}</div>')
+            ops.append((f'<div hx-swap-oob="{anchor}">{shell}</div>', 0))
         elif old_groups[key] != head:
             heads.append(head)
         previous_group = key
     limit = max(MAX_PATCH_OPS, len(new.items) // 2)
     previous: tuple[str, str] | None = None
-    run: list[str] = []  # items inserted one after another in one list go as one swap
+    run: list[tuple[str, str]] = []  # items inserted one after another in one list go as one swap
+    anchor = ""
     for key, html, where in new.items:
         inserted = key not in staying
         if inserted and run and previous is not None and previous[1] == where:  # the run goes on
-            run.append(html)
+            run.append((key, html))
             previous = (key, where)
             continue
-        _close(ops, run)
+        _close(ops, anchor, run, new.lane)
         if inserted:
             anchor = f"afterend:#{ids.item(new.lane, previous[0])}" if previous and previous[1] == where \
                 else f"afterbegin:#{where}"
-            ops.append(anchor)
-            run.append(html)
+            run.append((key, html))
         elif before[key][0] != html and _AGE.sub(r"\1\2\3\4", before[key][0]) != _AGE.sub(r"\1\2\3\4", html):
             li = f'<li id="{ids.item(new.lane, key)}"'
-            ops.append(html.replace(li, f'{li} hx-swap-oob="outerHTML"', 1))
+            ops.append((html.replace(li, f'{li} hx-swap-oob="outerHTML"', 1), 0))
         previous = (key, where)
         if len(ops) > limit:
             return None
-    _close(ops, run)
-    ops.extend(heads)
-    ops.extend(head for head, was in zip(new.heads, old.heads, strict=False) if head != was)
-    return "".join(ops)
+    _close(ops, anchor, run, new.lane)
+    ops.extend((head, 0) for head in heads)
+    ops.extend((head, 0) for head, was in zip(new.heads, old.heads, strict=False) if head != was)
+    return ops
 
 
-def _close(ops: list[str], run: list[str]) -> None:
-    """Turn the pending insert (its anchor is the last op) into one out-of-band swap of its items."""
-    if run:
-        ops[-1] = f'<div hx-swap-oob="{ops[-1]}">{"".join(run)}</div>'
-        run.clear()
+def _close(ops: list[tuple[str, int]], anchor: str, run: list[tuple[str, str]], lane: str) -> None:
+    """Turn the pending insert into out-of-band swaps of its items, ``RUN_SLICE`` at a time (each
+    after the last item of the one before)."""
+    for start in range(0, len(run), RUN_SLICE):
+        part = run[start:start + RUN_SLICE]
+        at = anchor if not start else f"afterend:#{ids.item(lane, run[start - 1][0])}"
+        ops.append((f'<div hx-swap-oob="{at}">{"".join(html for _, html in part)}</div>', len(part)))
+    run.clear()
 
 
 def _longest_increasing(items: list[str], position: dict[str, int]) -> set[str]:

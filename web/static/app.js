@@ -106,9 +106,17 @@
   /* The page's own event stream brings the lane's next cards (a patch of that lane alone), so no
      other lane is drawn again and nothing scrolls; /lanes/<lane> answers with that event's id, and
      when it has been applied focus moves to the first new card and the change is announced. The
-     lengths go into the address (reload, share) and into the stream's address (reconnects). */
-  var paging = {};  /* event id -> {lane, shown}; or lane -> the request under way */
+     lengths go into the address (reload, share) and into the stream's address (reconnects).
+     A big page comes as a few events of at most 100 cards: the first is applied at once (what the
+     reader looks at next), the others one per frame after it, so no frame waits for thousands of
+     cards; any other event first puts the rest in, so events still apply in the order they were
+     sent. While its page is on the way the lane is aria-busy, which also tells calm.js that the
+     reader asked for these cards. */
+  var asked = {};  /* lane -> {shown: its cards before, started, focused} while its page is on the way */
+  var answered = {};  /* event id -> lane, once /lanes/ said which event brings the page */
   var applied = {};  /* event ids applied before their request answered */
+  var slices = [];  /* the rest of a page still to apply, in order */
+  var slicing = false;
   function streamSource() { return document.querySelector("#live[sse-connect]"); }
   function pageId() {
     var source = streamSource();
@@ -122,22 +130,38 @@
     return path + "?" + params.toString();
   }
   function laneCards(lane) { return document.querySelectorAll("#lane-" + lane + " li:not(.ghost) > .card"); }  /* not placeholders */
+  function laneOfEvent(type) {
+    var match = /^(patch-)?lane-([a-z]+)$/.exec(type || "");
+    return match ? match[2] : null;
+  }
   function announce(text) {
     var el = $("lane-status");
     if (el) el.textContent = text;
   }
+  function focusFirstNew(lane) {
+    var state = asked[lane];
+    var first = state && !state.focused && laneCards(lane)[state.shown];
+    if (!first) return;
+    state.focused = true;
+    first.focus({ preventScroll: true });
+    first.scrollIntoView({ block: "nearest" });
+  }
+  function notBusy(lane) {
+    var section = $("lane-" + lane);
+    if (section && !asked[lane]) section.removeAttribute("aria-busy");
+  }
   function pageShown(id) {
-    var state = paging[id];
-    delete paging[id];
-    delete paging[state.lane];
-    var cards = laneCards(state.lane);
-    var first = cards[state.shown];
-    if (first) first.focus({ preventScroll: true });
-    if (first) first.scrollIntoView({ block: "nearest" });
-    var count = document.querySelector("#head-" + state.lane + " .count");
-    var name = document.querySelector("#head-" + state.lane + " span");
+    var lane = answered[id];
+    delete answered[id];
+    focusFirstNew(lane);
+    var state = asked[lane] || { shown: 0 };
+    delete asked[lane];
+    setTimeout(function () { notBusy(lane); }, 0);  /* once calm.js has seen the new cards */
+    var cards = laneCards(lane);
+    var count = document.querySelector("#head-" + lane + " .count");
+    var name = document.querySelector("#head-" + lane + " span");
     announce("Showing " + cards.length + " of " + (count ? count.textContent : cards.length) + " " +
-             (name ? name.textContent : state.lane) + " tasks" + (first ? "" : ": no more"));
+             (name ? name.textContent : lane) + " tasks" + (cards.length > state.shown ? "" : ": no more"));
   }
   document.addEventListener("click", function (evt) {
     var link = evt.target.closest && evt.target.closest("a.show-more[data-lane]");
@@ -146,9 +170,9 @@
     var paged = withParam(window.location.pathname + window.location.search, lane, show);
     evt.preventDefault();
     if (!tab || document.body.dataset.conn !== "connected") { window.location.assign(paged); return; }
-    if (paging[lane]) return;  /* one request per lane at a time */
-    paging[lane] = true;
-    var shown = laneCards(lane).length;
+    if (asked[lane]) return;  /* one request per lane at a time */
+    asked[lane] = { shown: laneCards(lane).length, focused: false };
+    $("lane-" + lane).setAttribute("aria-busy", "true");
     fetch("/lanes/" + lane + "?tab=" + tab + "&show=" + encodeURIComponent(show), { credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error("lane " + response.status);
@@ -158,17 +182,49 @@
         history.replaceState(history.state, "", paged);
         var source = streamSource();
         if (source) source.setAttribute("sse-connect", withParam(source.getAttribute("sse-connect"), lane, show));
-        paging[answer.event] = { lane: lane, shown: shown };
+        answered[answer.event] = lane;
         if (applied[answer.event]) { delete applied[answer.event]; pageShown(answer.event); }
       })
-      .catch(function () { delete paging[lane]; window.location.assign(paged); });
+      .catch(function () { delete asked[lane]; notBusy(lane); window.location.assign(paged); });
+  });
+  function drainSlices() { while (slices.length) slices.shift()(); }
+  function sliceLater() {
+    if (slicing || !slices.length) return;
+    slicing = true;
+    requestAnimationFrame(function () {  /* after the frame with what is in already */
+      setTimeout(function () {
+        slicing = false;
+        if (slices.length) slices.shift()();
+        sliceLater();
+      }, 0);
+    });
+  }
+  function sliceOf(target, detail) {
+    return function () {
+      var how = target.getAttribute("hx-swap") || "innerHTML";  /* as the stream would have swapped it */
+      htmx.swap(target, detail.data, { swapStyle: how, swapDelay: 0, settleDelay: 0 });
+      htmx.trigger(target, "htmx:sseMessage", detail);
+    };
+  }
+  document.body.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var detail = evt.detail || {};
+    var state = asked[laneOfEvent(detail.type)];
+    if (state && state.started) {  /* the next slice of the page: in a later frame */
+      evt.preventDefault();
+      slices.push(sliceOf(evt.target, detail));
+      sliceLater();
+      return;
+    }
+    drainSlices();  /* the rest of a page lands before anything sent after it */
+    if (state) state.started = true;
   });
   document.body.addEventListener("htmx:sseMessage", function (evt) {
     var id = evt.detail && evt.detail.lastEventId;
-    var type = evt.detail && evt.detail.type || "";
-    if (!id || !/^(patch-)?lane-/.test(type)) return;
-    if (paging[id]) pageShown(id);
-    else if (paging[type.replace(/^(patch-)?lane-/, "")]) applied[id] = true;
+    var lane = laneOfEvent(evt.detail && evt.detail.type);
+    if (!id || !lane) return;
+    focusFirstNew(lane);
+    if (answered[id]) pageShown(id);
+    else if (asked[lane]) applied[id] = true;
   });
 
   /* ---------------------------------------------------------------- graph: zoom, fit, drag to pan */

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentdeck.web.live.patches import LaneParts, lane_patch
+from agentdeck.web.live.patches import RUN_SLICE, LaneParts, lane_patch, lane_patch_ops, patch_slices
 from agentdeck.web.live.regions import LANE_PAGE, MAX_LANE_LIMIT, BoardFilter, next_length
 
 
@@ -48,3 +48,23 @@ def test_cards_inserted_one_after_another_go_as_one_swap() -> None:
                      '<div hx-swap-oob="afterend:#li-inbox-a"><li id="li-inbox-y">y</li></div>')
     many = lane_patch(_parts([f"k{n}" for n in range(100)]), _parts([f"k{n}" for n in range(200)]))
     assert many is not None and many.count("hx-swap-oob") == 1
+
+
+def test_a_long_run_is_cut_into_slices_each_after_the_last_card_of_the_one_before() -> None:
+    ops = lane_patch_ops(_parts([f"k{n}" for n in range(100)]), _parts([f"k{n}" for n in range(350)]))
+    assert ops is not None and [cards for _, cards in ops] == [100, 100, 50]
+    slices = patch_slices(ops)
+    assert len(slices) == 3 and "".join(slices) == lane_patch(_parts([f"k{n}" for n in range(100)]),
+                                                               _parts([f"k{n}" for n in range(350)]))
+    assert slices[0].startswith('<div hx-swap-oob="afterend:#li-inbox-k99"><li id="li-inbox-k100">')
+    assert slices[1].startswith('<div hx-swap-oob="afterend:#li-inbox-k199"><li id="li-inbox-k200">')
+    assert slices[2].startswith('<div hx-swap-oob="afterend:#li-inbox-k299"><li id="li-inbox-k300">')
+    assert all(part.count("<li ") <= RUN_SLICE for part in slices)
+
+
+def test_ops_that_insert_nothing_ride_with_the_slice_before_them() -> None:
+    old, new = _parts(["a", "b"]), _parts(["x", "a", "b", "c"])
+    new = LaneParts(new.lane, new.shape, new.items, ("<h2>new head</h2>",))
+    assert patch_slices(lane_patch_ops(old, new) or [], cards=1) == [
+        '<div hx-swap-oob="afterbegin:#ul-inbox"><li id="li-inbox-x">x</li></div>',
+        '<div hx-swap-oob="afterend:#li-inbox-b"><li id="li-inbox-c">c</li></div><h2>new head</h2>']
