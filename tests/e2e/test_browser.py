@@ -435,6 +435,10 @@ def test_show_more_pages_one_lane_in_place_and_live_changes_follow(hub, ui, boar
         write_task(board, f"dead/x{n:03}.yaml", task_yaml(id=f"x{n:03}", title=f"Dead {n}", status="dead",
                                                         last_error="exit code 1"))
     page = ui.open(hub.base_url + "/")
+    # the hub reads these files as they are written: every one must be on the board before the
+    # page scrolls and pages (a dead task read later would be drawn into the Dead lane meanwhile)
+    expect(page.locator("#head-inbox .count")).to_have_text("130", timeout=WAIT_MS)
+    expect(page.locator("#head-dead .count")).to_have_text("120", timeout=WAIT_MS)
     expect(page.locator("#more-inbox a")).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#lane-dead .card")).to_have_count(100, timeout=WAIT_MS)
     page.evaluate("""() => { document.getElementById('lane-inbox').scrollTop = 600;
