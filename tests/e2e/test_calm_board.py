@@ -241,3 +241,34 @@ def test_a_background_tab_shows_counts_on_its_icon_and_notifies(hub, browser, bo
     finally:
         context.close()
 
+
+
+def test_a_stuck_running_card_shows_its_stuck_badge_whole_at_any_width(hub, browser, board):
+    """A running card keeps one height (two lines of title, two of facts, one of output); a card with
+    many facts used to push its "stuck" badge to a third line of facts, clipped out of sight."""
+    agents_at_work(board)
+    write_task(board, "assigned/worker-with-a-long-name/s1.yaml", task_yaml(
+        id="stuck-task-with-a-long-identifier", title="A long title that takes both of its two lines here",
+        status="assigned", priority="critical", retry_count=2, assigned_at="2026-01-01T00:00:00Z"))
+    for width in (1400, 390):
+        ui = Page(browser)
+        try:
+            ui.page.set_viewport_size({"width": width, "height": 900})
+            page = ui.open(hub.base_url + "/")
+            stuck = card(page, "stuck-task-with-a-long-identifier", "assigned")
+            badge = stuck.locator(".badge.stuck")
+            expect(badge).to_be_visible(timeout=WAIT_MS)
+            box, inside = badge.bounding_box(), stuck.bounding_box()
+            assert box and inside and box["height"] > 8
+            assert inside["y"] <= box["y"] and box["y"] + box["height"] <= inside["y"] + inside["height"]
+            # nothing clips it: the point at its middle is the badge itself
+            assert page.evaluate("""() => {
+                const b = document.querySelector('[data-task-id="stuck-task-with-a-long-identifier"] .badge.stuck');
+                b.scrollIntoView({block: 'center'}); const r = b.getBoundingClientRect();
+                return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === b; }""")
+            heights = page.evaluate("[...document.querySelectorAll('#lane-assigned li:not(.ghost) > .card')]"
+                                    ".map(c => Math.round(c.getBoundingClientRect().height))")
+            assert len(set(heights)) == 1, heights  # running cards still keep one height
+            assert ui.problems == []
+        finally:
+            ui.context.close()
