@@ -1,6 +1,7 @@
 """The dashboard as people use it, measured in a real Chromium: layout shift with 30 agents working,
 horizontal overflow on phones, axe-core on the board, the panel and the graph in both themes, the
-10,000-task page (compressed size, time to interactive, next page of a lane), and screenshots.
+10,000-task page (compressed size, time to interactive, next page of a lane), file change -> card
+in the page at 2,000 tasks against a 50-task peer, and screenshots.
 
     python bench/bench_dashboard_ux.py --axe /path/to/axe.min.js [--shots docs/screenshots]
 
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from agent_client import AgentClient
-from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread
+from browser_hub import CHROMIUM, CHROMIUM_ARGS, HubThread, wait_for_script
 
 WORDS = ["OAuth", "callback", "mobile", "app", "cache", "invalidation", "billing", "export", "search",
          "index", "flaky", "deploy", "dark", "theme", "contrast", "retry", "backoff", "websocket",
@@ -192,6 +193,10 @@ NEXT_PAGE = """async (lane) => {
         cards: el.querySelectorAll('.card').length}), 0));
     });
     seen.observe(el, {childList: true, subtree: true});
+    window.__pageDone = null;
+    const busy = new MutationObserver(() => { if (!el.hasAttribute('aria-busy')) {
+      busy.disconnect(); window.__pageDone = performance.now() - t0; } });
+    busy.observe(el, {attributes: true, attributeFilter: ['aria-busy']});
     t0 = performance.now();
     link.click();
   });
@@ -220,7 +225,7 @@ def page_through(page, lane: str) -> dict:
     the new cards in the document and to the next frame, whether the page moved focus to the first
     new card, and whether another lane was drawn again (its first card still the same element)."""
     page.evaluate("window.__otherFirst = document.querySelector('#lane-inbox .card')")
-    clicks, painted, focused = [], [], []
+    clicks, painted, focused, whole = [], [], [], []
     while True:
         page.wait_for_timeout(READ_PAGE_MS)
         before = page.locator(f"#lane-{lane} .card").count()
@@ -229,10 +234,12 @@ def page_through(page, lane: str) -> dict:
             break
         clicks.append(round(timing["ms"], 1))
         painted.append(round(timing["painted"], 1))
-        page.wait_for_function(f"document.activeElement === document.querySelectorAll('#lane-{lane} .card')[{before}]",
-                               timeout=10_000)
+        wait_for_script(page, f"document.activeElement === document.querySelectorAll('#lane-{lane} .card')[{before}]",
+                        10_000)
+        wait_for_script(page, f"!document.getElementById('lane-{lane}').hasAttribute('aria-busy')", 30_000)
+        whole.append(round(page.evaluate("window.__pageDone") or 0, 1))
         focused.append(page.evaluate("document.activeElement.dataset.taskId"))
-    return {"next_page_big_ms": clicks, "next_page_big_painted_ms": painted,
+    return {"next_page_big_ms": clicks, "next_page_big_painted_ms": painted, "next_page_big_all_in_ms": whole,
             "next_page_big_cards": page.locator(f"#lane-{lane} .card").count(),
             "next_page_big_clicks_to_last": len(clicks), "next_page_big_focused": focused[:3],
             "other_lane_untouched": page.evaluate(
@@ -266,8 +273,7 @@ def paged_views(browser, base_url: str, shots: Path | None) -> dict:
         page.wait_for_selector("#conn.conn-connected", timeout=60_000)
         page.locator("#more-done a").scroll_into_view_if_needed()
         page.locator("#more-done a").click()
-        page.wait_for_function("document.activeElement === document.querySelectorAll('#lane-done .card')[100]",
-                               timeout=20_000)
+        wait_for_script(page, "document.activeElement === document.querySelectorAll('#lane-done .card')[100]", 20_000)
         page.wait_for_timeout(300)
         report[f"overflow_paged{suffix or '_desktop'}"] = overflow(page)
         if shots:
@@ -326,6 +332,56 @@ def part_big(browser, args, report: dict) -> None:
                 hub.stop()
 
 
+ARRIVALS = """() => { window.__arrived = {};
+  new MutationObserver(records => { const at = performance.timeOrigin + performance.now();
+    for (const r of records) for (const n of r.addedNodes) {
+      if (n.nodeType !== 1) continue;
+      for (const card of n.matches('.card') ? [n] : n.querySelectorAll('.card')) {
+        const id = card.dataset.taskId;
+        if (id && id.startsWith('arrival-') && !(id in window.__arrived)) window.__arrived[id] = at;
+      } } }).observe(document.getElementById('main'), {childList: true, subtree: true}); }"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def part_arrival(browser, args, report: dict) -> None:
+    """File change -> card in the page (a MutationObserver stamps it, on the same clock as the
+    write), on a board of ``--arrival-tasks`` and, in the same run, the peer: a board of 50."""
+    for name, count in (("peer_50", 50), (f"board_{args.arrival_tasks}", args.arrival_tasks)):
+        with tempfile.TemporaryDirectory(prefix="agentdeck-arrival-") as tmp:
+            work = Path(tmp) / "work"
+            write_board(work / "collaboration", count, dependencies=False)
+            hub = HubThread(work).start()
+            try:
+                ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+                page = ctx.new_page()
+                page.goto(hub.base_url + "/")
+                page.wait_for_selector("#conn.conn-connected", timeout=60_000)
+                page.wait_for_timeout(1000)
+                page.evaluate(ARRIVALS)
+                inbox = work / "collaboration" / "inbox"
+                inbox.mkdir(parents=True, exist_ok=True)
+                latencies = []
+                for n in range(args.arrivals):
+                    task_id = f"arrival-{n:03d}"
+                    text = yaml.safe_dump({"id": task_id, "title": f"Arrival {n}", "priority": "critical",
+                                           "created": "2026-11-01T00:00:00Z"}, sort_keys=False)
+                    written = time.time() * 1000
+                    (inbox / f"{task_id}.yaml").write_text(text)
+                    wait_for_script(page, f"'{task_id}' in window.__arrived", 10_000)
+                    latencies.append(page.evaluate(f"window.__arrived['{task_id}']") - written)
+                    page.wait_for_timeout(300)
+                report[f"file_to_card_{name}_ms"] = {"p50": percentile(latencies, 0.5),
+                                                     "p95": percentile(latencies, 0.95),
+                                                     "max": round(max(latencies), 1), "n": len(latencies)}
+                ctx.close()
+            finally:
+                hub.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--axe", type=Path, required=True, help="axe.min.js from the axe-core npm package")
@@ -333,7 +389,9 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=30)
     parser.add_argument("--cls-seconds", type=int, default=60)
     parser.add_argument("--tasks", type=int, default=10_000)
-    parser.add_argument("--only", choices=("live", "big"), default=None)
+    parser.add_argument("--arrival-tasks", type=int, default=2000)
+    parser.add_argument("--arrivals", type=int, default=40)
+    parser.add_argument("--only", choices=("live", "big", "arrival"), default=None)
     args = parser.parse_args()
     args.axe_js = args.axe.read_text()
     if args.shots:
@@ -348,6 +406,8 @@ def main() -> None:
                 part_live(browser, args, report)
             if args.only in (None, "big"):
                 part_big(browser, args, report)
+            if args.only in (None, "arrival"):
+                part_arrival(browser, args, report)
             browser.close()
     finally:  # what was measured before a failure is still printed
         report["load_after"] = os.getloadavg()[0]
