@@ -5,112 +5,30 @@ through its resync, and a gzip stream that ends is a whole gzip member (CRC and 
 from __future__ import annotations
 
 import gzip
-import zlib
 
 import trio
 from conftest import task_yaml, write_task
+from raw_sse import RawStream, drain, serve_app
 
-from agentdeck.web.app import create_app
 from agentdeck.web.compression import EncodedStream, SharedEncoder
 from agentdeck.web.live.clients import LOG_CHUNKS
-from agentdeck.web.routes.events import ENCODER_KEY, broadcaster_of
-from agentdeck.web.server import serve
-
-
-class RawStream:
-    """A browser's ``/events`` on a bare socket: the body is un-chunked and (if asked) gunzipped as
-    it arrives; ``body`` keeps the encoded bytes, ``text`` what they decode to."""
-
-    def __init__(self, stream: trio.SocketStream, gzip: bool) -> None:
-        self.stream = stream
-        self.gzip = gzip
-        self.inflate = zlib.decompressobj(31)
-        self.head = b""
-        self.raw = b""
-        self.body = b""
-        self.text = ""
-        self.ended = False
-
-    @classmethod
-    async def open(cls, base_url: str, gzip: bool) -> RawStream:
-        host, port = base_url.removeprefix("http://").split(":")
-        stream = await trio.open_tcp_stream(host, int(port))
-        encoding = "Accept-Encoding: gzip, deflate, br\r\n" if gzip else ""
-        await stream.send_all(f"GET /events HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
-                              f"{encoding}\r\n".encode())
-        return cls(stream, gzip)
-
-    async def read_until(self, needle: str, timeout: float = 10.0) -> None:
-        with trio.fail_after(timeout):
-            while needle not in self.text:
-                await self.read_some()
-
-    async def read_some(self) -> None:
-        data = await self.stream.receive_some(1 << 16)
-        if not data:
-            raise EOFError
-        if not self.head:
-            self.raw += data
-            if b"\r\n\r\n" not in self.raw:
-                return
-            self.head, _, data = self.raw.partition(b"\r\n\r\n")
-            self.raw = b""
-            assert b"transfer-encoding: chunked" in self.head.lower()
-        self.raw += data
-        while True:
-            size_line, found, rest = self.raw.partition(b"\r\n")
-            if not found:
-                return
-            size = int(size_line.split(b";")[0], 16)
-            if len(rest) < size + 2:
-                return
-            chunk, self.raw = rest[:size], rest[size + 2:]
-            if size == 0:
-                self.ended = True
-                return
-            self.body += chunk
-            self.text += (self.inflate.decompress(chunk) if self.gzip else chunk).decode()
-
-
-async def _drain(browsers: list[RawStream], seconds: float) -> None:
-    """Read whatever each browser is sent until its stream has been quiet for ``seconds``."""
-    async def drain(browser: RawStream) -> None:
-        while True:
-            with trio.move_on_after(seconds) as quiet:
-                await browser.read_some()
-            if quiet.cancelled_caught:
-                return
-
-    async with trio.open_nursery() as nursery:
-        for browser in browsers:
-            nursery.start_soon(drain, browser)
-
-
-async def _serve(running_hub, nursery):
-    """The hub's app served by real Hypercorn, with its broadcaster and encoder in reach."""
-    app = create_app(running_hub.hub)
-    broadcaster = broadcaster_of(app)
-    await nursery.start(broadcaster.run)
-    shutdown = trio.Event()
-    addresses = await nursery.start(serve, app, "127.0.0.1", 0, shutdown)
-    return next(a for a in addresses if a.startswith("http://")), broadcaster, app.extensions[ENCODER_KEY], shutdown
 
 
 async def test_forty_browsers_share_each_flush_and_each_decodes_it(running_hub):
     async with trio.open_nursery() as nursery:
-        base_url, broadcaster, _, shutdown = await _serve(running_hub, nursery)
+        base_url, broadcaster, _, shutdown = await serve_app(running_hub, nursery)
         browsers = [await RawStream.open(base_url, gzip=n % 4 != 0) for n in range(40)]
         for browser in browsers:
             await browser.read_until("event: lane-inbox")
         assert all(b"content-encoding: gzip" in b.head.lower() for b in browsers if b.gzip)
         assert not any(b"content-encoding" in b.head.lower() for b in browsers if not b.gzip)
         assert all(b"vary: accept-encoding" in b.head.lower() for b in browsers)
-        await _drain(browsers, 0.3)
+        await drain(browsers, 0.3)
         before = broadcaster.fanout.encoded, [len(b.body) for b in browsers], [len(b.text) for b in browsers]
         write_task(running_hub.board, "inbox/fan.yaml", task_yaml(id="fan", title="seen by <all> forty"))
         for browser in browsers:
             await browser.read_until("seen by &lt;all&gt; forty")
-        await _drain(browsers, 0.3)  # the follow-ups of the change (counts, activity) too
+        await drain(browsers, 0.3)  # the follow-ups of the change (counts, activity) too
         texts = {b.text[start:] for b, start in zip(browsers, before[2], strict=True)}
         assert len(texts) == 1, "every browser, gzip or not, decodes the same events"
         zipped = {b.body[start:] for b, start in zip(browsers, before[1], strict=True) if b.gzip}
@@ -124,7 +42,7 @@ async def test_forty_browsers_share_each_flush_and_each_decodes_it(running_hub):
 
 async def test_a_lagging_gzip_browser_gets_a_resync_in_a_stream_that_still_decodes(running_hub):
     async with trio.open_nursery() as nursery:
-        base_url, broadcaster, _, shutdown = await _serve(running_hub, nursery)
+        base_url, broadcaster, _, shutdown = await serve_app(running_hub, nursery)
         browser = await RawStream.open(base_url, gzip=True)
         await browser.read_until("event: agents")
         client = next(iter(broadcaster.fanout))
@@ -144,7 +62,7 @@ async def test_a_lagging_gzip_browser_gets_a_resync_in_a_stream_that_still_decod
 
 async def test_a_gzip_stream_that_ends_is_a_whole_gzip_member(running_hub):
     async with trio.open_nursery() as nursery:
-        base_url, _, _, shutdown = await _serve(running_hub, nursery)
+        base_url, _, _, shutdown = await serve_app(running_hub, nursery)
         browser = await RawStream.open(base_url, gzip=True)
         await browser.read_until("event: lane-inbox")
         write_task(running_hub.board, "inbox/last.yaml", task_yaml(id="last", title="the last words"))
