@@ -249,6 +249,15 @@ async def until(lines: Any, prefix: str) -> str:
     raise RuntimeError(f"a child process ended before saying {prefix}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of another process so far (Linux /proc), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def child(*args: object) -> list[str]:
     return [sys.executable, __file__, "--child", *map(str, args)]
 
@@ -268,11 +277,14 @@ async def serve_and_drive(port: int, agents: int, dashboards: int, rate: float, 
     await trio.sleep(SETTLE_SECONDS)
     load_before = os.getloadavg()
     cpu_start, wall_start = time.process_time(), time.time()
+    children_start = cpu_seconds(senders.pid), cpu_seconds(viewers.pid)
     assert senders.stdin is not None
     await senders.stdin.send_all(b"GO\n")
     with trio.fail_after(seconds + 120):
         _, sent_text, window_text = (await until(sender_lines, "DONE")).split()
         cpu, wall = time.process_time() - cpu_start, time.time() - wall_start
+        children = [cpu_seconds(pid) - start
+                    for pid, start in zip((senders.pid, viewers.pid), children_start, strict=True)]
         result = json.loads((await until(viewer_lines, "RESULT")).removeprefix("RESULT "))
     cpu_all, wall_all = time.process_time() - cpu_start, time.time() - wall_start
     await senders.stdin.send_all(b"END\n")
@@ -290,6 +302,7 @@ async def serve_and_drive(port: int, agents: int, dashboards: int, rate: float, 
         "p99_ms": percentile(every, 0.99), "max_ms": max(every, default=math.nan),
         "cpu_us_per_event": cpu_all / sent * 1e6 if sent else math.nan,
         "cpu_percent_sending": 100 * cpu / wall, "load": load_before, "wall_all": wall_all,
+        "agents_cpu_percent": 100 * children[0] / wall, "dashboards_cpu_percent": 100 * children[1] / wall,
     }
 
 
@@ -323,7 +336,8 @@ def show(result: dict) -> None:
           f"offered {result['offered_per_s']:>7,.0f}/s delivered {result['delivered_per_s']:>7,.0f}/s "
           f"lost {result['lost']} | added latency p50 {result['p50_ms']:.1f} p95 {result['p95_ms']:.1f} "
           f"p99 {result['p99_ms']:.1f} max {result['max_ms']:.0f} ms | CPU {result['cpu_us_per_event']:.0f} "
-          f"us/event ({result['cpu_percent_sending']:.0f}% of a core while sending) | load "
+          f"us/event ({result['cpu_percent_sending']:.0f}% of a core while sending; agents "
+          f"{result['agents_cpu_percent']:.0f}%, dashboards {result['dashboards_cpu_percent']:.0f}%) | load "
           f"{result['load'][0]:.1f}", flush=True)
 
 

@@ -44,19 +44,7 @@ class RawSocket:
         return cls(stream, status, headers, rest)
 
     async def send_frame(self, payload: bytes, *, opcode: int = 1, compressed: bool = False) -> None:
-        first = 0x80 | (0x40 if compressed else 0) | opcode
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", first, 0x80 | length)
-        elif length < 65536:
-            header = struct.pack("!BBH", first, 0x80 | 126, length)
-        else:
-            header = struct.pack("!BBQ", first, 0x80 | 127, length)
-        mask = os.urandom(4)
-        repeated = (mask * (length // 4 + 1))[:length]
-        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(length, "big") \
-            if length else b""
-        await self.stream.send_all(header + mask + masked)
+        await self.stream.send_all(frame_bytes(payload, opcode=opcode, compressed=compressed))
 
     async def send_text(self, text: str) -> None:
         await self.send_frame(text.encode())
@@ -93,6 +81,23 @@ class RawSocket:
 
     async def aclose(self) -> None:
         await self.stream.aclose()
+
+
+def frame_bytes(payload: bytes, *, opcode: int = 1, compressed: bool = False) -> bytes:
+    """One masked client frame as it goes on the wire (several may be sent in one write)."""
+    first = 0x80 | (0x40 if compressed else 0) | opcode
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", first, 0x80 | length)
+    elif length < 65536:
+        header = struct.pack("!BBH", first, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, length)
+    mask = os.urandom(4)
+    repeated = (mask * (length // 4 + 1))[:length]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(length, "big") \
+        if length else b""
+    return header + mask + masked
 
 
 def deflate_bomb(inflated_bytes: int) -> bytes:

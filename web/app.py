@@ -12,11 +12,10 @@ from agentdeck.web.compression import GzipMiddleware
 from agentdeck.web.context import attach_hub
 from agentdeck.web.dashboard_output import install_output_fanout
 from agentdeck.web.errors import register_error_handlers
-from agentdeck.web.frame_ledger import FrameLedger
 from agentdeck.web.guard import HostPolicy, RequestGuard
 from agentdeck.web.live.regions import add_page_globals
 from agentdeck.web.routes.actions import actions
-from agentdeck.web.routes.agent_socket import AGENT_SOCKET_PATH, agent_ws
+from agentdeck.web.routes.agent_socket import AgentSocketRoute
 from agentdeck.web.routes.api import api
 from agentdeck.web.routes.dashboard import dashboard_api
 from agentdeck.web.routes.events import ENCODER_KEY, EventStreams, install_broadcaster
@@ -51,16 +50,16 @@ def create_app(hub: Hub) -> QuartTrio:
     app.json = UnsortedJSON(app)
     attach_hub(app, hub)
     add_page_globals(app.jinja_env)
-    for blueprint in (api, agent_ws, schemas_api, dashboard_api, metrics_api, stats_api, pages, lanes,
+    for blueprint in (api, schemas_api, dashboard_api, metrics_api, stats_api, pages, lanes,
                       exports, actions):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     broadcaster = install_broadcaster(app, hub)
     install_output_fanout(app, hub.bus)
-    # outermost first: the guard (Host, session, security headers) sees every request; /events is
-    # served by its own ASGI app; the rest is Quart's, gzip-compressed
-    inner = GzipMiddleware(FrameLedger(app.asgi_app, paths={AGENT_SOCKET_PATH}))
-    streams = EventStreams(inner, broadcaster, hub, app.extensions[ENCODER_KEY])
+    # outermost first: the guard (Host, session, security headers) sees every request; /events and
+    # /ws are served by their own ASGI apps; the rest is Quart's, gzip-compressed
+    agents = AgentSocketRoute(GzipMiddleware(app.asgi_app), hub)
+    streams = EventStreams(agents, broadcaster, hub, app.extensions[ENCODER_KEY])
     hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
     app.asgi_app = RequestGuard(streams, hosts, hub.config.dashboard_token)  # type: ignore[method-assign, assignment]
 

@@ -210,10 +210,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one, not one per frame (json.loads)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def decode(frame: str | bytes) -> dict[str, Any]:
     """Parse and validate one agent frame; returns the message (extra fields kept, never trusted)."""
     try:
-        message = json.loads(frame, parse_constant=_reject_constant)
+        if isinstance(frame, str):
+            message = _DECODER.decode(frame)
+        else:
+            message = json.loads(frame, parse_constant=_reject_constant)
     except (ValueError, RecursionError, UnicodeDecodeError) as error:
         raise ProtocolError(error_message("invalid_json", detail=str(error)[:200])) from None
     if isinstance(frame, str) and "\\" in frame and _ESCAPED_SURROGATE.search(frame):
@@ -223,6 +230,8 @@ def decode(frame: str | bytes) -> dict[str, Any]:
             "unknown_message_type", known_types=list(KNOWN_TYPES),
             detail=f"expected a JSON object with a 'type', got {_json_type(message)}"))
     kind = message.get("type")
+    if kind == "task_progress" and plain_output(message):
+        return message
     if not isinstance(kind, str) or kind not in SCHEMAS:
         shown = kind[:64] if isinstance(kind, str) else kind if kind is None else _json_type(kind)
         raise ProtocolError(error_message("unknown_message_type", received_type=shown,
@@ -234,6 +243,36 @@ def decode(frame: str | bytes) -> dict[str, Any]:
 
 
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+_PLAIN_OUTPUT_KEYS = frozenset(("type", "task_id", "execution_event"))
+_PLAIN_EVENT_KEYS = frozenset(("event_type", "text", "tokens_so_far", "model", "timestamp"))
+_EVENT_TYPE_SET = frozenset(EVENT_TYPES)
+
+
+def plain_output(message: dict[str, Any]) -> bool:
+    """True for a ``task_progress`` of the everyday shape (a task id and one execution event of
+    exact JSON types, no other fields) that ``validate_fields`` would accept; anything else,
+    valid or not, is left to it. The bulk of all traffic, so checked in a few steps."""
+    if not message.keys() <= _PLAIN_OUTPUT_KEYS:
+        return False
+    task_id = message.get("task_id")
+    event = message.get("execution_event")
+    if type(task_id) is not str or len(task_id) > MAX_TASK_ID or type(event) is not dict \
+            or not event.keys() <= _PLAIN_EVENT_KEYS:
+        return False
+    event_type, text = event.get("event_type"), event.get("text")
+    if type(event_type) is not str or event_type not in _EVENT_TYPE_SET or type(text) is not str \
+            or len(text) > MAX_TEXT:
+        return False
+    timestamp = event.get("timestamp")
+    if timestamp is not None and not (
+            (type(timestamp) is float and -MAX_MAGNITUDE <= timestamp <= MAX_MAGNITUDE)
+            or (type(timestamp) is int and -MAX_MAGNITUDE <= timestamp <= MAX_MAGNITUDE)
+            or (type(timestamp) is str and len(timestamp) <= 64)):
+        return False
+    tokens, model = event.get("tokens_so_far"), event.get("model")
+    return (tokens is None or (type(tokens) is int and 0 <= tokens <= MAX_MAGNITUDE)) and \
+        (model is None or (type(model) is str and len(model) <= MAX_SHORT))
 
 
 def _scrubbed(value: Any) -> Any:
@@ -478,4 +517,4 @@ def state_report_ack(task_id: str, action: str, **extra: Any) -> dict[str, Any]:
 
 def encode(message: Mapping[str, Any]) -> str:
     """A message as one compact JSON text frame."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(message)

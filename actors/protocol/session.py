@@ -16,7 +16,7 @@ import collections
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -163,8 +163,19 @@ class AgentSession:
         self._released = False
 
     async def handle(self, frame: str | bytes) -> Reply:
+        return await self.handle_all((frame,))
+
+    async def handle_all(self, frames: Iterable[str | bytes]) -> Reply:
+        """The frames of one read, in order, under one hold of ``_order``: their replies joined,
+        and the first that ends the connection ends it (the frames after it are not read)."""
+        out: list[dict[str, Any]] = []
         async with self._order:
-            return await self._handle(frame)
+            for frame in frames:
+                reply = await self._handle(frame)
+                out.extend(reply.frames)
+                if reply.close is not None:
+                    return Reply(tuple(out), reply.close, reply.reason)
+        return Reply(tuple(out))
 
     async def release_held(self) -> None:
         """Deliver held output once the rate allows, also when the agent has gone quiet (called
@@ -188,7 +199,8 @@ class AgentSession:
         if self.agent_id is not None and kind == "task_progress":
             if not self._output_rate.allow(now):
                 return self._hold(message)
-            await self._release()
+            if self._throttle.holding:
+                await self._release()
         elif not self._rate.allow(now) and kind not in ALWAYS_PROCESSED:
             log.warning("connection %d (%s) flooded the hub: closed", self.connection_id,
                         self.agent_id or "not identified")

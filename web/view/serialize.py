@@ -8,6 +8,8 @@ import attrs
 
 from agentdeck.actors.messages import BoardView, Event, InvalidTaskFile, Task
 
+PLAIN_VALUES = frozenset((str, int, float, bool, type(None)))  # JSON as they are (most event fields)
+
 
 def task_summary(task: Task) -> dict[str, Any]:
     return {
@@ -58,7 +60,9 @@ def event_json(event: Event) -> dict[str, Any]:
     out: dict[str, Any] = {"type": event.kind}
     for field in attrs.fields(type(event)):
         value = getattr(event, field.name)
-        if isinstance(value, Task):
+        if type(value) in PLAIN_VALUES:
+            pass
+        elif isinstance(value, Task):
             value = task_summary(value)
         elif attrs.has(type(value)):
             value = attrs.asdict(value)
