@@ -461,6 +461,33 @@ def test_show_more_pages_one_lane_in_place_and_live_changes_follow(hub, ui, boar
     assert ui.problems == []
 
 
+def test_show_more_asked_before_the_hub_counts_the_stream_asks_again_instead_of_reloading(hub, ui, board):
+    """The page says "Connected" a moment before the hub counts its stream (and again after a
+    reconnect): a "Show more" clicked then got 409 and the whole page was loaded again."""
+    for n in range(130):
+        write_task(board, f"inbox/m{n:03}.yaml", task_yaml(id=f"m{n:03}", title=f"More {n}"))
+    page = ui.open(hub.base_url + "/")
+    expect(page.locator("#head-inbox .count")).to_have_text("130", timeout=WAIT_MS)
+    answers: list[int] = []
+
+    def hub_not_counting_yet(route):
+        if answers:
+            answers.append(0)
+            route.continue_()
+            return
+        unknown_tab = re.sub(r"tab=[^&]*", "tab=" + "0" * 32, route.request.url)
+        response = route.fetch(url=unknown_tab)  # what the hub answers a stream it does not know
+        answers.append(response.status)
+        route.fulfill(response=response)
+
+    page.route("**/lanes/**", hub_not_counting_yet)
+    page.locator("#more-inbox a").click()
+    expect(page.locator("#lane-inbox .card")).to_have_count(130, timeout=WAIT_MS)
+    expect(page).to_have_url(re.compile(r"inbox=200"), timeout=WAIT_MS)
+    assert answers == [409, 0] and ui.not_reloaded()
+    assert [p for p in ui.problems if "409 (Conflict)" not in p] == []  # Chromium logs every 4xx fetch
+
+
 def test_a_big_page_of_a_lane_comes_in_slices_in_order_with_live_changes_between(hub, ui, board):
     """A page of more than 100 cards comes as several events, applied one per frame after the
     first: every card lands once and in order, a live change sent meanwhile lands after the page's

@@ -173,11 +173,20 @@
     if (asked[lane]) return;  /* one request per lane at a time */
     asked[lane] = { shown: laneCards(lane).length, focused: false };
     $("lane-" + lane).setAttribute("aria-busy", "true");
-    fetch("/lanes/" + lane + "?tab=" + tab + "&show=" + encodeURIComponent(show), { credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("lane " + response.status);
-        return response.json();
-      })
+    /* 409: the hub has no stream for this page yet (the stream opens, or reconnects, a moment
+       before the hub counts it): ask again a few times before loading the paged address */
+    var ask = function (attempt) {
+      return fetch("/lanes/" + lane + "?tab=" + tab + "&show=" + encodeURIComponent(show), { credentials: "same-origin" })
+        .then(function (response) {
+          if (response.status === 409 && attempt < 5) {
+            return new Promise(function (resolve) { setTimeout(resolve, 100 * (attempt + 1)); })
+              .then(function () { return ask(attempt + 1); });
+          }
+          if (!response.ok) throw new Error("lane " + response.status);
+          return response.json();
+        });
+    };
+    ask(0)
       .then(function (answer) {
         history.replaceState(history.state, "", paged);
         var source = streamSource();
