@@ -20,6 +20,7 @@ from agentdeck.web.live import element_ids as ids
 
 MAX_PATCH_OPS = 40
 RUN_SLICE = 100  # cards in one inserted run: a longer run (a page of a lane) goes as several
+Item = tuple[str, str, str]  # (item key, <li> markup, id of its list)
 # texts the page keeps current by itself: ages (ticked by the page) and live run texts (last output
 # line, tokens, spend: the "live" event); a card that differs only there is not patched
 _AGE = re.compile(r'(<time class="card-age"[^>]*>)[^<]*(</time>)'
@@ -30,7 +31,7 @@ _AGE = re.compile(r'(<time class="card-age"[^>]*>)[^<]*(</time>)'
 class LaneParts:
     lane: str
     shape: tuple  # what a patch cannot change: empty or not, "show more" or not, the filter, the lists
-    items: tuple[tuple[str, str, str], ...]  # (item key, <li> markup, id of its list) in page order
+    items: tuple[Item, ...]  # in page order
     heads: tuple[str, ...]  # out-of-band headings (counts, "show more"), replaced when they change
     groups: tuple[tuple[str, str, str], ...] = ()  # (group key, empty group markup, out-of-band heading)
 
@@ -68,14 +69,17 @@ def lane_patch_ops(old: LaneParts, new: LaneParts) -> list[tuple[str, int]] | No
     gone = {ids.items(new.lane, key) for key in old_groups if key not in new_groups}
     ops = [(f'<div id="{ids.group(new.lane, key)}" hx-swap-oob="delete"></div>', 0)
            for key in old_groups if key not in new_groups]
-    before = {key: (html, where) for key, html, where in old.items}
-    position = {key: index for index, (key, _, _) in enumerate(old.items)}
-    kept = [key for key, _, where in new.items if key in before and before[key][1] == where]
+    old_items, new_items = old.items, new.items
+    if not old.groups and not new.groups:
+        old_items, new_items = _changed_window(old_items, new_items)
+    before = {key: (html, where) for key, html, where in old_items}
+    position = {key: index for index, (key, _, _) in enumerate(old_items)}
+    kept = [key for key, _, where in new_items if key in before and before[key][1] == where]
     staying = set(kept)
-    if kept != [key for key, _, where in old.items if key in staying]:
+    if kept != [key for key, _, where in old_items if key in staying]:
         staying = _longest_increasing(kept, position)  # some changed place: keep the most in order
     ops.extend((f'<li id="{ids.item(new.lane, key)}" hx-swap-oob="delete"></li>', 0)
-               for key, _, where in old.items if key not in staying and where not in gone)
+               for key, _, where in old_items if key not in staying and where not in gone)
     heads = []
     previous_group = None
     for key, shell, head in new.groups:
@@ -90,7 +94,7 @@ def lane_patch_ops(old: LaneParts, new: LaneParts) -> list[tuple[str, int]] | No
     previous: tuple[str, str] | None = None
     run: list[tuple[str, str]] = []  # items inserted one after another in one list go as one swap
     anchor = ""
-    for key, html, where in new.items:
+    for key, html, where in new_items:
         inserted = key not in staying
         if inserted and run and previous is not None and previous[1] == where:  # the run goes on
             run.append((key, html))
@@ -111,6 +115,33 @@ def lane_patch_ops(old: LaneParts, new: LaneParts) -> list[tuple[str, int]] | No
     ops.extend((head, 0) for head in heads)
     ops.extend((head, 0) for head, was in zip(new.heads, old.heads, strict=False) if head != was)
     return ops
+
+
+def _changed_window(old: tuple[Item, ...], new: tuple[Item, ...]) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
+    """The part of one list that changed, for a patch that says the same as one of the whole list:
+    the items both lists start and end with alike are left out (but the last alike item before
+    the change, which new items are inserted after). A list that grew at the top and lost its
+    tail (the activity feed) keeps its first old item and the items around it. Cheap: items that
+    did not change are the very same strings, so comparing them is comparing identities."""
+    shortest = min(len(old), len(new))
+    start = 0
+    while start < shortest and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < shortest - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    if start or end:
+        first = max(start - 1, 0)
+        return old[first:len(old) - end], new[first:len(new) - end]
+    if old:
+        for shift in range(1, min(len(new), MAX_PATCH_OPS + 1)):
+            if new[shift] == old[0]:
+                run = len(new) - shift  # new is the shifted items, then old's first items
+                dropped = {key for key, _, _ in old[run:]}
+                if new[shift:] == old[:run] and not any(key in dropped for key, _, _ in new[:shift]):
+                    return old[:1] + old[run:], new[:shift + 1]
+                break
+    return old, new
 
 
 def _close(ops: list[tuple[str, int]], anchor: str, run: list[tuple[str, str]], lane: str) -> None:
