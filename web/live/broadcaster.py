@@ -2,12 +2,11 @@
 
 It does all the rendering, in one task, so 200 browsers cost one render per change, and fragments
 reach every browser in the order their data was read. A change that finds the broadcaster idle, or
-keeping up, goes out at once. Only when changes arrive faster than it can render them does it
-coalesce: after each flush it stays quiet long enough that its own work (the CPU time of the
-render, plus an estimate of one write per browser, about 150 us each in Quart, Hypercorn and h11)
-takes at most ``BUSY_SHARE`` of the event loop, and changes arriving meanwhile go out together in
-the next flush. So a lone change or a steady trickle is never held back, a burst of 500 becomes a
-few flushes, and with many browsers the quiet gap widens with the cost of writing to them all.
+keeping up, goes out at once. Only when changes arrive faster than it can afford does it
+coalesce: its flushes (the CPU time of the render, plus an estimate of one write per browser) may
+take ``BUSY_SHARE`` of the event loop over time (``pacing.py``), and changes arriving while the
+budget is spent go out together in the next flush. So a lone change or a steady trickle is never
+held back, even to 500 browsers, and a burst of 500 becomes a few flushes.
 A flush renders everything stale first and then hands it to every browser at once, so
 each browser gets one write per flush (a write costs about the same whatever its size). Unchanged
 renders are not sent; the lanes, the agents list and the activity feed go out as patches of their
@@ -26,7 +25,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import secrets
 import time
 from collections import deque
@@ -52,6 +50,7 @@ from agentdeck.web.live.clients import (
 )
 from agentdeck.web.live.inputs import region_inputs
 from agentdeck.web.live.output import LiveOutput
+from agentdeck.web.live.pacing import FlushPacer, flush_cost
 from agentdeck.web.live.patches import LaneParts, lane_patch, lane_patch_ops, patch_slices
 from agentdeck.web.live.regions import (
     FILTERED_REGIONS,
@@ -68,9 +67,6 @@ from agentdeck.web.view.present import activity_entry, live_texts, task_hash
 log = logging.getLogger("agentdeck.sse")
 
 BUS_BUFFER = 20_000  # events the broadcaster may be behind before the bus tells it to resync
-WRITE_COST_S = 150e-6  # one SSE write to one browser, measured with py-spy under load
-BUSY_SHARE = 0.2  # of the event loop that the broadcaster may take while changes keep coming
-MAX_WINDOW_S = 1.0
 ALL_REGIONS = frozenset((*MAIN_REGIONS, "graph"))
 WARM_CHUNK = 20  # cards drawn ahead between two checkpoints
 WARM_MAX_CARDS = 1600  # the most cards of one lane drawn ahead (the card cache holds 5,000)
@@ -96,7 +92,7 @@ class Broadcaster:
         self._drawn: dict[tuple[str | None, str], tuple[tuple, object]] = {}
         self._dirty: set[tuple[str | None, str]] = set()
         self._marks = 0  # changes noted so far (a page read while none came needs no second look)
-        self._quiet_until = -math.inf  # no flush before this (trio time) unless a browser waits
+        self.pacer = FlushPacer()
         self.output = LiveOutput()
         self.live = LiveRuns(getattr(getattr(hub, "config", None), "claude_model", "claude-sonnet-4-5"))
         self._live_tasks: set[str] = set()  # tasks whose live texts changed since the last flush
@@ -213,13 +209,13 @@ class Broadcaster:
                 await self._wake.wait()
                 self._wake = trio.Event()
                 continue
-            if trio.current_time() < self._quiet_until:
-                await trio.sleep_until(self._quiet_until)
+            if trio.current_time() < self.pacer.ready_at:
+                await trio.sleep_until(self.pacer.ready_at)
                 continue
             await trio.lowlevel.checkpoint()  # the bus reader takes in the rest of what this change published
             ready, self._dirty = self._dirty, set()
             cpu = await self._flush(ready)
-            self._quiet_until = trio.current_time() + quiet_after(cpu, self.fanout.count)
+            self.pacer.spent(trio.current_time(), flush_cost(cpu, self.fanout.count))
 
     async def _flush(self, items: set[tuple[str | None, str]]) -> float:
         """Read the data first (awaiting actors), then render and emit everything without a
@@ -420,7 +416,7 @@ class Broadcaster:
             key = client.key_for(name)
             if (key, name) not in self._current:
                 self._dirty.add((key, name))
-                self._quiet_until = -math.inf
+                self.pacer.waive()
         self._wake.set()
 
     def disconnect(self, client: Client) -> None:
@@ -523,10 +519,3 @@ class Broadcaster:
                         break
                     await trio.lowlevel.checkpoint()
 
-
-def quiet_after(render_cpu_s: float, clients: int) -> float:
-    """Seconds a flush that cost ``render_cpu_s`` keeps the next one waiting, so that while
-    changes keep coming the broadcaster takes at most ``BUSY_SHARE`` of the event loop: about
-    nothing after a cheap flush to one browser, 0.13 s after one written to 200."""
-    cost = render_cpu_s + clients * WRITE_COST_S
-    return min(MAX_WINDOW_S, cost * (1 - BUSY_SHARE) / BUSY_SHARE)
