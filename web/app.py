@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 
 from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
 
 from agentdeck.actors.hub import Hub
+from agentdeck.web.asgi_ws import PlainSockets
 from agentdeck.web.compression import GzipMiddleware
 from agentdeck.web.context import attach_hub
 from agentdeck.web.dashboard_output import install_output_fanout
@@ -15,9 +17,9 @@ from agentdeck.web.errors import register_error_handlers
 from agentdeck.web.guard import HostPolicy, RequestGuard
 from agentdeck.web.live.regions import add_page_globals
 from agentdeck.web.routes.actions import actions
-from agentdeck.web.routes.agent_socket import AgentSocketRoute
+from agentdeck.web.routes.agent_socket import AGENT_SOCKET_PATH, serve_agent
 from agentdeck.web.routes.api import api
-from agentdeck.web.routes.dashboard import dashboard_api
+from agentdeck.web.routes.dashboard import DASHBOARD_SOCKET_PATH, dashboard_api, dashboard_socket_handler
 from agentdeck.web.routes.events import ENCODER_KEY, EventStreams, install_broadcaster
 from agentdeck.web.routes.exports import exports
 from agentdeck.web.routes.lanes import lanes
@@ -57,9 +59,11 @@ def create_app(hub: Hub) -> QuartTrio:
     broadcaster = install_broadcaster(app, hub)
     install_output_fanout(app, hub.bus)
     # outermost first: the guard (Host, session, security headers) sees every request; /events and
-    # /ws are served by their own ASGI apps; the rest is Quart's, gzip-compressed
-    agents = AgentSocketRoute(GzipMiddleware(app.asgi_app), hub)
-    streams = EventStreams(agents, broadcaster, hub, app.extensions[ENCODER_KEY])
+    # the two WebSockets are served by their own ASGI apps; the rest is Quart's, gzip-compressed
+    sockets = PlainSockets(GzipMiddleware(app.asgi_app), {
+        AGENT_SOCKET_PATH: functools.partial(serve_agent, hub),
+        DASHBOARD_SOCKET_PATH: dashboard_socket_handler(app, hub)})
+    streams = EventStreams(sockets, broadcaster, hub, app.extensions[ENCODER_KEY])
     hosts = HostPolicy.for_bind(hub.config.host, hub.config.allowed_hosts)
     app.asgi_app = RequestGuard(streams, hosts, hub.config.dashboard_token)  # type: ignore[method-assign, assignment]
 

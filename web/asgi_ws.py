@@ -13,7 +13,7 @@ Hypercorn puts ``websocket.disconnect`` after every frame it read, so a handler 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import trio
@@ -22,6 +22,7 @@ from werkzeug.datastructures import Headers
 Frame = str | bytes
 Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 
 MAX_FRAMES_PER_READ = 256  # a read that takes more leaves the rest for the next one
 
@@ -38,7 +39,7 @@ class AsgiWebSocket:
             channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
         self.headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())])
         self.gone = False  # the client went away (or never connected): no frame comes any more
-        self.accepted = False
+        self.closed = False  # this side sent its close
 
     @property
     def batched(self) -> bool:
@@ -54,17 +55,16 @@ class AsgiWebSocket:
         return True
 
     async def accept(self) -> None:
-        self.accepted = True
         await self._send({"type": "websocket.accept"})
 
-    async def refuse(self, status: int, text: str) -> None:
-        """Answer the handshake with an HTTP status and a short text (no WebSocket is opened)."""
+    async def refuse(self, status: int, text: str, content_type: bytes = b"text/plain; charset=utf-8") -> None:
+        """Answer the handshake with an HTTP status and a short body (no WebSocket is opened)."""
         if "websocket.http.response" not in (self._scope.get("extensions") or {}):
             await self._send({"type": "websocket.close", "code": 1008, "reason": text[:120]})
             return
         body = text.encode()
         await self._send({"type": "websocket.http.response.start", "status": status, "headers": [
-            (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+            (b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
         await self._send({"type": "websocket.http.response.body", "body": body})
 
     async def frames(self) -> list[Frame]:
@@ -97,4 +97,27 @@ class AsgiWebSocket:
         await self._send({"type": "websocket.send", "text": text})
 
     async def close(self, code: int, reason: str = "") -> None:
+        """Close with ``code`` (once: later calls, or a close after the client left, do nothing)."""
+        if self.closed or self.gone:
+            return
+        self.closed = True
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+Handler = Callable[[AsgiWebSocket], Awaitable[None]]
+
+
+class PlainSockets:
+    """ASGI middleware: the WebSocket paths in ``handlers`` served by their handler, everything else
+    handed to ``app``. Put it behind the gate (``web/guard.py``): it checks no Host or session."""
+
+    def __init__(self, app: ASGIApp, handlers: Mapping[str, Handler]) -> None:
+        self.app = app
+        self.handlers = dict(handlers)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        handler = self.handlers.get(scope.get("path", "")) if scope.get("type") == "websocket" else None
+        if handler is None:
+            await self.app(scope, receive, send)
+        else:
+            await handler(AsgiWebSocket(scope, receive, send))

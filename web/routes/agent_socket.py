@@ -1,17 +1,14 @@
 """``/ws``: the agents' WebSocket. Frames in go to the agent's session; frames out come from the
 session's replies and from the queue (assignments) through the connection's outbox.
 
-Served as plain ASGI in front of the Quart app (``AgentSocketRoute``), not as a Quart route: agents
-send thousands of small frames a second, and each read here takes every frame waiting
-(``web/asgi_ws.py``) and hands them to the session as one batch. The gate (``web/guard.py``) still
+Served as plain ASGI in front of the Quart app (``web/asgi_ws.py``), not as a Quart route: agents
+send thousands of small frames a second, and each read here takes every frame waiting and hands
+them to the session as one batch. The gate (``web/guard.py``) still
 checks the Host of every handshake; Origin, the connection limit, the identify deadline, tokens,
 frame sizes and rates are checked here and in the session, as before.
 """
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 import trio
 
@@ -28,24 +25,9 @@ HELD_OUTPUT_SECONDS = 0.25  # how often output held over the rate is looked at
 TOKEN_RECHECK_SECONDS = 1.0  # a revoked token ends its session within this long
 RELEASE_SECONDS = 5.0  # at most this long to hand held output over at each release
 
-ASGIApp = Callable[..., Awaitable[None]]
-
-
-class AgentSocketRoute:
-    """ASGI middleware: serves ``/ws`` itself and hands every other request to ``app``."""
-
-    def __init__(self, app: ASGIApp, hub: Hub) -> None:
-        self.app = app
-        self.hub = hub
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope.get("type") == "websocket" and scope.get("path") == AGENT_SOCKET_PATH:
-            await serve_agent(self.hub, AsgiWebSocket(scope, receive, send))
-        else:
-            await self.app(scope, receive, send)
-
 
 async def serve_agent(hub: Hub, ws: AsgiWebSocket) -> None:
+    """One agent connection, from handshake to close."""
     if not await ws.connected():
         return
     if not same_origin(ws.headers):
@@ -85,8 +67,7 @@ async def serve_agent(hub: Hub, ws: AsgiWebSocket) -> None:
                     nursery.cancel_scope.cancel()
                     break
         # every send is over (the nursery is done): only now may the socket be closed
-        if not ws.gone:
-            await ws.close(ending.code or 1000, ending.reason)
+        await ws.close(ending.code or 1000, ending.reason)
     finally:
         await session.closed(ending.reason)
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
-from quart import Blueprint, current_app, jsonify, websocket
+from quart import Blueprint, jsonify
 
 from agentdeck.actors.mailbox import ActorUnavailable
 from agentdeck.actors.messages import (
@@ -36,6 +37,7 @@ from agentdeck.actors.messages import (
     RetryTask,
 )
 from agentdeck.actors.protocol.session import RateLimit
+from agentdeck.web.asgi_ws import AsgiWebSocket
 from agentdeck.web.context import current_hub
 from agentdeck.web.dashboard_output import OutputClient, output_fanout_of
 from agentdeck.web.json_frames import encode
@@ -53,6 +55,7 @@ MAX_BATCH = 1000  # a batch larger than this is replaced by a snapshot
 MAX_TASK_ID = 256
 COMMANDS_PER_SECOND = 10.0  # a person clicks; a snapshot costs the hub a full board render
 COMMAND_BURST = 30.0
+JSON = b"application/json"
 COMMANDS = {"retry_task": (RetryTask, "retry_result"), "cancel_task": (CancelTask, "cancel_result")}
 
 
@@ -62,25 +65,38 @@ async def dashboard_state():
     return jsonify(snapshot)
 
 
-@dashboard_api.websocket("/ws/dashboard")
-async def dashboard_socket():
-    if not same_origin(websocket.headers):
-        return jsonify(error="forbidden", message="cross-origin dashboard sockets are refused"), 403
-    hub = current_hub()
-    if stream_clients_full(hub):
-        return jsonify(error="unavailable", message="too many live connections"), 503
-    socket = DashboardSocket(hub, websocket,
-                             window=current_app.config.get("DASHBOARD_WS_WINDOW", BATCH_WINDOW))
-    buffer = current_app.config.get("DASHBOARD_WS_BUFFER", CLIENT_BUFFER)
-    with hub.bus.subscribe("dashboard-ws", buffer, without=(ExecutionEvent,)) as subscription, \
-            output_fanout_of(current_app).join() as output, hub.stream_clients.track("ws"):
-        await socket.serve(subscription, output)
+DASHBOARD_SOCKET_PATH = "/ws/dashboard"
+
+
+def dashboard_socket_handler(app: Any, hub: Any) -> Callable[[AsgiWebSocket], Awaitable[None]]:
+    """``/ws/dashboard`` as plain ASGI (``web/asgi_ws.py``): its sends skip Quart's per-frame path,
+    which counts at thousands of output lines a second to every dashboard."""
+
+    async def serve(ws: AsgiWebSocket) -> None:
+        if not await ws.connected():
+            return
+        if not same_origin(ws.headers):
+            await ws.refuse(403, encode({"error": "forbidden", "message": "cross-origin dashboard sockets "
+                                                                          "are refused"}), JSON)
+            return
+        if stream_clients_full(hub):
+            await ws.refuse(503, encode({"error": "unavailable", "message": "too many live connections"}), JSON)
+            return
+        socket = DashboardSocket(hub, ws, window=app.config.get("DASHBOARD_WS_WINDOW", BATCH_WINDOW))
+        buffer = app.config.get("DASHBOARD_WS_BUFFER", CLIENT_BUFFER)
+        with hub.bus.subscribe("dashboard-ws", buffer, without=(ExecutionEvent,)) as subscription, \
+                output_fanout_of(app).join() as output, hub.stream_clients.track("ws"):
+            await ws.accept()
+            await socket.serve(subscription, output)
+            await ws.close(1000)
+
+    return serve
 
 
 class DashboardSocket:
     """One dashboard connection: a pump from the bus and a reader of commands, sharing one sender."""
 
-    def __init__(self, hub: Any, ws: Any, *, window: float = BATCH_WINDOW) -> None:
+    def __init__(self, hub: Any, ws: AsgiWebSocket, *, window: float = BATCH_WINDOW) -> None:
         self._hub = hub
         self._ws = ws
         self._window = window
@@ -107,7 +123,7 @@ class DashboardSocket:
 
     async def _send_text(self, text: str) -> None:
         async with self._send_lock:
-            await self._ws.send(text)
+            await self._ws.send_text(text)
 
     async def _pump_output(self, output: OutputClient) -> None:
         """Live output, already batched and encoded by the fan-out; behind, a snapshot instead."""
@@ -160,25 +176,29 @@ class DashboardSocket:
                     await self._send_snapshot()
 
     async def _read_commands(self) -> None:
+        """Until the client goes away (or floods: closed with 1008)."""
         limit = RateLimit(COMMANDS_PER_SECOND, COMMAND_BURST)
-        while True:
-            raw = await self._ws.receive()
-            if not limit.allow(trio.current_time()):
-                await self._send({"type": "error", "error": "rate_limited",
-                                  "limit_per_second": COMMANDS_PER_SECOND, "burst": COMMAND_BURST})
-                await self._ws.close(1008, "rate limited")
-                return
-            try:
-                message = json.loads(raw)
-            except (TypeError, ValueError, RecursionError):
-                continue
-            if not isinstance(message, dict):
-                continue
-            kind = message.get("type")
-            if kind == "request_snapshot":
-                await self._send_snapshot()
-            elif kind in COMMANDS:
-                await self._command(kind, message.get("task_id"))
+        while frames := await self._ws.frames():
+            for raw in frames:
+                if not limit.allow(trio.current_time()):
+                    await self._send({"type": "error", "error": "rate_limited",
+                                      "limit_per_second": COMMANDS_PER_SECOND, "burst": COMMAND_BURST})
+                    await self._ws.close(1008, "rate limited")
+                    return
+                await self._command_frame(raw)
+
+    async def _command_frame(self, raw: str | bytes) -> None:
+        try:
+            message = json.loads(raw)
+        except (TypeError, ValueError, RecursionError):
+            return
+        if not isinstance(message, dict):
+            return
+        kind = message.get("type")
+        if kind == "request_snapshot":
+            await self._send_snapshot()
+        elif kind in COMMANDS:
+            await self._command(kind, message.get("task_id"))
 
     async def _command(self, kind: str, task_id: Any) -> None:
         command, answer = COMMANDS[kind]
